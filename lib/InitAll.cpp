@@ -1,0 +1,27 @@
+//===- InitAll.cpp - qforge registration entry points ---------------------===//
+
+#include "qforge/InitAll.h"
+
+#include "dialect/QForgeDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+
+void qforge::registerAllDialects(mlir::DialectRegistry &registry) {
+  registry.insert<qforge::QForgeDialect, mlir::quant::QuantDialect,
+                  mlir::arith::ArithDialect, mlir::func::FuncDialect,
+                  mlir::linalg::LinalgDialect, mlir::tensor::TensorDialect>();
+}
+
+void qforge::registerAllPasses() {
+  static bool registered = [] {
+    qforge::registerQForgePasses();
+    return true;
+  }();
+  (void)registered;
+}

@@ -1,0 +1,19 @@
+//===- Passes.h - qforge passes --------------------------------*- C++ -*-===//
+
+#ifndef QFORGE_PASSES_PASSES_H
+#define QFORGE_PASSES_PASSES_H
+
+#include "dialect/QForgeDialect.h"
+#include "mlir/Pass/Pass.h"
+
+namespace qforge {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+} // namespace qforge
+
+#endif // QFORGE_PASSES_PASSES_H

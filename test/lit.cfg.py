@@ -1,0 +1,33 @@
+# -*- Python -*-
+# lit configuration of the qforge test suite (modelled on mlir/examples/standalone).
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "qforge"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.qforge_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unit"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
+config.substitutions.append(("%qforge_src", config.qforge_src_root))
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# Tools: qforge's own first, then FileCheck & co. from LLVM.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.qforge_tools_dir, append_path=True)
+tool_dirs = [config.qforge_tools_dir, config.llvm_tools_dir]
+tools = [ToolSubst("qforge-opt", unresolved="fatal")]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# Features: a CUDA device, for the integration/cuda suite.
+if config.qforge_cuda_enabled and os.path.exists("/dev/nvidiactl"):
+    config.available_features.add("cuda-device")
