@@ -137,7 +137,7 @@ def QForge_MatmulOp : QForge_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
       or rhs's batch dimensions followed by N; absent means 1.
     * `bias`: shape [N]; an i32 bias is added to the accumulator (it was
       quantized at scale lhs_scale * rhs_scale), an f32 bias after scaling.
-    * `activation`: `relu` or `gelu` (tanh form), applied last.
+    * `activation`: `relu` or `gelu` (exact erf form, as PyTorch's default), applied last.
 
     The result is f32, f16 or bf16; or an i8 `!quant.uniform` per-tensor type,
     in which case `y` is requantized with that type's scale and zero point; or

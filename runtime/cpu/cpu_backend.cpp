@@ -1,0 +1,283 @@
+//===- cpu_backend.cpp - the reference backend ----------------------------===//
+//
+// Plain loops over numerics.h: this backend defines what every runtime call
+// computes. It is also what compiled models run on without a GPU, so the
+// GEMM is written to be cache-friendly, but clarity wins over speed here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "backend.h"
+#include "numerics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace qforge::rt {
+namespace {
+
+float loadFloat(qforge_dtype type, const void *data, int64_t i) {
+  switch (type) {
+  case QFORGE_F16:
+    return halfToFloat(static_cast<const uint16_t *>(data)[i]);
+  case QFORGE_BF16:
+    return bf16ToFloat(static_cast<const uint16_t *>(data)[i]);
+  default:
+    return static_cast<const float *>(data)[i];
+  }
+}
+
+void storeFloat(qforge_dtype type, void *data, int64_t i, float value) {
+  switch (type) {
+  case QFORGE_F16:
+    static_cast<uint16_t *>(data)[i] = floatToHalf(value);
+    break;
+  case QFORGE_BF16:
+    static_cast<uint16_t *>(data)[i] = floatToBf16(value);
+    break;
+  default:
+    static_cast<float *>(data)[i] = value;
+    break;
+  }
+}
+
+/// acc[m, n] for one batch: lhs is M x K, rhs K x N or (transposed) N x K.
+void gemmAccumulate(const int8_t *lhs, const int8_t *rhs, int64_t m, int64_t n,
+                    int64_t k, bool rhsTransposed, int32_t *acc) {
+  if (rhsTransposed) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        const int8_t *a = lhs + i * k;
+        const int8_t *b = rhs + j * k;
+        int32_t sum = 0;
+        for (int64_t p = 0; p < k; ++p)
+          sum += int32_t(a[p]) * int32_t(b[p]);
+        acc[i * n + j] = sum;
+      }
+    return;
+  }
+  std::fill(acc, acc + m * n, 0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < k; ++p) {
+      int32_t a = lhs[i * k + p];
+      const int8_t *b = rhs + p * n;
+      int32_t *row = acc + i * n;
+      for (int64_t j = 0; j < n; ++j)
+        row[j] += a * int32_t(b[j]);
+    }
+}
+
+class CpuBackend final : public Backend {
+public:
+  qforge_backend kind() const override { return QFORGE_BACKEND_CPU; }
+  qforge_status synchronize() override { return QFORGE_OK; }
+
+  qforge_status alloc(int64_t bytes, void **out) override {
+    // 64-byte alignment, like the device allocator's 256: vector-friendly.
+    size_t size = size_t((std::max<int64_t>(bytes, 1) + 63) / 64 * 64);
+    *out = std::aligned_alloc(64, size);
+    if (!*out)
+      return fail(QFORGE_ERR_OUT_OF_MEMORY, "cannot allocate %lld bytes",
+                  (long long)bytes);
+    return QFORGE_OK;
+  }
+  qforge_status release(void *ptr) override {
+    std::free(ptr);
+    return QFORGE_OK;
+  }
+  qforge_status copyToDevice(void *dst, const void *src,
+                             int64_t bytes) override {
+    std::memmove(dst, src, size_t(bytes));
+    return QFORGE_OK;
+  }
+  qforge_status copyToHost(void *dst, const void *src, int64_t bytes) override {
+    std::memmove(dst, src, size_t(bytes));
+    return QFORGE_OK;
+  }
+  qforge_status copyOnDevice(void *dst, const void *src,
+                             int64_t bytes) override {
+    std::memmove(dst, src, size_t(bytes));
+    return QFORGE_OK;
+  }
+  qforge_status constant(const void *host, int64_t, const void **out) override {
+    *out = host;
+    return QFORGE_OK;
+  }
+
+  qforge_status quantize(qforge_dtype inType, const void *in, int64_t count,
+                         float scale, int32_t zeroPoint, int32_t qmin,
+                         int32_t qmax, int8_t *out) override {
+    for (int64_t i = 0; i < count; ++i)
+      out[i] =
+          quantizeValue(loadFloat(inType, in, i), scale, zeroPoint, qmin, qmax);
+    return QFORGE_OK;
+  }
+
+  qforge_status quantizePerAxis(qforge_dtype inType, const void *in,
+                                const AxisView &view, int32_t qmin,
+                                int32_t qmax, int8_t *out) override {
+    int64_t i = 0;
+    for (int64_t o = 0; o < view.outer; ++o)
+      for (int64_t c = 0; c < view.channels; ++c) {
+        float scale = view.scales[c];
+        int32_t zeroPoint = view.zeroPoints ? view.zeroPoints[c] : 0;
+        for (int64_t e = 0; e < view.inner; ++e, ++i)
+          out[i] = quantizeValue(loadFloat(inType, in, i), scale, zeroPoint,
+                                 qmin, qmax);
+      }
+    return QFORGE_OK;
+  }
+
+  qforge_status dynamicQuantize(qforge_dtype inType, const void *in,
+                                int64_t rows, int64_t cols,
+                                qforge_granularity granularity, int8_t *out,
+                                float *scales) override {
+    auto groupAbsMax = [&](int64_t begin, int64_t end) {
+      float absMax = 0.0f;
+      for (int64_t i = begin; i < end; ++i) {
+        float v = std::fabs(loadFloat(inType, in, i));
+        if (isFinite(v) && v > absMax)
+          absMax = v;
+      }
+      return absMax;
+    };
+    auto quantizeGroup = [&](int64_t begin, int64_t end, float scale) {
+      for (int64_t i = begin; i < end; ++i)
+        out[i] = quantizeValue(loadFloat(inType, in, i), scale, 0, -127, 127);
+    };
+    if (granularity == QFORGE_PER_TENSOR) {
+      float scale = symmetricScale(groupAbsMax(0, rows * cols));
+      quantizeGroup(0, rows * cols, scale);
+      scales[0] = scale;
+      return QFORGE_OK;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      float scale = symmetricScale(groupAbsMax(r * cols, (r + 1) * cols));
+      quantizeGroup(r * cols, (r + 1) * cols, scale);
+      scales[r] = scale;
+    }
+    return QFORGE_OK;
+  }
+
+  qforge_status dequantize(const int8_t *in, int64_t count, float scale,
+                           int32_t zeroPoint, qforge_dtype outType,
+                           void *out) override {
+    for (int64_t i = 0; i < count; ++i)
+      storeFloat(outType, out, i, dequantizeValue(in[i], scale, zeroPoint));
+    return QFORGE_OK;
+  }
+
+  qforge_status dequantizePerAxis(const int8_t *in, const AxisView &view,
+                                  qforge_dtype outType, void *out) override {
+    int64_t i = 0;
+    for (int64_t o = 0; o < view.outer; ++o)
+      for (int64_t c = 0; c < view.channels; ++c) {
+        float scale = view.scales[c];
+        int32_t zeroPoint = view.zeroPoints ? view.zeroPoints[c] : 0;
+        for (int64_t e = 0; e < view.inner; ++e, ++i)
+          storeFloat(outType, out, i, dequantizeValue(in[i], scale, zeroPoint));
+      }
+    return QFORGE_OK;
+  }
+
+  qforge_status requantize(qforge_dtype inType, const void *in, int64_t count,
+                           float inScale, int32_t inZeroPoint, float outScale,
+                           int32_t outZeroPoint, int32_t qmin, int32_t qmax,
+                           int8_t *out) override {
+    for (int64_t i = 0; i < count; ++i) {
+      int32_t q = inType == QFORGE_I8 ? static_cast<const int8_t *>(in)[i]
+                                      : static_cast<const int32_t *>(in)[i];
+      float value = dequantizeValue(q, inScale, inZeroPoint);
+      out[i] = quantizeValue(value, outScale, outZeroPoint, qmin, qmax);
+    }
+    return QFORGE_OK;
+  }
+
+  qforge_status gemm(const qforge_gemm_desc &d) override {
+    std::vector<int32_t> acc(size_t(d.m * d.n));
+    int64_t lhsStride = d.m * d.k;
+    int64_t rhsStride = d.rhs_shared ? 0 : d.k * d.n;
+    for (int64_t b = 0; b < d.batch; ++b) {
+      int32_t *accumulator = d.out_dtype == QFORGE_I32
+                                 ? static_cast<int32_t *>(d.out) + b * d.m * d.n
+                                 : acc.data();
+      gemmAccumulate(d.lhs + b * lhsStride, d.rhs + b * rhsStride, d.m, d.n,
+                     d.k, d.rhs_transposed != 0, accumulator);
+      if (d.out_dtype != QFORGE_I32)
+        applyEpilogue(d, b, accumulator);
+    }
+    return QFORGE_OK;
+  }
+
+  qforge_status batchStats(qforge_dtype type, const void *data, int64_t count,
+                           BatchStats &stats) override {
+    for (int64_t i = 0; i < count; ++i) {
+      float v = loadFloat(type, data, i);
+      if (isNaN(v)) {
+        ++stats.nan;
+      } else if (!isFinite(v)) {
+        ++stats.inf;
+      } else {
+        stats.min = stats.finite ? std::min(stats.min, v) : v;
+        stats.max = stats.finite ? std::max(stats.max, v) : v;
+        ++stats.finite;
+      }
+    }
+    return QFORGE_OK;
+  }
+
+  qforge_status histogram(qforge_dtype type, const void *data, int64_t count,
+                          float range, float invWidth, int32_t numBins,
+                          int64_t *bins) override {
+    for (int64_t i = 0; i < count; ++i) {
+      float v = loadFloat(type, data, i);
+      if (isFinite(v))
+        ++bins[histogramBin(v, range, invWidth, numBins)];
+    }
+    return QFORGE_OK;
+  }
+
+private:
+  void applyEpilogue(const qforge_gemm_desc &d, int64_t batch,
+                     const int32_t *acc) {
+    const int32_t *biasInt = d.bias && d.bias_dtype == QFORGE_I32
+                                 ? static_cast<const int32_t *>(d.bias)
+                                 : nullptr;
+    const float *biasFloat = d.bias && d.bias_dtype == QFORGE_F32
+                                 ? static_cast<const float *>(d.bias)
+                                 : nullptr;
+    int64_t rhsScaleOffset =
+        d.rhs_scale_count == d.batch * d.n && d.batch > 1 ? batch * d.n : 0;
+    for (int64_t i = 0; i < d.m; ++i) {
+      int64_t row = batch * d.m + i;
+      float lhsScale = d.lhs_scale_count == 0   ? 1.0f
+                       : d.lhs_scale_count == 1 ? d.lhs_scale[0]
+                                                : d.lhs_scale[row];
+      for (int64_t j = 0; j < d.n; ++j) {
+        float rhsScale = d.rhs_scale_count == 0 ? 1.0f
+                         : d.rhs_scale_count == 1
+                             ? d.rhs_scale[0]
+                             : d.rhs_scale[rhsScaleOffset + j];
+        float value = epilogueValue(
+            acc[i * d.n + j], biasInt ? biasInt[j] : 0, lhsScale, rhsScale,
+            biasFloat ? biasFloat[j] : 0.0f, int(d.activation));
+        int64_t index = row * d.n + j;
+        if (d.out_dtype == QFORGE_I8)
+          static_cast<int8_t *>(d.out)[index] =
+              quantizeValue(value, d.out_scale, d.out_zero_point, -128, 127);
+        else
+          storeFloat(d.out_dtype, d.out, index, value);
+      }
+    }
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Backend> createCpuBackend() {
+  return std::make_unique<CpuBackend>();
+}
+
+} // namespace qforge::rt

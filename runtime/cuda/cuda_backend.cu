@@ -1,0 +1,667 @@
+//===- cuda_backend.cu - the CUDA backend ---------------------------------===//
+//
+// Work is ordered on one stream per context. int8 GEMMs go through cuBLASLt
+// in the layout Hopper's int8 tensor-core kernels take (TN: the weight as
+// op(A) = A^T, COL-major; no COL32 re-layout, which is for Turing/Ampere),
+// with the heuristic's candidates timed once per shape and the fastest
+// cached. int8 matmuls get no cuBLASLt epilogue, so the i32 accumulator goes
+// to a workspace and one fused kernel applies scales, bias and activation.
+//
+//===----------------------------------------------------------------------===//
+
+#include "backend.h"
+#include "kernels.cuh"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+namespace qforge::rt {
+namespace {
+
+using namespace qforge::rt::cuda;
+
+#define QF_CUDA(expr)                                                          \
+  do {                                                                         \
+    cudaError_t error_ = (expr);                                               \
+    if (error_ != cudaSuccess)                                                 \
+      return fail(error_ == cudaErrorMemoryAllocation                          \
+                      ? QFORGE_ERR_OUT_OF_MEMORY                               \
+                      : QFORGE_ERR_DEVICE,                                     \
+                  "%s failed: %s", #expr, cudaGetErrorString(error_));         \
+  } while (0)
+
+#define QF_CUBLAS(expr)                                                        \
+  do {                                                                         \
+    cublasStatus_t status_ = (expr);                                           \
+    if (status_ != CUBLAS_STATUS_SUCCESS)                                      \
+      return fail(QFORGE_ERR_DEVICE, "%s failed: cuBLAS status %d", #expr,     \
+                  int(status_));                                               \
+  } while (0)
+
+#define QF_TRY(expr)                                                           \
+  do {                                                                         \
+    qforge_status status_ = (expr);                                            \
+    if (status_ != QFORGE_OK)                                                  \
+      return status_;                                                          \
+  } while (0)
+
+constexpr size_t kWorkspaceBytes = 32u << 20; // cuBLASLt's Hopper advice
+
+/// Calls fn(T{}) with T the C++ type of a float dtype.
+template <typename Fn> cudaError_t withFloatType(qforge_dtype type, Fn &&fn) {
+  switch (type) {
+  case QFORGE_F16:
+    return fn(__half{});
+  case QFORGE_BF16:
+    return fn(__nv_bfloat16{});
+  default:
+    return fn(float{});
+  }
+}
+
+/// A device buffer that only grows; reused across calls on one stream.
+struct Scratch {
+  void *ptr = nullptr;
+  size_t bytes = 0;
+  qforge_status reserve(size_t wanted) {
+    if (wanted <= bytes)
+      return QFORGE_OK;
+    if (ptr)
+      QF_CUDA(cudaFree(ptr)); // synchronizes: no kernel still uses it
+    ptr = nullptr;
+    bytes = 0;
+    QF_CUDA(cudaMalloc(&ptr, wanted));
+    bytes = wanted;
+    return QFORGE_OK;
+  }
+  ~Scratch() {
+    if (ptr)
+      cudaFree(ptr);
+  }
+};
+
+/// What decides a cuBLASLt plan: shapes, batch strides and alignment.
+using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int,
+                           int>; // batch, m, n, k, shared rhs, alignments
+
+struct Plan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  bool usable = false; // false: cuBLASLt has no algorithm, use the fallback
+  ~Plan() {
+    if (op)
+      cublasLtMatmulDescDestroy(op);
+    if (a)
+      cublasLtMatrixLayoutDestroy(a);
+    if (b)
+      cublasLtMatrixLayoutDestroy(b);
+    if (c)
+      cublasLtMatrixLayoutDestroy(c);
+  }
+};
+
+int pointerAlignment(const void *ptr) {
+  auto value = reinterpret_cast<uintptr_t>(ptr);
+  for (int align = 16; align > 1; align /= 2)
+    if (value % align == 0)
+      return align;
+  return 1;
+}
+
+class CudaBackend final : public Backend {
+public:
+  ~CudaBackend() override {
+    if (stream)
+      cudaStreamSynchronize(stream);
+    plans.clear();
+    for (auto &entry : constants)
+      cudaFree(const_cast<void *>(entry.second.device));
+    for (auto &entry : transposedConstants)
+      cudaFree(entry.second);
+    if (workspace)
+      cudaFree(workspace);
+    if (lt)
+      cublasLtDestroy(lt);
+    if (ownsStream && stream)
+      cudaStreamDestroy(stream);
+    if (timerStart)
+      cudaEventDestroy(timerStart);
+    if (timerStop)
+      cudaEventDestroy(timerStop);
+  }
+
+  qforge_status init(void *externalStream, bool useExternal) {
+    int devices = 0;
+    cudaError_t error = cudaGetDeviceCount(&devices);
+    if (error != cudaSuccess || devices == 0)
+      return fail(QFORGE_ERR_DEVICE, "no CUDA device is available (%s)",
+                  error == cudaSuccess ? "0 devices"
+                                       : cudaGetErrorString(error));
+    if (useExternal) {
+      stream = static_cast<cudaStream_t>(externalStream);
+    } else {
+      QF_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+      ownsStream = true;
+    }
+    QF_CUBLAS(cublasLtCreate(&lt));
+    QF_CUDA(cudaMalloc(&workspace, kWorkspaceBytes));
+    QF_CUDA(cudaEventCreate(&timerStart));
+    QF_CUDA(cudaEventCreate(&timerStop));
+    return QFORGE_OK;
+  }
+
+  qforge_backend kind() const override { return QFORGE_BACKEND_CUDA; }
+
+  qforge_status synchronize() override {
+    QF_CUDA(cudaStreamSynchronize(stream));
+    return QFORGE_OK;
+  }
+
+  qforge_status alloc(int64_t bytes, void **out) override {
+    QF_CUDA(cudaMalloc(out, size_t(std::max<int64_t>(bytes, 1))));
+    return QFORGE_OK;
+  }
+  qforge_status release(void *ptr) override {
+    QF_CUDA(cudaStreamSynchronize(stream));
+    QF_CUDA(cudaFree(ptr));
+    return QFORGE_OK;
+  }
+  qforge_status copyToDevice(void *dst, const void *src,
+                             int64_t bytes) override {
+    QF_CUDA(cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyHostToDevice,
+                            stream));
+    ++hostToDevice;
+    return QFORGE_OK;
+  }
+  qforge_status copyToHost(void *dst, const void *src, int64_t bytes) override {
+    QF_CUDA(cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDeviceToHost,
+                            stream));
+    QF_CUDA(cudaStreamSynchronize(stream));
+    ++deviceToHost;
+    return QFORGE_OK;
+  }
+  qforge_status copyOnDevice(void *dst, const void *src,
+                             int64_t bytes) override {
+    QF_CUDA(cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDeviceToDevice,
+                            stream));
+    return QFORGE_OK;
+  }
+
+  qforge_status constant(const void *host, int64_t bytes,
+                         const void **out) override {
+    auto found = constants.find(host);
+    if (found != constants.end()) {
+      if (found->second.bytes != bytes)
+        return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                    "constant at %p was registered with %lld bytes, now %lld",
+                    host, (long long)found->second.bytes, (long long)bytes);
+      *out = found->second.device;
+      return QFORGE_OK;
+    }
+    void *device = nullptr;
+    QF_CUDA(cudaMalloc(&device, size_t(std::max<int64_t>(bytes, 1))));
+    constants[host] = {device, bytes};
+    deviceConstants[device] = bytes;
+    QF_TRY(copyToDevice(device, host, bytes));
+    // The host buffer may be freed by the caller right after this returns.
+    QF_CUDA(cudaStreamSynchronize(stream));
+    *out = device;
+    return QFORGE_OK;
+  }
+
+  qforge_status quantize(qforge_dtype inType, const void *in, int64_t count,
+                         float scale, int32_t zeroPoint, int32_t qmin,
+                         int32_t qmax, int8_t *out) override {
+    QF_CUDA(withFloatType(inType, [&](auto tag) {
+      using T = decltype(tag);
+      return launchMap(static_cast<const T *>(in), out, count,
+                       QuantizeFn<T>{scale, zeroPoint, qmin, qmax}, stream);
+    }));
+    return QFORGE_OK;
+  }
+
+  qforge_status quantizePerAxis(qforge_dtype inType, const void *in,
+                                const AxisView &v, int32_t qmin, int32_t qmax,
+                                int8_t *out) override {
+    QF_CUDA(withFloatType(inType, [&](auto tag) {
+      using T = decltype(tag);
+      QuantizePerAxisFn<T> fn{v.channels,   v.inner, v.scales,
+                              v.zeroPoints, qmin,    qmax};
+      return launchMap(static_cast<const T *>(in), out,
+                       v.outer * v.channels * v.inner, fn, stream);
+    }));
+    return QFORGE_OK;
+  }
+
+  qforge_status dynamicQuantize(qforge_dtype inType, const void *in,
+                                int64_t rows, int64_t cols,
+                                qforge_granularity granularity, int8_t *out,
+                                float *scales) override {
+    if (granularity == QFORGE_PER_TOKEN) {
+      QF_CUDA(withFloatType(inType, [&](auto tag) {
+        using T = decltype(tag);
+        const T *input = static_cast<const T *>(in);
+        // Every row must start on a pack boundary for the vector path.
+        bool vector = cols % 8 == 0 && packAligned<8, T>(input) &&
+                      packAligned<8, int8_t>(out);
+        int64_t perThread = vector ? cols / 8 : cols;
+        int threads = int(std::min<int64_t>(
+            1024, std::max<int64_t>(32, (perThread + 31) / 32 * 32)));
+        threads = std::min(threads, 256);
+        if (vector)
+          perTokenQuantizeKernel<8, T><<<unsigned(rows), threads, 0, stream>>>(
+              input, out, scales, cols);
+        else
+          perTokenQuantizeKernel<1, T><<<unsigned(rows), threads, 0, stream>>>(
+              input, out, scales, cols);
+        return cudaGetLastError();
+      }));
+      return QFORGE_OK;
+    }
+    int64_t count = rows * cols;
+    QF_TRY(small.reserve(sizeof(unsigned)));
+    auto *absMaxBits = static_cast<unsigned *>(small.ptr);
+    QF_CUDA(cudaMemsetAsync(absMaxBits, 0, sizeof(unsigned), stream));
+    QF_CUDA(withFloatType(inType, [&](auto tag) {
+      using T = decltype(tag);
+      const T *input = static_cast<const T *>(in);
+      if (packAligned<8, T>(input))
+        absMaxKernel<8, T><<<gridFor((count + 7) / 8, 256), 256, 0, stream>>>(
+            input, count, absMaxBits);
+      else
+        absMaxKernel<1, T>
+            <<<gridFor(count, 256), 256, 0, stream>>>(input, count, absMaxBits);
+      cudaError_t error = cudaGetLastError();
+      if (error != cudaSuccess)
+        return error;
+      return launchMap(input, out, count, PerTensorDynamicFn<T>{absMaxBits},
+                       stream);
+    }));
+    writeScaleKernel<<<1, 1, 0, stream>>>(absMaxBits, scales);
+    QF_CUDA(cudaGetLastError());
+    return QFORGE_OK;
+  }
+
+  qforge_status dequantize(const int8_t *in, int64_t count, float scale,
+                           int32_t zeroPoint, qforge_dtype outType,
+                           void *out) override {
+    QF_CUDA(withFloatType(outType, [&](auto tag) {
+      using T = decltype(tag);
+      return launchMap(in, static_cast<T *>(out), count,
+                       DequantizeFn<T>{scale, zeroPoint}, stream);
+    }));
+    return QFORGE_OK;
+  }
+
+  qforge_status dequantizePerAxis(const int8_t *in, const AxisView &v,
+                                  qforge_dtype outType, void *out) override {
+    QF_CUDA(withFloatType(outType, [&](auto tag) {
+      using T = decltype(tag);
+      DequantizePerAxisFn<T> fn{v.channels, v.inner, v.scales, v.zeroPoints};
+      return launchMap(in, static_cast<T *>(out),
+                       v.outer * v.channels * v.inner, fn, stream);
+    }));
+    return QFORGE_OK;
+  }
+
+  qforge_status requantize(qforge_dtype inType, const void *in, int64_t count,
+                           float inScale, int32_t inZeroPoint, float outScale,
+                           int32_t outZeroPoint, int32_t qmin, int32_t qmax,
+                           int8_t *out) override {
+    if (inType == QFORGE_I8)
+      QF_CUDA(launchMap(static_cast<const int8_t *>(in), out, count,
+                        RequantizeFn<int8_t>{inScale, outScale, inZeroPoint,
+                                             outZeroPoint, qmin, qmax},
+                        stream));
+    else
+      QF_CUDA(launchMap(static_cast<const int32_t *>(in), out, count,
+                        RequantizeFn<int32_t>{inScale, outScale, inZeroPoint,
+                                              outZeroPoint, qmin, qmax},
+                        stream));
+    return QFORGE_OK;
+  }
+
+  qforge_status gemm(const qforge_gemm_desc &d) override {
+    int64_t outElements = d.batch * d.m * d.n;
+    int32_t *acc = nullptr;
+    if (d.out_dtype == QFORGE_I32) {
+      acc = static_cast<int32_t *>(d.out);
+    } else {
+      QF_TRY(accumulators.reserve(size_t(outElements) * sizeof(int32_t)));
+      acc = static_cast<int32_t *>(accumulators.ptr);
+    }
+    QF_TRY(accumulate(d, acc));
+    if (d.out_dtype == QFORGE_I32)
+      return QFORGE_OK;
+    return launchEpilogue(d, acc);
+  }
+
+  qforge_status batchStats(qforge_dtype type, const void *data, int64_t count,
+                           BatchStats &stats) override {
+    QF_TRY(small.reserve(sizeof(DeviceBatchStats)));
+    auto *device = static_cast<DeviceBatchStats *>(small.ptr);
+    DeviceBatchStats host{0xffffffffu, 0u, 0, 0, 0};
+    QF_TRY(copyToDevice(device, &host, sizeof host));
+    QF_CUDA(withFloatType(type, [&](auto tag) {
+      using T = decltype(tag);
+      batchStatsKernel<T><<<gridFor(count, 256), 256, 0, stream>>>(
+          static_cast<const T *>(data), count, device);
+      return cudaGetLastError();
+    }));
+    QF_TRY(copyToHost(&host, device, sizeof host));
+    stats.finite = int64_t(host.finite);
+    stats.nan = int64_t(host.nan);
+    stats.inf = int64_t(host.inf);
+    if (host.finite) {
+      stats.min = fromOrderedKey(host.minKey);
+      stats.max = fromOrderedKey(host.maxKey);
+    }
+    return QFORGE_OK;
+  }
+
+  qforge_status histogram(qforge_dtype type, const void *data, int64_t count,
+                          float range, float invWidth, int32_t numBins,
+                          int64_t *bins) override {
+    size_t binBytes = size_t(numBins) * sizeof(unsigned long long);
+    QF_TRY(small.reserve(binBytes));
+    auto *device = static_cast<unsigned long long *>(small.ptr);
+    QF_CUDA(cudaMemsetAsync(device, 0, binBytes, stream));
+    size_t sharedBytes = size_t(numBins) * sizeof(unsigned);
+    bool sharedBins = sharedBytes <= 48 * 1024;
+    QF_CUDA(withFloatType(type, [&](auto tag) {
+      using T = decltype(tag);
+      histogramKernel<T>
+          <<<gridFor(count, 256), 256, sharedBins ? sharedBytes : 0, stream>>>(
+              static_cast<const T *>(data), count, range, invWidth, numBins,
+              sharedBins, device);
+      return cudaGetLastError();
+    }));
+    std::vector<unsigned long long> host(static_cast<size_t>(numBins));
+    QF_TRY(copyToHost(host.data(), device, binBytes));
+    for (int32_t b = 0; b < numBins; ++b)
+      bins[b] += int64_t(host[b]);
+    return QFORGE_OK;
+  }
+
+private:
+  struct ConstantEntry {
+    const void *device;
+    int64_t bytes;
+  };
+
+  /// i32 accumulators of the whole batch into `acc` (batch x M x N).
+  qforge_status accumulate(const qforge_gemm_desc &desc, int32_t *acc) {
+    // A weight shared by every batch is one GEMM with M' = batch * M.
+    qforge_gemm_desc d = desc;
+    if (d.rhs_shared && d.batch > 1) {
+      d.m *= d.batch;
+      d.batch = 1;
+    }
+    const int8_t *weightNK = d.rhs; // rhs in N x K layout
+    if (!d.rhs_transposed)
+      QF_TRY(transposedRhs(d, weightNK));
+    // cuBLASLt's int8 kernels need K and N (the leading dimensions) to be
+    // multiples of 4; other shapes take the fallback kernel.
+    bool ltShape = d.k % 4 == 0 && d.n % 4 == 0;
+    if (ltShape) {
+      Plan *plan = nullptr;
+      QF_TRY(planFor(d, weightNK, acc, plan));
+      if (plan->usable)
+        return runPlan(*plan, d, weightNK, acc, plan->algo);
+    }
+    dim3 block(16, 16);
+    dim3 grid(unsigned((d.n + 15) / 16), unsigned((d.m + 15) / 16),
+              unsigned(d.batch));
+    fallbackGemmKernel<<<grid, block, 0, stream>>>(
+        d.lhs, weightNK, acc, d.m, d.n, d.k, true,
+        d.rhs_shared ? 0 : d.n * d.k);
+    QF_CUDA(cudaGetLastError());
+    return QFORGE_OK;
+  }
+
+  /// Makes an N x K copy of a K x N rhs. A registered constant (a weight) is
+  /// transposed once and kept; any other rhs is transposed per call.
+  qforge_status transposedRhs(const qforge_gemm_desc &d, const int8_t *&out) {
+    int64_t batches = d.rhs_shared ? 1 : d.batch;
+    size_t bytes = size_t(batches * d.k * d.n);
+    bool isConstant = deviceConstants.count(d.rhs) != 0;
+    if (isConstant) {
+      auto found = transposedConstants.find(d.rhs);
+      if (found != transposedConstants.end()) {
+        out = static_cast<const int8_t *>(found->second);
+        return QFORGE_OK;
+      }
+    }
+    void *target = nullptr;
+    if (isConstant) {
+      QF_CUDA(cudaMalloc(&target, bytes));
+      transposedConstants[d.rhs] = target;
+    } else {
+      QF_TRY(transposed.reserve(bytes));
+      target = transposed.ptr;
+    }
+    dim3 grid(unsigned((d.n + 31) / 32), unsigned((d.k + 31) / 32),
+              unsigned(batches));
+    transposeKernel<<<grid, dim3(32, 8), 0, stream>>>(
+        d.rhs, static_cast<int8_t *>(target), d.k, d.n);
+    QF_CUDA(cudaGetLastError());
+    out = static_cast<const int8_t *>(target);
+    return QFORGE_OK;
+  }
+
+  /// The cached plan of this GEMM's shape, made (and its algorithm chosen by
+  /// timing the heuristic's candidates) on first use.
+  qforge_status planFor(const qforge_gemm_desc &d, const int8_t *weightNK,
+                        int32_t *acc, Plan *&out) {
+    int alignA = pointerAlignment(weightNK), alignB = pointerAlignment(d.lhs),
+        alignC = pointerAlignment(acc);
+    PlanKey key{d.batch,           d.m,    d.n,    d.k,
+                d.rhs_shared != 0, alignA, alignB, alignC};
+    auto found = plans.find(key);
+    if (found != plans.end()) {
+      out = found->second.get();
+      return QFORGE_OK;
+    }
+    auto plan = std::make_unique<Plan>();
+    QF_TRY(describe(d, *plan));
+    QF_TRY(chooseAlgorithm(d, weightNK, acc, alignA, alignB, alignC, *plan));
+    out = plan.get();
+    plans[key] = std::move(plan);
+    return QFORGE_OK;
+  }
+
+  /// Row-major C[M,N] = X[M,K] * W[N,K]^T is column-major C^T[N,M] =
+  /// W^T * X^T: op(A) = A^T with A the weight (K x N column-major, ld K),
+  /// B the activations (K x M column-major, ld K), C^T N x M (ld N).
+  qforge_status describe(const qforge_gemm_desc &d, Plan &plan) {
+    QF_CUBLAS(
+        cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32I, CUDA_R_32I));
+    cublasOperation_t transA = CUBLAS_OP_T, transB = CUBLAS_OP_N;
+    QF_CUBLAS(cublasLtMatmulDescSetAttribute(
+        plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &transA, sizeof transA));
+    QF_CUBLAS(cublasLtMatmulDescSetAttribute(
+        plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &transB, sizeof transB));
+    QF_CUBLAS(cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_8I, uint64_t(d.k),
+                                         uint64_t(d.n), d.k));
+    QF_CUBLAS(cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_8I, uint64_t(d.k),
+                                         uint64_t(d.m), d.k));
+    QF_CUBLAS(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32I, uint64_t(d.n),
+                                         uint64_t(d.m), d.n));
+    if (d.batch > 1) {
+      int32_t batch = int32_t(d.batch);
+      int64_t strideA = d.rhs_shared ? 0 : d.n * d.k;
+      int64_t strideB = d.m * d.k, strideC = d.m * d.n;
+      for (auto [layout, stride] :
+           {std::pair{plan.a, strideA}, std::pair{plan.b, strideB},
+            std::pair{plan.c, strideC}}) {
+        QF_CUBLAS(cublasLtMatrixLayoutSetAttribute(
+            layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
+        QF_CUBLAS(cublasLtMatrixLayoutSetAttribute(
+            layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+            sizeof stride));
+      }
+    }
+    return QFORGE_OK;
+  }
+
+  qforge_status runPlan(const Plan &plan, const qforge_gemm_desc &d,
+                        const int8_t *weightNK, int32_t *acc,
+                        const cublasLtMatmulAlgo_t &algo) {
+    int32_t alpha = 1, beta = 0;
+    QF_CUBLAS(cublasLtMatmul(lt, plan.op, &alpha, weightNK, plan.a, d.lhs,
+                             plan.b, &beta, acc, plan.c, acc, plan.c, &algo,
+                             workspace, kWorkspaceBytes, stream));
+    return QFORGE_OK;
+  }
+
+  /// Asks the heuristic for up to 8 candidates and keeps the fastest, each
+  /// timed (median of 5 after a warm-up) on the real operands.
+  qforge_status chooseAlgorithm(const qforge_gemm_desc &d,
+                                const int8_t *weightNK, int32_t *acc,
+                                int alignA, int alignB, int alignC,
+                                Plan &plan) {
+    cublasLtMatmulPreference_t preference = nullptr;
+    QF_CUBLAS(cublasLtMatmulPreferenceCreate(&preference));
+    size_t workspaceBytes = kWorkspaceBytes;
+    uint32_t alignments[3] = {uint32_t(alignA), uint32_t(alignB),
+                              uint32_t(alignC)};
+    cublasLtMatmulPreferenceSetAttribute(
+        preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspaceBytes,
+        sizeof workspaceBytes);
+    cublasLtMatmulPreferenceSetAttribute(
+        preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &alignments[0],
+        sizeof(uint32_t));
+    cublasLtMatmulPreferenceSetAttribute(
+        preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alignments[1],
+        sizeof(uint32_t));
+    cublasLtMatmulPreferenceSetAttribute(
+        preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alignments[2],
+        sizeof(uint32_t));
+    cublasLtMatmulPreferenceSetAttribute(
+        preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alignments[2],
+        sizeof(uint32_t));
+    cublasLtMatmulHeuristicResult_t results[8];
+    int found = 0;
+    cublasStatus_t status =
+        cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c,
+                                       plan.c, preference, 8, results, &found);
+    cublasLtMatmulPreferenceDestroy(preference);
+    if (status != CUBLAS_STATUS_SUCCESS || found == 0) {
+      plan.usable = false; // e.g. an alignment cuBLASLt cannot take
+      return QFORGE_OK;
+    }
+    float bestTime = 0;
+    int best = -1;
+    for (int i = 0; i < found; ++i) {
+      float time = 0;
+      if (timeAlgorithm(plan, d, weightNK, acc, results[i].algo, time) !=
+          QFORGE_OK)
+        continue; // a candidate that fails to run is skipped
+      if (best < 0 || time < bestTime) {
+        best = i;
+        bestTime = time;
+      }
+    }
+    if (best < 0) {
+      plan.usable = false;
+      return QFORGE_OK;
+    }
+    plan.algo = results[best].algo;
+    plan.usable = true;
+    return QFORGE_OK;
+  }
+
+  qforge_status timeAlgorithm(const Plan &plan, const qforge_gemm_desc &d,
+                              const int8_t *weightNK, int32_t *acc,
+                              const cublasLtMatmulAlgo_t &algo, float &time) {
+    QF_TRY(runPlan(plan, d, weightNK, acc, algo)); // warm-up
+    float samples[5];
+    for (float &sample : samples) {
+      QF_CUDA(cudaEventRecord(timerStart, stream));
+      QF_TRY(runPlan(plan, d, weightNK, acc, algo));
+      QF_CUDA(cudaEventRecord(timerStop, stream));
+      QF_CUDA(cudaEventSynchronize(timerStop));
+      QF_CUDA(cudaEventElapsedTime(&sample, timerStart, timerStop));
+    }
+    std::sort(samples, samples + 5);
+    time = samples[2];
+    return QFORGE_OK;
+  }
+
+  qforge_status launchEpilogue(const qforge_gemm_desc &d, const int32_t *acc) {
+    EpilogueParams p;
+    p.rows = d.batch * d.m;
+    p.n = d.n;
+    p.m = d.m;
+    p.lhsScale = d.lhs_scale;
+    p.lhsScaleCount = d.lhs_scale_count;
+    p.rhsScale = d.rhs_scale;
+    p.rhsScaleCount = d.rhs_scale_count;
+    p.rhsScalePerBatch = d.batch > 1 && d.rhs_scale_count == d.batch * d.n;
+    p.biasInt = d.bias && d.bias_dtype == QFORGE_I32
+                    ? static_cast<const int32_t *>(d.bias)
+                    : nullptr;
+    p.biasFloat = d.bias && d.bias_dtype == QFORGE_F32
+                      ? static_cast<const float *>(d.bias)
+                      : nullptr;
+    p.activation = int(d.activation);
+    p.outScale = d.out_scale;
+    p.outZeroPoint = d.out_zero_point;
+    auto launch = [&](auto tag) -> cudaError_t {
+      using T = decltype(tag);
+      T *out = static_cast<T *>(d.out);
+      bool vector = d.n % 4 == 0 && packAligned<4, int32_t>(acc) &&
+                    packAligned<4, T>(out);
+      if (vector)
+        epilogueKernel<4, T>
+            <<<gridFor(p.rows * p.n / 4, 256), 256, 0, stream>>>(acc, out, p);
+      else
+        epilogueKernel<1, T>
+            <<<gridFor(p.rows * p.n, 256), 256, 0, stream>>>(acc, out, p);
+      return cudaGetLastError();
+    };
+    if (d.out_dtype == QFORGE_I8)
+      QF_CUDA(launch(int8_t{}));
+    else
+      QF_CUDA(withFloatType(d.out_dtype, launch));
+    return QFORGE_OK;
+  }
+
+  cudaStream_t stream = nullptr;
+  bool ownsStream = false;
+  cublasLtHandle_t lt = nullptr;
+  void *workspace = nullptr;
+  cudaEvent_t timerStart = nullptr, timerStop = nullptr;
+  Scratch accumulators, transposed, small;
+  std::map<PlanKey, std::unique_ptr<Plan>> plans;
+  std::unordered_map<const void *, ConstantEntry> constants;    // host -> dev
+  std::unordered_map<const void *, int64_t> deviceConstants;    // dev -> bytes
+  std::unordered_map<const void *, void *> transposedConstants; // dev -> N x K
+};
+
+} // namespace
+
+bool cudaBackendAvailable() {
+  int devices = 0;
+  return cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
+}
+
+qforge_status createCudaBackend(void *stream, bool useStream,
+                                std::unique_ptr<Backend> &out) {
+  auto backend = std::make_unique<CudaBackend>();
+  qforge_status status = backend->init(stream, useStream);
+  if (status != QFORGE_OK)
+    return status;
+  out = std::move(backend);
+  return QFORGE_OK;
+}
+
+} // namespace qforge::rt

@@ -1,0 +1,457 @@
+//===- kernels.cuh - CUDA kernels of the qforge runtime --------*- CUDA -*-===//
+//
+// Element-wise kernels move 8 elements per thread with 16-byte (or wider)
+// vector accesses when the pointers allow it; the per-element arithmetic is
+// numerics.h, shared with the CPU reference. This file is compiled with
+// -fmad=false so that no multiply-add is contracted into an FMA, which would
+// round differently from the CPU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QFORGE_RT_CUDA_KERNELS_CUH
+#define QFORGE_RT_CUDA_KERNELS_CUH
+
+#include "numerics.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace qforge::rt::cuda {
+
+//===--- element conversions ----------------------------------------------===//
+
+__device__ __forceinline__ float toFloat(float x) { return x; }
+__device__ __forceinline__ float toFloat(__half x) { return __half2float(x); }
+__device__ __forceinline__ float toFloat(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+
+template <typename T> __device__ __forceinline__ T fromFloat(float x);
+template <> __device__ __forceinline__ float fromFloat<float>(float x) {
+  return x;
+}
+template <> __device__ __forceinline__ __half fromFloat<__half>(float x) {
+  return __float2half_rn(x);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+
+template <int N, typename T> struct alignas(sizeof(T) * N) Pack { T v[N]; };
+
+/// Whether `ptr` may be accessed as Pack<N, T>.
+template <int N, typename T> bool packAligned(const void *ptr) {
+  return reinterpret_cast<uintptr_t>(ptr) % alignof(Pack<N, T>) == 0;
+}
+
+inline int gridFor(int64_t work, int threads) {
+  int64_t blocks = (work + threads - 1) / threads;
+  // Grid-stride loops cover the rest; 132 SMs x 16 blocks keeps Hopper busy.
+  return int(blocks < 1 ? 1 : (blocks > 8192 ? 8192 : blocks));
+}
+
+//===--- generic element-wise map -----------------------------------------===//
+
+/// out[i] = fn(i, in[i]) for i in [0, n); N elements per thread per step.
+template <int N, typename In, typename Out, typename Fn>
+__global__ void mapKernel(const In *__restrict__ in, Out *__restrict__ out,
+                          int64_t n, Fn fn) {
+  int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  int64_t packs = n / N;
+  const auto *inPacks = reinterpret_cast<const Pack<N, In> *>(in);
+  auto *outPacks = reinterpret_cast<Pack<N, Out> *>(out);
+  for (int64_t p = first; p < packs; p += stride) {
+    Pack<N, In> x = inPacks[p];
+    Pack<N, Out> y;
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+      y.v[j] = fn(p * N + j, x.v[j]);
+    outPacks[p] = y;
+  }
+  for (int64_t i = packs * N + first; i < n; i += stride)
+    out[i] = fn(i, in[i]);
+}
+
+template <typename In, typename Out, typename Fn>
+cudaError_t launchMap(const In *in, Out *out, int64_t n, Fn fn,
+                      cudaStream_t stream) {
+  constexpr int threads = 256;
+  if (packAligned<8, In>(in) && packAligned<8, Out>(out))
+    mapKernel<8>
+        <<<gridFor((n + 7) / 8, threads), threads, 0, stream>>>(in, out, n, fn);
+  else
+    mapKernel<1><<<gridFor(n, threads), threads, 0, stream>>>(in, out, n, fn);
+  return cudaGetLastError();
+}
+
+//===--- element functors -------------------------------------------------===//
+
+template <typename In> struct QuantizeFn {
+  float scale;
+  int32_t zeroPoint, qmin, qmax;
+  __device__ int8_t operator()(int64_t, In x) const {
+    return quantizeValue(toFloat(x), scale, zeroPoint, qmin, qmax);
+  }
+};
+
+template <typename In> struct QuantizePerAxisFn {
+  int64_t channels, inner;
+  const float *scales;
+  const int32_t *zeroPoints;
+  int32_t qmin, qmax;
+  __device__ int8_t operator()(int64_t i, In x) const {
+    int64_t c = (i / inner) % channels;
+    return quantizeValue(toFloat(x), scales[c], zeroPoints ? zeroPoints[c] : 0,
+                         qmin, qmax);
+  }
+};
+
+template <typename Out> struct DequantizeFn {
+  float scale;
+  int32_t zeroPoint;
+  __device__ Out operator()(int64_t, int8_t q) const {
+    return fromFloat<Out>(dequantizeValue(q, scale, zeroPoint));
+  }
+};
+
+template <typename Out> struct DequantizePerAxisFn {
+  int64_t channels, inner;
+  const float *scales;
+  const int32_t *zeroPoints;
+  __device__ Out operator()(int64_t i, int8_t q) const {
+    int64_t c = (i / inner) % channels;
+    return fromFloat<Out>(
+        dequantizeValue(q, scales[c], zeroPoints ? zeroPoints[c] : 0));
+  }
+};
+
+template <typename In> struct RequantizeFn {
+  float inScale, outScale;
+  int32_t inZeroPoint, outZeroPoint, qmin, qmax;
+  __device__ int8_t operator()(int64_t, In q) const {
+    float value = dequantizeValue(int32_t(q), inScale, inZeroPoint);
+    return quantizeValue(value, outScale, outZeroPoint, qmin, qmax);
+  }
+};
+
+//===--- reductions -------------------------------------------------------===//
+
+__device__ __forceinline__ float warpMax(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+/// Max over the block; every thread gets the result. `shared` holds 32
+/// floats.
+__device__ __forceinline__ float blockMax(float v, float *shared) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warpMax(v);
+  __syncthreads(); // `shared` may still be read from a previous call
+  if (lane == 0)
+    shared[warp] = v;
+  __syncthreads();
+  int warps = (blockDim.x + 31) >> 5;
+  v = lane < warps ? shared[lane] : 0.0f;
+  return warpMax(v);
+}
+
+template <int N, typename In>
+__device__ __forceinline__ float packAbsMax(const Pack<N, In> &x, float acc) {
+#pragma unroll
+  for (int j = 0; j < N; ++j) {
+    float v = fabsf(toFloat(x.v[j]));
+    // NaN and Inf are left out of the scale.
+    if (isFinite(v))
+      acc = fmaxf(acc, v);
+  }
+  return acc;
+}
+
+/// One block per row of a [rows, cols] view: max|x| of the row (warp
+/// shuffles, then shared memory across warps), then the row quantized with
+/// its scale. The second pass re-reads the row, which is still in L1/L2.
+template <int N, typename In>
+__global__ void
+perTokenQuantizeKernel(const In *__restrict__ in, int8_t *__restrict__ out,
+                       float *__restrict__ scales, int64_t cols) {
+  __shared__ float shared[32];
+  int64_t row = blockIdx.x;
+  const auto *rowIn = reinterpret_cast<const Pack<N, In> *>(in + row * cols);
+  auto *rowOut = reinterpret_cast<Pack<N, int8_t> *>(out + row * cols);
+  int64_t packs = cols / N;
+  float absMax = 0.0f;
+  for (int64_t p = threadIdx.x; p < packs; p += blockDim.x)
+    absMax = packAbsMax<N>(rowIn[p], absMax);
+  absMax = blockMax(absMax, shared);
+  float scale = symmetricScale(absMax);
+  for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
+    Pack<N, In> x = rowIn[p];
+    Pack<N, int8_t> q;
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+      q.v[j] = quantizeValue(toFloat(x.v[j]), scale, 0, -127, 127);
+    rowOut[p] = q;
+  }
+  if (threadIdx.x == 0)
+    scales[row] = scale;
+}
+
+/// max|x| over the whole tensor into *absMaxBits (a non-negative float's
+/// bits order like unsigned integers, so atomicMax on them is a float max).
+template <int N, typename In>
+__global__ void absMaxKernel(const In *__restrict__ in, int64_t n,
+                             unsigned *absMaxBits) {
+  __shared__ float shared[32];
+  int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const auto *packs = reinterpret_cast<const Pack<N, In> *>(in);
+  float absMax = 0.0f;
+  for (int64_t p = first; p < n / N; p += stride)
+    absMax = packAbsMax<N>(packs[p], absMax);
+  for (int64_t i = (n / N) * N + first; i < n; i += stride) {
+    float v = fabsf(toFloat(in[i]));
+    if (isFinite(v))
+      absMax = fmaxf(absMax, v);
+  }
+  absMax = blockMax(absMax, shared);
+  if (threadIdx.x == 0)
+    atomicMax(absMaxBits, __float_as_uint(absMax));
+}
+
+template <typename In> struct PerTensorDynamicFn {
+  const unsigned *absMaxBits;
+  __device__ int8_t operator()(int64_t, In x) const {
+    float scale = symmetricScale(__uint_as_float(*absMaxBits));
+    return quantizeValue(toFloat(x), scale, 0, -127, 127);
+  }
+};
+
+__global__ inline void writeScaleKernel(const unsigned *absMaxBits,
+                                        float *scale) {
+  *scale = symmetricScale(__uint_as_float(*absMaxBits));
+}
+
+//===--- GEMM epilogue ----------------------------------------------------===//
+
+struct EpilogueParams {
+  int64_t rows, n, m; // rows = batch * m
+  const float *lhsScale;
+  int64_t lhsScaleCount;
+  const float *rhsScale;
+  int64_t rhsScaleCount;
+  bool rhsScalePerBatch;
+  const int32_t *biasInt;
+  const float *biasFloat;
+  int activation;
+  float outScale;
+  int32_t outZeroPoint;
+};
+
+template <typename Out> struct EpilogueStore {
+  __device__ static Out apply(float v, const EpilogueParams &) {
+    return fromFloat<Out>(v);
+  }
+};
+template <> struct EpilogueStore<int8_t> {
+  __device__ static int8_t apply(float v, const EpilogueParams &p) {
+    return quantizeValue(v, p.outScale, p.outZeroPoint, -128, 127);
+  }
+};
+
+/// acc (rows x n, i32) -> out (rows x n): dequantization by the row and
+/// column scales, bias and activation fused in one pass.
+template <int N, typename Out>
+__global__ void epilogueKernel(const int32_t *__restrict__ acc,
+                               Out *__restrict__ out, EpilogueParams p) {
+  int64_t packsPerRow = p.n / N;
+  int64_t total = p.rows * packsPerRow;
+  int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
+       t += stride) {
+    int64_t row = t / packsPerRow;
+    int64_t col0 = (t - row * packsPerRow) * N;
+    float lhsScale = p.lhsScaleCount == 0   ? 1.0f
+                     : p.lhsScaleCount == 1 ? p.lhsScale[0]
+                                            : p.lhsScale[row];
+    int64_t rhsOffset = p.rhsScalePerBatch ? (row / p.m) * p.n : 0;
+    Pack<N, int32_t> a =
+        *reinterpret_cast<const Pack<N, int32_t> *>(acc + row * p.n + col0);
+    Pack<N, Out> y;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      int64_t col = col0 + j;
+      float rhsScale = p.rhsScaleCount == 0   ? 1.0f
+                       : p.rhsScaleCount == 1 ? p.rhsScale[0]
+                                              : p.rhsScale[rhsOffset + col];
+      float value = epilogueValue(
+          a.v[j], p.biasInt ? p.biasInt[col] : 0, lhsScale, rhsScale,
+          p.biasFloat ? p.biasFloat[col] : 0.0f, p.activation);
+      y.v[j] = EpilogueStore<Out>::apply(value, p);
+    }
+    *reinterpret_cast<Pack<N, Out> *>(out + row * p.n + col0) = y;
+  }
+}
+
+//===--- fallback int8 GEMM and transpose ---------------------------------===//
+
+/// Shared-memory tiled int8 GEMM for the shapes cuBLASLt cannot take (K or N
+/// not a multiple of 4, misaligned pointers). Exact i32 accumulation; each
+/// thread computes one output. grid = (ceil(N/16), ceil(M/16), batch).
+__global__ inline void fallbackGemmKernel(const int8_t *__restrict__ lhs,
+                                          const int8_t *__restrict__ rhs,
+                                          int32_t *__restrict__ acc, int64_t m,
+                                          int64_t n, int64_t k,
+                                          bool rhsTransposed,
+                                          int64_t rhsBatchStride) {
+  constexpr int T = 16;
+  __shared__ int32_t tileA[T][T + 1];
+  __shared__ int32_t tileB[T][T + 1];
+  int64_t batch = blockIdx.z;
+  const int8_t *a = lhs + batch * m * k;
+  const int8_t *b = rhs + batch * rhsBatchStride;
+  int64_t row = int64_t(blockIdx.y) * T + threadIdx.y;
+  int64_t col = int64_t(blockIdx.x) * T + threadIdx.x;
+  int32_t sum = 0;
+  for (int64_t k0 = 0; k0 < k; k0 += T) {
+    int64_t ka = k0 + threadIdx.x, kb = k0 + threadIdx.y;
+    tileA[threadIdx.y][threadIdx.x] = row < m && ka < k ? a[row * k + ka] : 0;
+    int32_t bValue = 0;
+    if (col < n && kb < k)
+      bValue = rhsTransposed ? b[col * k + kb] : b[kb * n + col];
+    tileB[threadIdx.y][threadIdx.x] = bValue;
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < T; ++j)
+      sum += tileA[threadIdx.y][j] * tileB[j][threadIdx.x];
+    __syncthreads();
+  }
+  if (row < m && col < n)
+    acc[batch * m * n + row * n + col] = sum;
+}
+
+/// [rows, cols] -> [cols, rows] for int8, per batch (grid.z).
+__global__ inline void transposeKernel(const int8_t *__restrict__ in,
+                                       int8_t *__restrict__ out, int64_t rows,
+                                       int64_t cols) {
+  __shared__ int8_t tile[32][33];
+  int64_t batch = blockIdx.z;
+  in += batch * rows * cols;
+  out += batch * rows * cols;
+  int64_t c = int64_t(blockIdx.x) * 32 + threadIdx.x;
+  for (int64_t r = int64_t(blockIdx.y) * 32 + threadIdx.y;
+       r < int64_t(blockIdx.y) * 32 + 32; r += blockDim.y)
+    if (r < rows && c < cols)
+      tile[r - int64_t(blockIdx.y) * 32][threadIdx.x] = in[r * cols + c];
+  __syncthreads();
+  int64_t outRow0 = int64_t(blockIdx.x) * 32; // input column = output row
+  int64_t outCol = int64_t(blockIdx.y) * 32 + threadIdx.x;
+  for (int64_t r = outRow0 + threadIdx.y; r < outRow0 + 32; r += blockDim.y)
+    if (r < cols && outCol < rows)
+      out[r * rows + outCol] = tile[threadIdx.x][r - outRow0];
+}
+
+//===--- calibration statistics -------------------------------------------===//
+
+/// Maps a float to an unsigned key that orders like the float.
+__device__ __forceinline__ unsigned orderedKey(float v) {
+  unsigned bits = __float_as_uint(v);
+  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+}
+__host__ __device__ inline float fromOrderedKey(unsigned key) {
+  unsigned bits = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  return bitsToFloat(bits);
+#endif
+}
+
+struct DeviceBatchStats {
+  unsigned minKey, maxKey;
+  unsigned long long finite, nan, inf;
+};
+
+template <typename In>
+__global__ void batchStatsKernel(const In *__restrict__ in, int64_t n,
+                                 DeviceBatchStats *stats) {
+  int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  unsigned minKey = 0xffffffffu, maxKey = 0u;
+  unsigned long long finite = 0, nan = 0, inf = 0;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    float v = toFloat(in[i]);
+    if (isNaN(v)) {
+      ++nan;
+    } else if (!isFinite(v)) {
+      ++inf;
+    } else {
+      unsigned key = orderedKey(v);
+      minKey = min(minKey, key);
+      maxKey = max(maxKey, key);
+      ++finite;
+    }
+  }
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    minKey = min(minKey, __shfl_xor_sync(0xffffffffu, minKey, offset));
+    maxKey = max(maxKey, __shfl_xor_sync(0xffffffffu, maxKey, offset));
+    finite += __shfl_xor_sync(0xffffffffu, finite, offset);
+    nan += __shfl_xor_sync(0xffffffffu, nan, offset);
+    inf += __shfl_xor_sync(0xffffffffu, inf, offset);
+  }
+  if ((threadIdx.x & 31) == 0) {
+    if (finite) {
+      atomicMin(&stats->minKey, minKey);
+      atomicMax(&stats->maxKey, maxKey);
+      atomicAdd(&stats->finite, finite);
+    }
+    if (nan)
+      atomicAdd(&stats->nan, nan);
+    if (inf)
+      atomicAdd(&stats->inf, inf);
+  }
+}
+
+/// Histogram of the finite values over [-range, range]. With `sharedBins`,
+/// per-block counts go to shared memory (numBins unsigned, dynamic) and are
+/// then added to the global bins; without, straight to the global bins (for
+/// bin counts too large for shared memory).
+template <typename In>
+__global__ void histogramKernel(const In *__restrict__ in, int64_t n,
+                                float range, float invWidth, int32_t numBins,
+                                bool sharedBins, unsigned long long *bins) {
+  extern __shared__ unsigned blockBins[];
+  if (sharedBins) {
+    for (int32_t b = threadIdx.x; b < numBins; b += blockDim.x)
+      blockBins[b] = 0;
+    __syncthreads();
+  }
+  int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    float v = toFloat(in[i]);
+    if (!isFinite(v))
+      continue;
+    int32_t bin = histogramBin(v, range, invWidth, numBins);
+    if (sharedBins)
+      atomicAdd(&blockBins[bin], 1u);
+    else
+      atomicAdd(&bins[bin], 1ull);
+  }
+  if (!sharedBins)
+    return;
+  __syncthreads();
+  for (int32_t b = threadIdx.x; b < numBins; b += blockDim.x)
+    if (blockBins[b])
+      atomicAdd(&bins[b], (unsigned long long)blockBins[b]);
+}
+
+} // namespace qforge::rt::cuda
+
+#endif // QFORGE_RT_CUDA_KERNELS_CUH

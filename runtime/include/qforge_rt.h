@@ -1,0 +1,256 @@
+/*===- qforge_rt.h - the qforge runtime C API ------------------------------===*
+ *
+ * The library that compiled qforge models call. It has no LLVM/MLIR
+ * dependency and two backends: `cpu`, the reference that defines the numerics,
+ * and `cuda`, checked against it (bit-exact for integer and quantized results;
+ * float results are also computed with the same operation order, see
+ * docs/RUNTIME.md).
+ *
+ * Conventions
+ *  - Every call returns a qforge_status; on failure qforge_rt_last_error()
+ *    gives a message (thread-local, valid until the next failing call on the
+ *    same thread). Nothing exits, aborts or throws across this ABI.
+ *  - Sizes are int64_t (MLIR `index`).
+ *  - Tensor pointers are backend pointers: device memory on `cuda` (from
+ *    qforge_rt_alloc, qforge_rt_constant or any cudaMalloc'd memory), host
+ *    memory on `cpu`. Small parameter arrays (per-channel scales and zero
+ *    points) follow the same rule.
+ *  - All work is ordered on the context's stream; results are visible on the
+ *    host after qforge_rt_synchronize or a device-to-host copy.
+ *  - A context is used by one thread at a time; separate contexts may run
+ *    concurrently (each has its own stream and workspace).
+ *===----------------------------------------------------------------------===*/
+
+#ifndef QFORGE_RT_H
+#define QFORGE_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define QFORGE_RT_API __declspec(dllexport)
+#else
+#define QFORGE_RT_API __attribute__((visibility("default")))
+#endif
+
+typedef enum qforge_status {
+  QFORGE_OK = 0,
+  QFORGE_ERR_INVALID_ARGUMENT = 1, /* bad pointer, shape, dtype or option */
+  QFORGE_ERR_UNSUPPORTED = 2,      /* valid request this backend cannot run */
+  QFORGE_ERR_OUT_OF_MEMORY = 3,
+  QFORGE_ERR_DEVICE = 4, /* CUDA / cuBLASLt failure, or no device */
+  QFORGE_ERR_INTERNAL = 5
+} qforge_status;
+
+typedef enum qforge_backend {
+  QFORGE_BACKEND_CPU = 0,
+  QFORGE_BACKEND_CUDA = 1
+} qforge_backend;
+
+typedef enum qforge_dtype {
+  QFORGE_F32 = 0,
+  QFORGE_F16 = 1,
+  QFORGE_BF16 = 2,
+  QFORGE_I8 = 3,
+  QFORGE_I32 = 4
+} qforge_dtype;
+
+typedef enum qforge_activation {
+  QFORGE_ACT_NONE = 0,
+  QFORGE_ACT_RELU = 1,
+  QFORGE_ACT_GELU = 2 /* exact form 0.5*x*(1+erf(x/sqrt(2))) */
+} qforge_activation;
+
+typedef enum qforge_granularity {
+  QFORGE_PER_TENSOR = 0,
+  QFORGE_PER_TOKEN = 1 /* one scale per row (all dims but the last) */
+} qforge_granularity;
+
+typedef struct qforge_context qforge_context;
+
+/*--- errors ---------------------------------------------------------------*/
+
+/* Message of the last failing call on this thread ("" if none). */
+QFORGE_RT_API const char *qforge_rt_last_error(void);
+QFORGE_RT_API const char *qforge_rt_status_name(qforge_status status);
+
+/*--- contexts -------------------------------------------------------------*/
+
+/* Whether this build has the CUDA backend and a usable device. */
+QFORGE_RT_API int qforge_rt_cuda_available(void);
+
+/* Creates a context on `backend`. The environment variable QFORGE_DEVICE
+ * (`cpu` or `cuda`) overrides the argument; any other value is an error. */
+QFORGE_RT_API qforge_status qforge_rt_create(qforge_backend backend,
+                                             qforge_context **out);
+/* As qforge_rt_create, ordering all work on an existing cudaStream_t (cuda
+ * only; pass NULL for the legacy default stream of the caller). The stream
+ * stays owned by the caller. Lets a framework (PyTorch, a benchmark) time
+ * runtime calls on its own stream. */
+QFORGE_RT_API qforge_status qforge_rt_create_on_stream(void *cuda_stream,
+                                                       qforge_context **out);
+QFORGE_RT_API qforge_status qforge_rt_destroy(qforge_context *ctx);
+QFORGE_RT_API qforge_backend qforge_rt_backend(const qforge_context *ctx);
+QFORGE_RT_API qforge_status qforge_rt_synchronize(qforge_context *ctx);
+
+/*--- buffers --------------------------------------------------------------*/
+
+QFORGE_RT_API qforge_status qforge_rt_alloc(qforge_context *ctx, int64_t bytes,
+                                            void **out);
+QFORGE_RT_API qforge_status qforge_rt_free(qforge_context *ctx, void *ptr);
+QFORGE_RT_API qforge_status qforge_rt_copy_to_device(qforge_context *ctx,
+                                                     void *dst,
+                                                     const void *host_src,
+                                                     int64_t bytes);
+QFORGE_RT_API qforge_status qforge_rt_copy_to_host(qforge_context *ctx,
+                                                   void *host_dst,
+                                                   const void *src,
+                                                   int64_t bytes);
+QFORGE_RT_API qforge_status qforge_rt_copy_on_device(qforge_context *ctx,
+                                                     void *dst, const void *src,
+                                                     int64_t bytes);
+
+/* A constant (a weight, a scale vector) that lives for the context's life.
+ * Uploaded on the first call for `host_data`, then the cached device copy is
+ * returned: the host data must not change while the context lives. On `cpu`
+ * returns host_data itself. */
+QFORGE_RT_API qforge_status qforge_rt_constant(qforge_context *ctx,
+                                               const void *host_data,
+                                               int64_t bytes,
+                                               const void **out);
+
+/* Host<->device copies made by this context so far (uploads of constants
+ * included). */
+QFORGE_RT_API qforge_status qforge_rt_transfer_count(const qforge_context *ctx,
+                                                     int64_t *host_to_device,
+                                                     int64_t *device_to_host);
+
+/*--- quantize / dequantize ------------------------------------------------*/
+/* Rounding is to nearest, ties to even; results saturate to [qmin, qmax].
+ * NaN quantizes to the zero point, +Inf to qmax, -Inf to qmin.
+ * Scales must be finite and > 0, zero points within [qmin, qmax], and
+ * -128 <= qmin <= qmax <= 127. */
+
+QFORGE_RT_API qforge_status qforge_rt_quantize(qforge_context *ctx,
+                                               qforge_dtype in_dtype,
+                                               const void *in, int64_t count,
+                                               float scale, int32_t zero_point,
+                                               int32_t qmin, int32_t qmax,
+                                               int8_t *out);
+
+/* Per-axis: the tensor is viewed as [outer, channels, inner]; channel c uses
+ * scales[c] and zero_points[c] (zero_points may be NULL: all zero). */
+QFORGE_RT_API qforge_status qforge_rt_quantize_per_axis(
+    qforge_context *ctx, qforge_dtype in_dtype, const void *in, int64_t outer,
+    int64_t channels, int64_t inner, const float *scales,
+    const int32_t *zero_points, int32_t qmin, int32_t qmax, int8_t *out);
+
+/* Symmetric int8 with run-time scales over a [rows, cols] view:
+ * per_token: scales[r] = max|x[r,:]| / 127 for each row; per_tensor: one
+ * scale in scales[0]. q = clamp(rne(x / scale), -127, 127). An all-zero
+ * group gets scale 1 (never 0 or NaN). NaN and +-Inf are left out of the
+ * max; NaN quantizes to 0 and +-Inf saturate to +-127. */
+QFORGE_RT_API qforge_status qforge_rt_dynamic_quantize(
+    qforge_context *ctx, qforge_dtype in_dtype, const void *in, int64_t rows,
+    int64_t cols, qforge_granularity granularity, int8_t *out, float *scales);
+
+/* x = (q - zero_point) * scale in f32, rounded to out_dtype (f32/f16/bf16). */
+QFORGE_RT_API qforge_status qforge_rt_dequantize(qforge_context *ctx,
+                                                 const int8_t *in,
+                                                 int64_t count, float scale,
+                                                 int32_t zero_point,
+                                                 qforge_dtype out_dtype,
+                                                 void *out);
+QFORGE_RT_API qforge_status qforge_rt_dequantize_per_axis(
+    qforge_context *ctx, const int8_t *in, int64_t outer, int64_t channels,
+    int64_t inner, const float *scales, const int32_t *zero_points,
+    qforge_dtype out_dtype, void *out);
+
+/* in (i8 or i32) at (in_scale, in_zero_point) -> i8 at (out_scale,
+ * out_zero_point): q' = clamp(rne(((q - z) * in_scale) / out_scale) + z'),
+ * i.e. a dequantize to f32 followed by a quantize. */
+QFORGE_RT_API qforge_status qforge_rt_requantize(
+    qforge_context *ctx, qforge_dtype in_dtype, const void *in, int64_t count,
+    float in_scale, int32_t in_zero_point, float out_scale,
+    int32_t out_zero_point, int32_t qmin, int32_t qmax, int8_t *out);
+
+/*--- int8 GEMM ------------------------------------------------------------*/
+
+/* out[b] = epilogue(lhs[b] (M x K, row-major) * rhs[b]), rhs row-major
+ * K x N, or N x K when rhs_transposed (the nn.Linear weight layout).
+ * Accumulation is exact in i32; K may not exceed QFORGE_MAX_GEMM_K, the
+ * largest K for which no sum of i8*i8 products can overflow i32.
+ *
+ * Epilogue, in f32:
+ *   y = act((float)(acc + bias_i32[n]) * (lhs_scale[.] * rhs_scale[.])
+ *           + bias_f32[n])
+ * lhs_scale has lhs_scale_count = 0 (absent: 1), 1 (per tensor) or
+ * batch*M (per row) entries; rhs_scale has 0, 1, N (per output channel) or
+ * batch*N entries. out_dtype: f32, f16, bf16; i8 (requantized:
+ * clamp(rne(y / out_scale) + out_zero_point, -128, 127)); or i32 (the raw
+ * accumulator, which takes no scales, bias or activation). */
+#define QFORGE_MAX_GEMM_K 131072
+
+typedef struct qforge_gemm_desc {
+  int64_t batch;            /* >= 1 */
+  int64_t m, n, k;          /* >= 1 */
+  int32_t rhs_transposed;   /* 0: rhs is K x N; 1: rhs is N x K */
+  int32_t rhs_shared;       /* 1: one rhs for every batch (a weight) */
+  const int8_t *lhs;        /* batch x M x K */
+  const int8_t *rhs;        /* (batch x) K x N, or (batch x) N x K */
+  const float *lhs_scale;   /* may be NULL when lhs_scale_count == 0 */
+  int64_t lhs_scale_count;
+  const float *rhs_scale;   /* may be NULL when rhs_scale_count == 0 */
+  int64_t rhs_scale_count;
+  const void *bias;         /* N values of bias_dtype, or NULL */
+  qforge_dtype bias_dtype;  /* QFORGE_I32 or QFORGE_F32 */
+  qforge_activation activation;
+  qforge_dtype out_dtype;
+  float out_scale;          /* i8 output only */
+  int32_t out_zero_point;   /* i8 output only */
+  void *out;                /* batch x M x N */
+} qforge_gemm_desc;
+
+QFORGE_RT_API qforge_status qforge_rt_gemm(qforge_context *ctx,
+                                           const qforge_gemm_desc *desc);
+
+/*--- calibration observers ------------------------------------------------*/
+
+/* Running statistics of the values flowing through one calibration point:
+ * min/max of the finite values, counts, and a histogram of `num_bins` bins
+ * over the symmetric range [-range, range]. The first data sets the range to
+ * its max |x|; when later data exceeds it, the range doubles (as often as
+ * needed) and pairs of bins merge, so no earlier count is lost. */
+typedef struct qforge_observer qforge_observer;
+
+typedef struct qforge_observer_stats {
+  double min, max;        /* over finite values; 0 when none */
+  int64_t count;          /* finite values seen */
+  int64_t nan_count;      /* NaN values seen (left out of everything else) */
+  int64_t inf_count;      /* +-Inf values seen (left out of everything else) */
+  double range;           /* histogram covers [-range, range]; 0 = all zero */
+  int32_t num_bins;
+  const int64_t *histogram; /* num_bins counts, owned by the observer */
+} qforge_observer_stats;
+
+/* num_bins: a multiple of 4, at least 8 (2048 is the usual choice). */
+QFORGE_RT_API qforge_status qforge_rt_observer_create(int32_t num_bins,
+                                                      qforge_observer **out);
+QFORGE_RT_API qforge_status qforge_rt_observer_destroy(qforge_observer *obs);
+QFORGE_RT_API qforge_status qforge_rt_observe(qforge_context *ctx,
+                                              qforge_observer *obs,
+                                              qforge_dtype dtype,
+                                              const void *data, int64_t count);
+/* Stats stay valid until the next observe/destroy of `obs`. */
+QFORGE_RT_API qforge_status qforge_rt_observer_stats(qforge_observer *obs,
+                                                     qforge_observer_stats *out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* QFORGE_RT_H */

@@ -1,0 +1,98 @@
+//===- backend.h - what a runtime backend implements -----------*- C++ -*-===//
+//
+// The C API (api.cpp) validates every argument and then calls one of these;
+// a backend may assume well-formed requests.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QFORGE_RT_BACKEND_H
+#define QFORGE_RT_BACKEND_H
+
+#include "qforge_rt.h"
+
+#include <cstdint>
+#include <memory>
+
+namespace qforge::rt {
+
+/// Records `message` as this thread's last error and returns `status`.
+qforge_status fail(qforge_status status, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/// Statistics of one batch of observed values (finite values only).
+struct BatchStats {
+  float min = 0, max = 0;
+  int64_t finite = 0, nan = 0, inf = 0;
+};
+
+/// A per-axis view [outer, channels, inner] with per-channel parameters.
+struct AxisView {
+  int64_t outer, channels, inner;
+  const float *scales;
+  const int32_t *zeroPoints; // may be null
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual qforge_backend kind() const = 0;
+
+  virtual qforge_status synchronize() = 0;
+  virtual qforge_status alloc(int64_t bytes, void **out) = 0;
+  virtual qforge_status release(void *ptr) = 0;
+  virtual qforge_status copyToDevice(void *dst, const void *src,
+                                     int64_t bytes) = 0;
+  virtual qforge_status copyToHost(void *dst, const void *src,
+                                   int64_t bytes) = 0;
+  virtual qforge_status copyOnDevice(void *dst, const void *src,
+                                     int64_t bytes) = 0;
+  virtual qforge_status constant(const void *host, int64_t bytes,
+                                 const void **out) = 0;
+
+  virtual qforge_status quantize(qforge_dtype inType, const void *in,
+                                 int64_t count, float scale, int32_t zeroPoint,
+                                 int32_t qmin, int32_t qmax, int8_t *out) = 0;
+  virtual qforge_status quantizePerAxis(qforge_dtype inType, const void *in,
+                                        const AxisView &view, int32_t qmin,
+                                        int32_t qmax, int8_t *out) = 0;
+  virtual qforge_status dynamicQuantize(qforge_dtype inType, const void *in,
+                                        int64_t rows, int64_t cols,
+                                        qforge_granularity granularity,
+                                        int8_t *out, float *scales) = 0;
+  virtual qforge_status dequantize(const int8_t *in, int64_t count, float scale,
+                                   int32_t zeroPoint, qforge_dtype outType,
+                                   void *out) = 0;
+  virtual qforge_status dequantizePerAxis(const int8_t *in,
+                                          const AxisView &view,
+                                          qforge_dtype outType, void *out) = 0;
+  virtual qforge_status requantize(qforge_dtype inType, const void *in,
+                                   int64_t count, float inScale,
+                                   int32_t inZeroPoint, float outScale,
+                                   int32_t outZeroPoint, int32_t qmin,
+                                   int32_t qmax, int8_t *out) = 0;
+  virtual qforge_status gemm(const qforge_gemm_desc &desc) = 0;
+
+  /// Min/max/counts of the finite values of one batch.
+  virtual qforge_status batchStats(qforge_dtype type, const void *data,
+                                   int64_t count, BatchStats &stats) = 0;
+  /// Adds the histogram of the finite values of a batch over
+  /// [-range, range] (invWidth = numBins / (2 * range)) into `bins`.
+  virtual qforge_status histogram(qforge_dtype type, const void *data,
+                                  int64_t count, float range, float invWidth,
+                                  int32_t numBins, int64_t *bins) = 0;
+
+  int64_t hostToDevice = 0;
+  int64_t deviceToHost = 0;
+};
+
+std::unique_ptr<Backend> createCpuBackend();
+
+/// Creates the CUDA backend; `stream` is a cudaStream_t to order work on when
+/// `useStream` is true, otherwise the backend creates its own.
+qforge_status createCudaBackend(void *stream, bool useStream,
+                                std::unique_ptr<Backend> &out);
+bool cudaBackendAvailable();
+
+} // namespace qforge::rt
+
+#endif // QFORGE_RT_BACKEND_H

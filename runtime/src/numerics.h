@@ -1,0 +1,192 @@
+//===- numerics.h - the runtime's scalar arithmetic, host and device -*- C++
+//-*-===//
+//
+// Every element-wise formula of the runtime lives here, once, and is compiled
+// for the CPU backend and for the CUDA kernels alike. With floating-point
+// contraction disabled on both sides (-ffp-contract=off, nvcc -fmad=false)
+// and IEEE division and rounding everywhere, the two backends produce
+// bit-identical results for the same inputs: this is what makes the CPU
+// backend a reference the CUDA one can be checked against exactly.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QFORGE_RT_NUMERICS_H
+#define QFORGE_RT_NUMERICS_H
+
+#include <stdint.h>
+
+#include <cmath>
+#include <cstring>
+
+#if defined(__CUDACC__)
+#define QF_HD __host__ __device__ __forceinline__
+#include <cuda_runtime.h>
+#else
+#define QF_HD inline
+#endif
+
+namespace qforge::rt {
+
+QF_HD float bitsToFloat(uint32_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+#endif
+}
+
+QF_HD uint32_t floatToBits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+#endif
+}
+
+QF_HD bool isNaN(float x) { return x != x; }
+QF_HD bool isFinite(float x) { return x - x == 0.0f; }
+
+/// IEEE half (binary16) bits to float: exact.
+QF_HD float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu;
+  uint32_t mantissa = h & 0x3ffu;
+  if (exponent == 0x1f) // Inf / NaN
+    return bitsToFloat(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent == 0) {
+    if (mantissa == 0)
+      return bitsToFloat(sign);
+    // Subnormal half: value = mantissa * 2^-24, exact in float.
+    float magnitude = float(mantissa) * 5.9604644775390625e-8f;
+    return sign ? -magnitude : magnitude;
+  }
+  return bitsToFloat(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+}
+
+/// Float to IEEE half bits, round to nearest even, overflow to Inf, NaN kept
+/// quiet.
+QF_HD uint16_t floatToHalf(float f) {
+  uint32_t bits = floatToBits(f);
+  uint16_t sign = uint16_t((bits >> 16) & 0x8000u);
+  uint32_t absBits = bits & 0x7fffffffu;
+  if (absBits >= 0x7f800000u) // Inf or NaN
+    return uint16_t(sign | 0x7c00u | (absBits > 0x7f800000u ? 0x200u : 0u));
+  if (absBits >= 0x477ff000u) // rounds to >= 65520: overflow
+    return uint16_t(sign | 0x7c00u);
+  if (absBits < 0x38800000u) { // below the smallest normal half (2^-14)
+    if (absBits < 0x33000000u) // below half the smallest subnormal: +-0
+      return sign;
+    // Subnormal: shift the full significand so that 2^-24 is the unit.
+    uint32_t exponent = absBits >> 23;
+    uint32_t significand = (absBits & 0x7fffffu) | 0x800000u;
+    uint32_t shift = 126u - exponent; // in [14, 24]
+    uint32_t result = significand >> shift;
+    uint32_t remainder = significand & ((1u << shift) - 1u);
+    uint32_t halfway = 1u << (shift - 1u);
+    if (remainder > halfway || (remainder == halfway && (result & 1u)))
+      ++result;
+    return uint16_t(sign | result);
+  }
+  // Normal: rebias the exponent, round the 13 dropped bits to nearest even.
+  uint32_t result = absBits - 0x38000000u; // exponent bias 127 -> 15
+  uint32_t remainder = result & 0x1fffu;
+  result >>= 13;
+  if (remainder > 0x1000u || (remainder == 0x1000u && (result & 1u)))
+    ++result; // a carry into the exponent is the correct rounding
+  return uint16_t(sign | result);
+}
+
+QF_HD float bf16ToFloat(uint16_t b) { return bitsToFloat(uint32_t(b) << 16); }
+
+/// Float to bfloat16 bits, round to nearest even, NaN kept quiet.
+QF_HD uint16_t floatToBf16(float f) {
+  uint32_t bits = floatToBits(f);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return uint16_t((bits >> 16) | 0x40u);
+  uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+  return uint16_t((bits + rounding) >> 16);
+}
+
+/// Round half to even in the current (default: nearest-even) mode.
+QF_HD float roundHalfEven(float x) { return rintf(x); }
+
+/// q = clamp(rne(x / scale) + zero_point, qmin, qmax); NaN -> zero_point.
+QF_HD int8_t quantizeValue(float x, float scale, int32_t zeroPoint,
+                           int32_t qmin, int32_t qmax) {
+  if (isNaN(x))
+    return int8_t(zeroPoint);
+  float q = roundHalfEven(x / scale);
+  float lo = float(qmin - zeroPoint);
+  float hi = float(qmax - zeroPoint);
+  q = q < lo ? lo : (q > hi ? hi : q);
+  return int8_t(int32_t(q) + zeroPoint);
+}
+
+/// x = (q - zero_point) * scale, in f32.
+QF_HD float dequantizeValue(int32_t q, float scale, int32_t zeroPoint) {
+  return float(int64_t(q) - int64_t(zeroPoint)) * scale;
+}
+
+/// The scale of a symmetric int8 group with maximum magnitude `absMax`.
+QF_HD float symmetricScale(float absMax) {
+  return absMax > 0.0f ? absMax / 127.0f : 1.0f;
+}
+
+/// erf(x) for float, as a rational function of x over [-4, 4] (outside, erf
+/// is +-1 to float precision). Only + - * / so that host and device agree
+/// to the bit; max error about 2 ulp of float over the range.
+QF_HD float erfApprox(float x) {
+  x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+  float x2 = x * x;
+  float p = -2.72614225801306e-10f;
+  p = p * x2 + 2.77068142495902e-08f;
+  p = p * x2 + -2.10102402082508e-06f;
+  p = p * x2 + -5.69250639462346e-05f;
+  p = p * x2 + -7.34990630326855e-04f;
+  p = p * x2 + -2.95459980854025e-03f;
+  p = p * x2 + -1.60960333262415e-02f;
+  p = p * x;
+  float q = -1.45660718464996e-05f;
+  q = q * x2 + -2.13374055278905e-04f;
+  q = q * x2 + -1.68282697438203e-03f;
+  q = q * x2 + -7.37332916720468e-03f;
+  q = q * x2 + -1.42647390514189e-02f;
+  return p / q;
+}
+
+QF_HD float gelu(float x) {
+  return 0.5f * x * (1.0f + erfApprox(x * 0.70710678118654752f));
+}
+
+QF_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
+
+/// The GEMM epilogue of one element (see qforge_rt_gemm):
+///   act((float)(acc + bias_i32) * (lhs_scale * rhs_scale) + bias_f32)
+QF_HD float epilogueValue(int32_t acc, int32_t biasInt, float lhsScale,
+                          float rhsScale, float biasFloat, int activation) {
+  float value = float(int64_t(acc) + int64_t(biasInt));
+  value = value * (lhsScale * rhsScale);
+  value = value + biasFloat;
+  if (activation == 1)
+    return relu(value);
+  if (activation == 2)
+    return gelu(value);
+  return value;
+}
+
+/// Histogram bin of a finite x over [-range, range] with `numBins` bins,
+/// where invWidth = numBins / (2 * range) computed in float.
+QF_HD int32_t histogramBin(float x, float range, float invWidth,
+                           int32_t numBins) {
+  float position = (x + range) * invWidth;
+  int32_t bin = int32_t(floorf(position));
+  return bin < 0 ? 0 : (bin >= numBins ? numBins - 1 : bin);
+}
+
+} // namespace qforge::rt
+
+#endif // QFORGE_RT_NUMERICS_H

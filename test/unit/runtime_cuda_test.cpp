@@ -1,0 +1,452 @@
+//===- runtime_cuda_test.cpp - the CUDA backend against the CPU reference -===//
+//
+// Every test runs the same call on both backends with fresh random data and
+// compares: integer and quantized results bit for bit; float results too,
+// since both backends evaluate numerics.h in the same order (a looser check
+// would hide a divergence). Skipped cleanly when no CUDA device is present.
+//
+//===----------------------------------------------------------------------===//
+
+#include "numerics.h"
+#include "test_util.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+using namespace qforge::test;
+
+namespace {
+
+class RuntimeCuda : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!qforge_rt_cuda_available())
+      GTEST_SKIP() << "no CUDA device";
+    unsetenv("QFORGE_DEVICE");
+    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CPU, &cpu), QFORGE_OK);
+    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CUDA, &gpu), QFORGE_OK)
+        << qforge_rt_last_error();
+  }
+  void TearDown() override {
+    for (void *p : buffers)
+      qforge_rt_free(gpu, p);
+    qforge_rt_destroy(gpu);
+    qforge_rt_destroy(cpu);
+  }
+
+  /// Copies `data` to a new device buffer (freed at the end of the test).
+  template <typename T> T *upload(const std::vector<T> &data) {
+    void *p = nullptr;
+    EXPECT_EQ(qforge_rt_alloc(gpu, int64_t(data.size() * sizeof(T)), &p),
+              QFORGE_OK);
+    buffers.push_back(p);
+    EXPECT_EQ(qforge_rt_copy_to_device(gpu, p, data.data(),
+                                       int64_t(data.size() * sizeof(T))),
+              QFORGE_OK);
+    return static_cast<T *>(p);
+  }
+  /// A device buffer of n elements filled with a poison byte pattern, so an
+  /// element the kernel fails to write cannot match the reference.
+  template <typename T> T *poisoned(size_t n) {
+    return upload(std::vector<T>(n, poisonValue<T>()));
+  }
+  template <typename T> static T poisonValue() {
+    T value;
+    std::memset(&value, 0x5b, sizeof value);
+    return value;
+  }
+  template <typename T> std::vector<T> download(const T *p, size_t n) {
+    std::vector<T> host(n);
+    EXPECT_EQ(
+        qforge_rt_copy_to_host(gpu, host.data(), p, int64_t(n * sizeof(T))),
+        QFORGE_OK);
+    return host;
+  }
+
+  qforge_context *cpu = nullptr, *gpu = nullptr;
+  std::vector<void *> buffers;
+  std::mt19937 rng{std::random_device{}()};
+};
+
+/// Random floats with some exact ties (x.5 * scale), zeros, NaN and +-Inf.
+std::vector<float> awkwardFloats(std::mt19937 &rng, size_t n, float scale) {
+  auto v = randomFloats(rng, n, -200.0f * scale, 200.0f * scale);
+  for (size_t i = 0; i < n; i += 7)
+    v[i] = (float(int(i % 61) - 30) + 0.5f) * scale; // a rounding tie
+  if (n > 10) {
+    v[1] = 0.0f;
+    v[3] = NAN;
+    v[5] = INFINITY;
+    v[9] = -INFINITY;
+  }
+  return v;
+}
+
+/// The elements of `v` stored as `type` (f32, f16 or bf16 bits).
+std::vector<uint8_t> encode(const std::vector<float> &v, qforge_dtype type) {
+  size_t width = type == QFORGE_F32 ? 4 : 2;
+  std::vector<uint8_t> bytes(v.size() * width);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (type == QFORGE_F32) {
+      std::memcpy(&bytes[i * 4], &v[i], 4);
+    } else {
+      uint16_t h = type == QFORGE_F16 ? qforge::rt::floatToHalf(v[i])
+                                      : qforge::rt::floatToBf16(v[i]);
+      std::memcpy(&bytes[i * 2], &h, 2);
+    }
+  }
+  return bytes;
+}
+
+const qforge_dtype kFloatTypes[] = {QFORGE_F32, QFORGE_F16, QFORGE_BF16};
+const int64_t kOddSizes[] = {1, 3, 5, 17, 33, 127, 4099};
+
+TEST_F(RuntimeCuda, QuantizeMatchesCpu) {
+  for (qforge_dtype type : kFloatTypes)
+    for (int64_t n : kOddSizes) {
+      auto host = encode(awkwardFloats(rng, size_t(n), 0.05f), type);
+      std::vector<int8_t> expected(static_cast<size_t>(n));
+      ASSERT_EQ(qforge_rt_quantize(cpu, type, host.data(), n, 0.05f, -3, -128,
+                                   127, expected.data()),
+                QFORGE_OK);
+      // Offsetting by one element exercises the unaligned (scalar) path.
+      for (int offset : {0, 1}) {
+        if (offset >= n)
+          continue;
+        auto *in = upload(host);
+        int8_t *out = poisoned<int8_t>(size_t(n));
+        size_t width = host.size() / size_t(n);
+        ASSERT_EQ(qforge_rt_quantize(gpu, type, in + offset * width, n - offset,
+                                     0.05f, -3, -128, 127, out + offset),
+                  QFORGE_OK)
+            << qforge_rt_last_error();
+        auto got = download(out, size_t(n));
+        for (int64_t i = offset; i < n; ++i)
+          ASSERT_EQ(got[size_t(i)], expected[size_t(i)])
+              << "type " << type << " n " << n << " i " << i;
+      }
+    }
+}
+
+TEST_F(RuntimeCuda, QuantizeEveryHalfEncoding) {
+  std::vector<uint16_t> all(65536);
+  for (uint32_t i = 0; i < 65536; ++i)
+    all[i] = uint16_t(i);
+  std::vector<int8_t> expected(all.size());
+  for (float scale : {1.0f, 0.01f, 300.0f}) {
+    ASSERT_EQ(qforge_rt_quantize(cpu, QFORGE_F16, all.data(), 65536, scale, 0,
+                                 -128, 127, expected.data()),
+              QFORGE_OK);
+    int8_t *out = poisoned<int8_t>(all.size());
+    ASSERT_EQ(qforge_rt_quantize(gpu, QFORGE_F16, upload(all), 65536, scale, 0,
+                                 -128, 127, out),
+              QFORGE_OK);
+    EXPECT_EQ(download(out, all.size()), expected) << "scale " << scale;
+  }
+}
+
+TEST_F(RuntimeCuda, QuantizePerAxisMatchesCpu) {
+  for (qforge_dtype type : kFloatTypes) {
+    int64_t outer = 3, channels = 17, inner = 5, n = outer * channels * inner;
+    auto host = encode(awkwardFloats(rng, size_t(n), 0.1f), type);
+    auto scales = randomFloats(rng, size_t(channels), 0.01f, 0.5f);
+    std::vector<int32_t> zeroPoints(static_cast<size_t>(channels));
+    for (size_t c = 0; c < zeroPoints.size(); ++c)
+      zeroPoints[c] = int32_t(c % 7) - 3;
+    std::vector<int8_t> expected(static_cast<size_t>(n));
+    ASSERT_EQ(qforge_rt_quantize_per_axis(
+                  cpu, type, host.data(), outer, channels, inner, scales.data(),
+                  zeroPoints.data(), -127, 127, expected.data()),
+              QFORGE_OK);
+    int8_t *out = poisoned<int8_t>(size_t(n));
+    ASSERT_EQ(qforge_rt_quantize_per_axis(gpu, type, upload(host), outer,
+                                          channels, inner, upload(scales),
+                                          upload(zeroPoints), -127, 127, out),
+              QFORGE_OK)
+        << qforge_rt_last_error();
+    EXPECT_EQ(download(out, size_t(n)), expected);
+  }
+}
+
+TEST_F(RuntimeCuda, DynamicQuantizeMatchesCpu) {
+  struct Shape {
+    int64_t rows, cols;
+  };
+  for (qforge_dtype type : kFloatTypes)
+    for (Shape s : {Shape{1, 1}, Shape{3, 5}, Shape{17, 33}, Shape{5, 4096},
+                    Shape{33, 127}, Shape{2, 8200}})
+      for (qforge_granularity g : {QFORGE_PER_TOKEN, QFORGE_PER_TENSOR}) {
+        size_t n = size_t(s.rows * s.cols);
+        auto values = awkwardFloats(rng, n, 0.02f);
+        if (s.rows > 2) // an all-zero row: scale 1
+          std::fill(values.begin() + s.cols, values.begin() + 2 * s.cols, 0.0f);
+        auto host = encode(values, type);
+        size_t scaleCount = g == QFORGE_PER_TOKEN ? size_t(s.rows) : 1;
+        std::vector<int8_t> expected(n);
+        std::vector<float> expectedScales(scaleCount);
+        ASSERT_EQ(qforge_rt_dynamic_quantize(cpu, type, host.data(), s.rows,
+                                             s.cols, g, expected.data(),
+                                             expectedScales.data()),
+                  QFORGE_OK);
+        int8_t *out = poisoned<int8_t>(n);
+        float *scales = poisoned<float>(scaleCount);
+        ASSERT_EQ(qforge_rt_dynamic_quantize(gpu, type, upload(host), s.rows,
+                                             s.cols, g, out, scales),
+                  QFORGE_OK)
+            << qforge_rt_last_error();
+        EXPECT_EQ(download(out, n), expected)
+            << "type " << type << " " << s.rows << "x" << s.cols << " g " << g;
+        auto gotScales = download(scales, scaleCount);
+        for (size_t i = 0; i < scaleCount; ++i)
+          ASSERT_EQ(qforge::rt::floatToBits(gotScales[i]),
+                    qforge::rt::floatToBits(expectedScales[i]));
+      }
+}
+
+TEST_F(RuntimeCuda, DequantizeAndRequantizeMatchCpu) {
+  for (int64_t n : kOddSizes) {
+    auto q = randomInt8(rng, size_t(n));
+    for (qforge_dtype type : kFloatTypes) {
+      size_t width = type == QFORGE_F32 ? 4 : 2;
+      std::vector<uint8_t> expected(size_t(n) * width);
+      ASSERT_EQ(qforge_rt_dequantize(cpu, q.data(), n, 0.0371f, 5, type,
+                                     expected.data()),
+                QFORGE_OK);
+      uint8_t *out = poisoned<uint8_t>(expected.size());
+      ASSERT_EQ(qforge_rt_dequantize(gpu, upload(q), n, 0.0371f, 5, type, out),
+                QFORGE_OK);
+      EXPECT_EQ(download(out, expected.size()), expected);
+    }
+    std::vector<int32_t> acc(static_cast<size_t>(n));
+    std::uniform_int_distribution<int32_t> dist(-200000, 200000);
+    for (int32_t &a : acc)
+      a = dist(rng);
+    std::vector<int8_t> expected(static_cast<size_t>(n));
+    ASSERT_EQ(qforge_rt_requantize(cpu, QFORGE_I32, acc.data(), n, 0.00123f, 0,
+                                   0.77f, -2, -128, 127, expected.data()),
+              QFORGE_OK);
+    int8_t *out = poisoned<int8_t>(size_t(n));
+    ASSERT_EQ(qforge_rt_requantize(gpu, QFORGE_I32, upload(acc), n, 0.00123f, 0,
+                                   0.77f, -2, -128, 127, out),
+              QFORGE_OK);
+    EXPECT_EQ(download(out, size_t(n)), expected);
+  }
+}
+
+struct GemmCase {
+  int64_t batch, m, n, k;
+  bool transposed, shared;
+};
+
+class RuntimeCudaGemm : public RuntimeCuda,
+                        public ::testing::WithParamInterface<GemmCase> {};
+
+TEST_P(RuntimeCudaGemm, EveryEpilogueMatchesCpu) {
+  GemmCase c = GetParam();
+  auto lhs = randomInt8(rng, size_t(c.batch * c.m * c.k));
+  auto rhs = randomInt8(rng, size_t((c.shared ? 1 : c.batch) * c.k * c.n));
+  auto lhsScale = randomFloats(rng, size_t(c.batch * c.m), 1e-4f, 2e-2f);
+  auto rhsScale = randomFloats(rng, size_t(c.n), 1e-4f, 2e-2f);
+  auto biasF = randomFloats(rng, size_t(c.n), -2.0f, 2.0f);
+  std::vector<int32_t> biasI(static_cast<size_t>(c.n));
+  for (size_t i = 0; i < biasI.size(); ++i)
+    biasI[i] = int32_t(i * 37 % 2001) - 1000;
+
+  int8_t *dLhs = upload(lhs), *dRhs = upload(rhs);
+  float *dLhsScale = upload(lhsScale), *dRhsScale = upload(rhsScale);
+  float *dBiasF = upload(biasF);
+  int32_t *dBiasI = upload(biasI);
+  size_t outCount = size_t(c.batch * c.m * c.n);
+
+  qforge_gemm_desc base{};
+  base.batch = c.batch;
+  base.m = c.m;
+  base.n = c.n;
+  base.k = c.k;
+  base.rhs_transposed = c.transposed;
+  base.rhs_shared = c.shared;
+
+  struct Variant {
+    qforge_dtype out;
+    qforge_activation act;
+    bool intBias;
+    int lhsScales; // 0, 1 or per row
+  };
+  for (Variant v : {Variant{QFORGE_I32, QFORGE_ACT_NONE, false, 0},
+                    Variant{QFORGE_F32, QFORGE_ACT_NONE, false, 2},
+                    Variant{QFORGE_F16, QFORGE_ACT_RELU, true, 2},
+                    Variant{QFORGE_BF16, QFORGE_ACT_GELU, false, 1},
+                    Variant{QFORGE_I8, QFORGE_ACT_GELU, true, 2},
+                    Variant{QFORGE_I8, QFORGE_ACT_NONE, false, 1}}) {
+    qforge_gemm_desc d = base;
+    d.out_dtype = v.out;
+    bool epilogue = v.out != QFORGE_I32;
+    if (epilogue) {
+      d.lhs_scale_count = v.lhsScales == 2 ? c.batch * c.m : v.lhsScales;
+      d.rhs_scale_count = c.n;
+      d.bias_dtype = v.intBias ? QFORGE_I32 : QFORGE_F32;
+      d.activation = v.act;
+      d.out_scale = 0.05f;
+      d.out_zero_point = 3;
+    }
+    size_t width = v.out == QFORGE_I8                              ? 1
+                   : (v.out == QFORGE_F16 || v.out == QFORGE_BF16) ? 2
+                                                                   : 4;
+    std::vector<uint8_t> expected(outCount * width);
+    qforge_gemm_desc h = d;
+    h.lhs = lhs.data();
+    h.rhs = rhs.data();
+    if (epilogue) {
+      h.lhs_scale = v.lhsScales ? lhsScale.data() : nullptr;
+      h.rhs_scale = rhsScale.data();
+      h.bias = v.intBias ? static_cast<const void *>(biasI.data())
+                         : static_cast<const void *>(biasF.data());
+    }
+    h.out = expected.data();
+    ASSERT_EQ(qforge_rt_gemm(cpu, &h), QFORGE_OK) << qforge_rt_last_error();
+
+    d.lhs = dLhs;
+    d.rhs = dRhs;
+    if (epilogue) {
+      d.lhs_scale = v.lhsScales ? dLhsScale : nullptr;
+      d.rhs_scale = dRhsScale;
+      d.bias = v.intBias ? static_cast<const void *>(dBiasI)
+                         : static_cast<const void *>(dBiasF);
+    }
+    uint8_t *out = poisoned<uint8_t>(expected.size());
+    d.out = out;
+    ASSERT_EQ(qforge_rt_gemm(gpu, &d), QFORGE_OK) << qforge_rt_last_error();
+    auto got = download(out, expected.size());
+    size_t mismatches = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      mismatches += got[i] != expected[i];
+    EXPECT_EQ(mismatches, 0u) << "out dtype " << v.out << " act " << v.act;
+  }
+}
+
+void PrintTo(const GemmCase &s, std::ostream *os) {
+  *os << s.batch << "x" << s.m << "x" << s.n << "x" << s.k
+      << (s.transposed ? " rhs NxK" : " rhs KxN")
+      << (s.shared ? " shared" : "");
+}
+
+std::string gemmName(const ::testing::TestParamInfo<GemmCase> &info) {
+  const GemmCase &s = info.param;
+  return "b" + std::to_string(s.batch) + "_m" + std::to_string(s.m) + "_n" +
+         std::to_string(s.n) + "_k" + std::to_string(s.k) +
+         (s.transposed ? "_nk" : "_kn") + (s.shared ? "_shared" : "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, RuntimeCudaGemm,
+                         ::testing::Values(
+                             // cuBLASLt path (K, N multiples of 4)
+                             GemmCase{1, 256, 512, 1024, true, false},
+                             GemmCase{1, 64, 96, 128, false, false},
+                             GemmCase{3, 17, 64, 256, true, false},
+                             GemmCase{4, 33, 128, 64, true, true},
+                             GemmCase{2, 5, 32, 4096, false, false},
+                             // fallback kernel (odd K or N)
+                             GemmCase{1, 1, 1, 1, true, false},
+                             GemmCase{1, 3, 5, 17, false, false},
+                             GemmCase{2, 33, 127, 5, true, true},
+                             GemmCase{1, 127, 33, 3, false, false}),
+                         gemmName);
+
+TEST_F(RuntimeCuda, GemmWithMisalignedOperandsMatchesCpu) {
+  int64_t m = 16, n = 32, k = 64;
+  auto lhs = randomInt8(rng, size_t(m * k + 1));
+  auto rhs = randomInt8(rng, size_t(n * k + 1));
+  qforge_gemm_desc d{};
+  d.batch = 1;
+  d.m = m;
+  d.n = n;
+  d.k = k;
+  d.rhs_transposed = 1;
+  d.out_dtype = QFORGE_I32;
+  std::vector<int32_t> expected(static_cast<size_t>(m * n));
+  d.lhs = lhs.data() + 1;
+  d.rhs = rhs.data() + 1;
+  d.out = expected.data();
+  ASSERT_EQ(qforge_rt_gemm(cpu, &d), QFORGE_OK);
+  d.lhs = upload(lhs) + 1; // 1-byte aligned: cuBLASLt refuses, fallback runs
+  d.rhs = upload(rhs) + 1;
+  int32_t *out = poisoned<int32_t>(size_t(m * n));
+  d.out = out;
+  ASSERT_EQ(qforge_rt_gemm(gpu, &d), QFORGE_OK) << qforge_rt_last_error();
+  EXPECT_EQ(download(out, size_t(m * n)), expected);
+}
+
+TEST_F(RuntimeCuda, ConstantsUploadOnceAndCountTransfers) {
+  auto weight = randomInt8(rng, 64 * 32);
+  int64_t h2d0 = 0, d2h0 = 0;
+  ASSERT_EQ(qforge_rt_transfer_count(gpu, &h2d0, &d2h0), QFORGE_OK);
+  const void *first = nullptr, *second = nullptr;
+  ASSERT_EQ(qforge_rt_constant(gpu, weight.data(), 64 * 32, &first), QFORGE_OK);
+  ASSERT_EQ(qforge_rt_constant(gpu, weight.data(), 64 * 32, &second),
+            QFORGE_OK);
+  EXPECT_EQ(first, second);
+  int64_t h2d = 0, d2h = 0;
+  ASSERT_EQ(qforge_rt_transfer_count(gpu, &h2d, &d2h), QFORGE_OK);
+  EXPECT_EQ(h2d - h2d0, 1);
+  EXPECT_EQ(d2h - d2h0, 0);
+  EXPECT_EQ(qforge_rt_constant(gpu, weight.data(), 10, &second),
+            QFORGE_ERR_INVALID_ARGUMENT);
+
+  // A constant K x N weight is transposed once and reused: results stay
+  // right on the second call.
+  auto lhs = randomInt8(rng, 8 * 64);
+  qforge_gemm_desc d{};
+  d.batch = 1;
+  d.m = 8;
+  d.n = 32;
+  d.k = 64;
+  d.rhs_transposed = 0;
+  d.out_dtype = QFORGE_I32;
+  std::vector<int32_t> expected(8 * 32);
+  d.lhs = lhs.data();
+  d.rhs = weight.data();
+  d.out = expected.data();
+  ASSERT_EQ(qforge_rt_gemm(cpu, &d), QFORGE_OK);
+  d.lhs = upload(lhs);
+  d.rhs = static_cast<const int8_t *>(first);
+  for (int call = 0; call < 2; ++call) {
+    int32_t *out = poisoned<int32_t>(8 * 32);
+    d.out = out;
+    ASSERT_EQ(qforge_rt_gemm(gpu, &d), QFORGE_OK) << qforge_rt_last_error();
+    EXPECT_EQ(download(out, 8 * 32), expected) << "call " << call;
+  }
+}
+
+TEST_F(RuntimeCuda, ObserverMatchesCpu) {
+  for (qforge_dtype type : kFloatTypes) {
+    qforge_observer *onCpu = nullptr, *onGpu = nullptr;
+    ASSERT_EQ(qforge_rt_observer_create(2048, &onCpu), QFORGE_OK);
+    ASSERT_EQ(qforge_rt_observer_create(2048, &onGpu), QFORGE_OK);
+    for (int batch = 0; batch < 4; ++batch) {
+      // Growing magnitudes make the range double between batches.
+      auto values = awkwardFloats(rng, 5000, 0.01f * float(1 << (2 * batch)));
+      auto host = encode(values, type);
+      ASSERT_EQ(qforge_rt_observe(cpu, onCpu, type, host.data(), 5000),
+                QFORGE_OK);
+      ASSERT_EQ(qforge_rt_observe(gpu, onGpu, type, upload(host), 5000),
+                QFORGE_OK)
+          << qforge_rt_last_error();
+    }
+    qforge_observer_stats a{}, b{};
+    qforge_rt_observer_stats(onCpu, &a);
+    qforge_rt_observer_stats(onGpu, &b);
+    EXPECT_EQ(a.min, b.min);
+    EXPECT_EQ(a.max, b.max);
+    EXPECT_EQ(a.count, b.count);
+    EXPECT_EQ(a.nan_count, b.nan_count);
+    EXPECT_EQ(a.inf_count, b.inf_count);
+    EXPECT_EQ(a.range, b.range);
+    for (int i = 0; i < 2048; ++i)
+      ASSERT_EQ(a.histogram[i], b.histogram[i]) << "bin " << i;
+    qforge_rt_observer_destroy(onCpu);
+    qforge_rt_observer_destroy(onGpu);
+  }
+}
+
+} // namespace

@@ -1,0 +1,76 @@
+//===- test_util.h - helpers of the runtime unit tests ---------*- C++ -*-===//
+
+#ifndef QFORGE_TEST_UNIT_TEST_UTIL_H
+#define QFORGE_TEST_UNIT_TEST_UTIL_H
+
+#include "qforge_rt.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace qforge::test {
+
+/// Fails the current test with the runtime's message when `expr` is not OK.
+#define QF_ASSERT_OK(expr)                                                     \
+  do {                                                                         \
+    qforge_status status_ = (expr);                                            \
+    ASSERT_EQ(status_, QFORGE_OK) << #expr << ": " << qforge_rt_last_error();  \
+  } while (0)
+
+/// Owns a context.
+struct Context {
+  qforge_context *ctx = nullptr;
+  explicit Context(qforge_backend backend) {
+    if (qforge_rt_create(backend, &ctx) != QFORGE_OK)
+      ctx = nullptr;
+  }
+  ~Context() { qforge_rt_destroy(ctx); }
+  operator qforge_context *() const { return ctx; }
+};
+
+inline std::vector<float> randomFloats(std::mt19937 &rng, size_t n,
+                                       float lo = -4.0f, float hi = 4.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = dist(rng);
+  return v;
+}
+
+inline std::vector<int8_t> randomInt8(std::mt19937 &rng, size_t n,
+                                      int lo = -128, int hi = 127) {
+  std::uniform_int_distribution<int> dist(lo, hi);
+  std::vector<int8_t> v(n);
+  for (int8_t &x : v)
+    x = int8_t(dist(rng));
+  return v;
+}
+
+/// acc[b, i, j] = sum_p lhs[b, i, p] * rhs[b?, ...] in int64: the reference
+/// that the i32 GEMM accumulators are checked against.
+inline std::vector<int64_t> gemmReference64(const std::vector<int8_t> &lhs,
+                                            const std::vector<int8_t> &rhs,
+                                            int64_t batch, int64_t m, int64_t n,
+                                            int64_t k, bool transposed,
+                                            bool shared) {
+  std::vector<int64_t> acc(size_t(batch * m * n), 0);
+  for (int64_t b = 0; b < batch; ++b) {
+    const int8_t *w = rhs.data() + (shared ? 0 : b * k * n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        int64_t sum = 0;
+        for (int64_t p = 0; p < k; ++p)
+          sum += int64_t(lhs[size_t(b * m * k + i * k + p)]) *
+                 int64_t(transposed ? w[j * k + p] : w[p * n + j]);
+        acc[size_t(b * m * n + i * n + j)] = sum;
+      }
+  }
+  return acc;
+}
+
+} // namespace qforge::test
+
+#endif // QFORGE_TEST_UNIT_TEST_UTIL_H
