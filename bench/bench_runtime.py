@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""GPU benchmarks of the qforge runtime against peers measured in the same run.
+
+Every figure is the median of --iters timed iterations (CUDA events on one
+stream, after warm-up) on random data, with inputs rotated so that repeated
+iterations do not just measure the L2 cache. The runtime is driven through its
+C API (ctypes) on PyTorch's current stream, so both sides are timed alike.
+
+  1. int8 GEMM (i32 out): qforge vs torch._int_mm, and vs the best cuBLASLt
+     heuristic candidate (gemm_candidates binary, same run).
+  2. quantized linear: per-token dynamic quant + int8 GEMM + fused dequant
+     epilogue (per-token x per-channel scales, bias, f16 out) vs fp16
+     F.linear (cuBLAS).
+  3. per-token quant kernel vs a device-to-device copy (effective bandwidth).
+
+usage: bench_runtime.py --lib build/lib/libqforge_rt.so
+                        --candidates build/bin/gemm_candidates [--out DIR]
+"""
+
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+import torch
+import torch.nn.functional as F
+
+F32, F16, BF16, I8, I32 = 0, 1, 2, 3, 4
+PER_TENSOR, PER_TOKEN = 0, 1
+
+
+class GemmDesc(ctypes.Structure):
+    _fields_ = [
+        ("batch", ctypes.c_int64), ("m", ctypes.c_int64), ("n", ctypes.c_int64),
+        ("k", ctypes.c_int64), ("rhs_transposed", ctypes.c_int32),
+        ("rhs_shared", ctypes.c_int32), ("lhs", ctypes.c_void_p),
+        ("rhs", ctypes.c_void_p), ("lhs_scale", ctypes.c_void_p),
+        ("lhs_scale_count", ctypes.c_int64), ("rhs_scale", ctypes.c_void_p),
+        ("rhs_scale_count", ctypes.c_int64), ("bias", ctypes.c_void_p),
+        ("bias_dtype", ctypes.c_int32), ("activation", ctypes.c_int32),
+        ("out_dtype", ctypes.c_int32), ("out_scale", ctypes.c_float),
+        ("out_zero_point", ctypes.c_int32), ("out", ctypes.c_void_p),
+    ]
+
+
+class Runtime:
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        self.lib.qforge_rt_last_error.restype = ctypes.c_char_p
+        self.ctx = ctypes.c_void_p()
+        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        self.check(self.lib.qforge_rt_create_on_stream(stream, ctypes.byref(self.ctx)))
+
+    def check(self, status):
+        if status != 0:
+            raise RuntimeError(self.lib.qforge_rt_last_error().decode())
+
+    def gemm(self, desc):
+        self.check(self.lib.qforge_rt_gemm(self.ctx, ctypes.byref(desc)))
+
+    def dynamic_quantize(self, x, q, scales):
+        rows, cols = x.shape
+        self.check(self.lib.qforge_rt_dynamic_quantize(
+            self.ctx, ctypes.c_int(F16), ctypes.c_void_p(x.data_ptr()),
+            ctypes.c_int64(rows), ctypes.c_int64(cols), ctypes.c_int(PER_TOKEN),
+            ctypes.c_void_p(q.data_ptr()), ctypes.c_void_p(scales.data_ptr())))
+
+
+def median_ms(fn, iters, warmup=10):
+    for _ in range(warmup):
+        fn(0)
+    stream = torch.cuda.current_stream()
+    samples = []
+    for i in range(iters):
+        start = torch.cuda.Event(enable_timing=True)
+        stop = torch.cuda.Event(enable_timing=True)
+        start.record(stream)
+        fn(i)
+        stop.record(stream)
+        stop.synchronize()
+        samples.append(start.elapsed_time(stop))
+    return statistics.median(samples)
+
+
+def rotation(bytes_per_set, budget=256 << 20, most=8):
+    """How many input sets to rotate through so they outgrow the L2 cache."""
+    return max(1, min(most, budget // max(1, bytes_per_set)))
+
+
+def bench_int8_gemm(rt, shapes, iters, log):
+    rows = []
+    for m, n, k in shapes:
+        sets = rotation(m * k + n * k)
+        xs = [torch.randint(-128, 128, (m, k), dtype=torch.int8, device="cuda") for _ in range(sets)]
+        ws = [torch.randint(-128, 128, (n, k), dtype=torch.int8, device="cuda") for _ in range(sets)]
+        out = torch.empty((m, n), dtype=torch.int32, device="cuda")
+        descs = []
+        for x, w in zip(xs, ws):
+            d = GemmDesc(batch=1, m=m, n=n, k=k, rhs_transposed=1, lhs=x.data_ptr(),
+                         rhs=w.data_ptr(), out_dtype=I32, out=out.data_ptr())
+            descs.append(d)
+        rt.gemm(descs[0])
+        torch.cuda.synchronize()
+        ref = torch._int_mm(xs[0], ws[0].t())
+        exact = bool(torch.equal(out, ref))
+        ours = median_ms(lambda i: rt.gemm(descs[i % sets]), iters)
+        peer = median_ms(lambda i: torch._int_mm(xs[i % sets], ws[i % sets].t()), iters)
+        tops = 2 * m * n * k / (ours * 1e-3) / 1e12
+        row = dict(m=m, n=n, k=k, qforge_ms=ours, int_mm_ms=peer,
+                   speedup_vs_int_mm=peer / ours, qforge_tops=tops, exact=exact)
+        rows.append(row)
+        log(f"int8 gemm {m}x{n}x{k}: qforge {ours:.3f} ms ({tops:.0f} TOPS), "
+            f"torch._int_mm {peer:.3f} ms, x{peer / ours:.2f}, exact={exact}")
+    return rows
+
+
+def bench_linear(rt, ms, nks, iters, log):
+    rows = []
+    for nk in nks:
+        n = k = nk
+        w16 = (torch.randn((n, k), device="cuda") * 0.02).half()
+        bias16 = (torch.randn((n,), device="cuda") * 0.1).half()
+        w_scale = (w16.float().abs().amax(dim=1) / 127.0).clamp_min(1e-8)
+        wq = torch.round(w16.float() / w_scale[:, None]).clamp(-127, 127).to(torch.int8)
+        bias32 = bias16.float()
+        for m in ms:
+            sets = rotation(m * k * 2)
+            xs = [torch.randn((m, k), device="cuda").half() for _ in range(sets)]
+            q = torch.empty((m, k), dtype=torch.int8, device="cuda")
+            scales = torch.empty((m,), dtype=torch.float32, device="cuda")
+            out = torch.empty((m, n), dtype=torch.float16, device="cuda")
+            desc = GemmDesc(batch=1, m=m, n=n, k=k, rhs_transposed=1, lhs=q.data_ptr(),
+                            rhs=wq.data_ptr(), lhs_scale=scales.data_ptr(), lhs_scale_count=m,
+                            rhs_scale=w_scale.data_ptr(), rhs_scale_count=n,
+                            bias=bias32.data_ptr(), bias_dtype=F32, out_dtype=F16,
+                            out=out.data_ptr())
+
+            def ours_fn(i):
+                rt.dynamic_quantize(xs[i % sets], q, scales)
+                rt.gemm(desc)
+
+            ours_fn(0)
+            torch.cuda.synchronize()
+            ref = F.linear(xs[0].float(), w16.float(), bias16.float())
+            rel = ((out.float() - ref).norm() / ref.norm()).item()
+            ours = median_ms(ours_fn, iters)
+            peer = median_ms(lambda i: F.linear(xs[i % sets], w16, bias16), iters)
+            row = dict(m=m, n=n, k=k, qforge_ms=ours, fp16_ms=peer,
+                       speedup_vs_fp16=peer / ours, rel_error=rel)
+            rows.append(row)
+            log(f"linear m={m} n=k={nk}: qforge {ours:.4f} ms, fp16 {peer:.4f} ms, "
+                f"x{peer / ours:.2f}, rel.err {rel:.2e}")
+    return rows
+
+
+def bench_quant_vs_copy(rt, shapes, iters, log):
+    rows = []
+    for rows_, cols in shapes:
+        sets = rotation(rows_ * cols * 2)
+        xs = [torch.randn((rows_, cols), device="cuda").half() for _ in range(sets)]
+        q = torch.empty((rows_, cols), dtype=torch.int8, device="cuda")
+        scales = torch.empty((rows_,), dtype=torch.float32, device="cuda")
+        dst = torch.empty_like(xs[0])
+        ours = median_ms(lambda i: rt.dynamic_quantize(xs[i % sets], q, scales), iters)
+        copy = median_ms(lambda i: dst.copy_(xs[i % sets]), iters)
+        n = rows_ * cols
+        ours_gbs = (n * 2 + n + rows_ * 4) / (ours * 1e-3) / 1e9
+        copy_gbs = (n * 2 * 2) / (copy * 1e-3) / 1e9
+        row = dict(rows=rows_, cols=cols, quant_ms=ours, copy_ms=copy, quant_gbs=ours_gbs,
+                   copy_gbs=copy_gbs, fraction_of_copy=ours_gbs / copy_gbs)
+        rows.append(row)
+        log(f"per-token quant {rows_}x{cols}: {ours:.4f} ms ({ours_gbs:.0f} GB/s), "
+            f"copy {copy:.4f} ms ({copy_gbs:.0f} GB/s), {100 * ours_gbs / copy_gbs:.0f}% of copy")
+    return rows
+
+
+def run_candidates(binary, shapes, iters, log):
+    args = [binary, str(iters)] + [f"{m},{n},{k}" for m, n, k in shapes]
+    result = subprocess.run(args, capture_output=True, text=True, check=True)
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    for r in rows:
+        r["ratio_vs_best"] = r["best_candidate_ms"] / r["qforge_ms"]
+        log(f"cuBLASLt candidates {r['m']}x{r['n']}x{r['k']}: best of {r['candidates']} "
+            f"{r['best_candidate_ms']:.3f} ms, qforge {r['qforge_ms']:.3f} ms, "
+            f"ratio {r['ratio_vs_best']:.3f}")
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lib", required=True)
+    parser.add_argument("--candidates", required=True)
+    parser.add_argument("--iters", type=int, default=50)
+    parser.add_argument("--out", default=os.environ.get("OUT", "."))
+    args = parser.parse_args()
+
+    def log(line):
+        print(line, file=sys.stderr, flush=True)
+
+    torch.manual_seed(0)
+    rt = Runtime(args.lib)
+    gemm_shapes = [(8192, 8192, 8192), (4096, 14336, 4096), (4096, 4096, 4096)]
+    results = {
+        "date": datetime.date.today().isoformat(),
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "iters": args.iters,
+    }
+    log("== 1. int8 GEMM")
+    results["int8_gemm"] = bench_int8_gemm(rt, gemm_shapes, args.iters, log)
+    results["candidates"] = run_candidates(args.candidates, gemm_shapes, args.iters, log)
+    log("== 2. quantized linear vs fp16")
+    results["linear"] = bench_linear(rt, [1, 16, 128, 1024, 4096, 8192], [4096, 8192],
+                                     args.iters, log)
+    log("== 3. per-token quantization vs copy")
+    results["quant"] = bench_quant_vs_copy(rt, [(16, 4096), (4096, 4096), (8192, 8192)],
+                                           args.iters, log)
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump(results, f, indent=1)
+
+    print(f"\n{results['device']}  {results['date']}  median of {args.iters}")
+    print("int8 GEMM (i32 out)       qforge ms  TOPS  x _int_mm  x best-cuBLASLt")
+    for g, c in zip(results["int8_gemm"], results["candidates"]):
+        print(f"  {g['m']:>5}x{g['n']:>5}x{g['k']:>5}   {g['qforge_ms']:9.3f} {g['qforge_tops']:5.0f}"
+              f"  {g['speedup_vs_int_mm']:8.2f}  {c['ratio_vs_best']:8.3f}")
+    print("quantized linear, f16 out  M     N=K   qforge ms  fp16 ms  speedup  rel.err")
+    for r in results["linear"]:
+        print(f"  {r['m']:>24} {r['n']:>5} {r['qforge_ms']:10.4f} {r['fp16_ms']:8.4f}"
+              f"  {r['speedup_vs_fp16']:6.2f}  {r['rel_error']:.1e}")
+    print("per-token quant            shape        GB/s   copy GB/s  fraction")
+    for r in results["quant"]:
+        print(f"  {r['rows']:>18}x{r['cols']:<6} {r['quant_gbs']:8.0f} {r['copy_gbs']:9.0f}"
+              f"  {r['fraction_of_copy']:7.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: build the runtime alone (no LLVM/MLIR there),
+# run the unit tests (the CUDA ones compare against the CPU reference), then
+# the benchmarks. GoogleTest comes from .gtest/ (Debian's source, carried).
+# usage: bench/device_run.sh [tests|bench|all]
+set -uo pipefail
+what="${1:-all}"
+root=$(cd "$(dirname "$0")/.." && pwd)
+out="${OUT:-$root/.device-out}"
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
+cmake -S "$root" -B /tmp/qf-build -G Ninja -DQFORGE_BUILD_COMPILER=OFF \
+  -DQFORGE_GTEST_SOURCE_DIR="$root/.gtest" -DQFORGE_CUDA_ARCHITECTURES=90 \
+  > "$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
+cmake --build /tmp/qf-build -j 16 > "$out/build.log" 2>&1 || { grep -E "error" "$out/build.log" | head -40; exit 1; }
+status=0
+if [[ "$what" != bench ]]; then
+  /tmp/qf-build/bin/runtime_tests 2>&1 | tee "$out/tests.log" | grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests ran|FAILED TEST" 
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+fi
+if [[ "$what" != tests ]]; then
+  PYTHONUNBUFFERED=1 python3 "$root/bench/bench_runtime.py" \
+    --lib /tmp/qf-build/lib/libqforge_rt.so \
+    --candidates /tmp/qf-build/bin/gemm_candidates --out "$out" || status=1
+fi
+exit $status
