@@ -70,20 +70,24 @@ class Runtime:
             ctypes.c_void_p(q.data_ptr()), ctypes.c_void_p(scales.data_ptr())))
 
 
-def median_ms(fn, iters, warmup=10):
+def medians_ms(fns, iters, warmup=10):
+    """Median time of each function, timed round robin (one call of each in
+    turn) so that clock or thermal drift during the run hits all alike."""
     for _ in range(warmup):
-        fn(0)
+        for fn in fns:
+            fn(0)
     stream = torch.cuda.current_stream()
-    samples = []
+    samples = [[] for _ in fns]
     for i in range(iters):
-        start = torch.cuda.Event(enable_timing=True)
-        stop = torch.cuda.Event(enable_timing=True)
-        start.record(stream)
-        fn(i)
-        stop.record(stream)
-        stop.synchronize()
-        samples.append(start.elapsed_time(stop))
-    return statistics.median(samples)
+        for fn, out in zip(fns, samples):
+            start = torch.cuda.Event(enable_timing=True)
+            stop = torch.cuda.Event(enable_timing=True)
+            start.record(stream)
+            fn(i)
+            stop.record(stream)
+            stop.synchronize()
+            out.append(start.elapsed_time(stop))
+    return [statistics.median(s) for s in samples]
 
 
 def rotation(bytes_per_set, budget=256 << 20, most=8):
@@ -107,8 +111,9 @@ def bench_int8_gemm(rt, shapes, iters, log):
         torch.cuda.synchronize()
         ref = torch._int_mm(xs[0], ws[0].t())
         exact = bool(torch.equal(out, ref))
-        ours = median_ms(lambda i: rt.gemm(descs[i % sets]), iters)
-        peer = median_ms(lambda i: torch._int_mm(xs[i % sets], ws[i % sets].t()), iters)
+        ours, peer = medians_ms([lambda i: rt.gemm(descs[i % sets]),
+                                 lambda i: torch._int_mm(xs[i % sets], ws[i % sets].t())],
+                                iters)
         tops = 2 * m * n * k / (ours * 1e-3) / 1e12
         row = dict(m=m, n=n, k=k, qforge_ms=ours, int_mm_ms=peer,
                    speedup_vs_int_mm=peer / ours, qforge_tops=tops, exact=exact)
@@ -147,8 +152,8 @@ def bench_linear(rt, ms, nks, iters, log):
             torch.cuda.synchronize()
             ref = F.linear(xs[0].float(), w16.float(), bias16.float())
             rel = ((out.float() - ref).norm() / ref.norm()).item()
-            ours = median_ms(ours_fn, iters)
-            peer = median_ms(lambda i: F.linear(xs[i % sets], w16, bias16), iters)
+            ours, peer = medians_ms([ours_fn,
+                                     lambda i: F.linear(xs[i % sets], w16, bias16)], iters)
             row = dict(m=m, n=n, k=k, qforge_ms=ours, fp16_ms=peer,
                        speedup_vs_fp16=peer / ours, rel_error=rel)
             rows.append(row)
@@ -165,8 +170,8 @@ def bench_quant_vs_copy(rt, shapes, iters, log):
         q = torch.empty((rows_, cols), dtype=torch.int8, device="cuda")
         scales = torch.empty((rows_,), dtype=torch.float32, device="cuda")
         dst = torch.empty_like(xs[0])
-        ours = median_ms(lambda i: rt.dynamic_quantize(xs[i % sets], q, scales), iters)
-        copy = median_ms(lambda i: dst.copy_(xs[i % sets]), iters)
+        ours, copy = medians_ms([lambda i: rt.dynamic_quantize(xs[i % sets], q, scales),
+                                 lambda i: dst.copy_(xs[i % sets])], iters)
         n = rows_ * cols
         ours_gbs = (n * 2 + n + rows_ * 4) / (ours * 1e-3) / 1e9
         copy_gbs = (n * 2 * 2) / (copy * 1e-3) / 1e9

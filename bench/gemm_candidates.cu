@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -36,27 +37,37 @@
     }                                                                          \
   } while (0)
 
-template <typename Fn>
-float medianMs(int iterations, cudaStream_t stream, Fn &&fn) {
+/// Times every contender `iterations` times, round robin (one call of each
+/// in turn), so that clock and thermal drift during the run hits all of them
+/// alike; returns each one's median in ms.
+std::vector<float>
+roundRobinMedians(int iterations, cudaStream_t stream,
+                  const std::vector<std::function<void()>> &fns) {
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
   CHECK_CUDA(cudaEventCreate(&stop));
   for (int i = 0; i < 5; ++i)
-    fn();
-  std::vector<float> samples;
-  for (int i = 0; i < iterations; ++i) {
-    CHECK_CUDA(cudaEventRecord(start, stream));
-    fn();
-    CHECK_CUDA(cudaEventRecord(stop, stream));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float ms = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-    samples.push_back(ms);
-  }
+    for (auto &fn : fns)
+      fn();
+  std::vector<std::vector<float>> samples(fns.size());
+  for (int i = 0; i < iterations; ++i)
+    for (size_t f = 0; f < fns.size(); ++f) {
+      CHECK_CUDA(cudaEventRecord(start, stream));
+      fns[f]();
+      CHECK_CUDA(cudaEventRecord(stop, stream));
+      CHECK_CUDA(cudaEventSynchronize(stop));
+      float ms = 0;
+      CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+      samples[f].push_back(ms);
+    }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
-  std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
+  std::vector<float> medians;
+  for (auto &s : samples) {
+    std::sort(s.begin(), s.end());
+    medians.push_back(s[s.size() / 2]);
+  }
+  return medians;
 }
 
 int main(int argc, char **argv) {
@@ -89,15 +100,19 @@ int main(int argc, char **argv) {
     CHECK_CUDA(cudaMalloc(&x, hostA.size()));
     CHECK_CUDA(cudaMalloc(&w, hostB.size()));
     CHECK_CUDA(cudaMalloc(&c, size_t(m * n) * 4));
-    CHECK_CUDA(cudaMemcpy(x, hostA.data(), hostA.size(), cudaMemcpyHostToDevice));
-    CHECK_CUDA(cudaMemcpy(w, hostB.data(), hostB.size(), cudaMemcpyHostToDevice));
+    CHECK_CUDA(
+        cudaMemcpy(x, hostA.data(), hostA.size(), cudaMemcpyHostToDevice));
+    CHECK_CUDA(
+        cudaMemcpy(w, hostB.data(), hostB.size(), cudaMemcpyHostToDevice));
 
     // The same TN problem the runtime solves: C^T[N,M] = W^T[K,N]^T X^T.
     cublasLtMatmulDesc_t op;
     CHECK_LT(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32I, CUDA_R_32I));
     cublasOperation_t t = CUBLAS_OP_T, nt = CUBLAS_OP_N;
-    CHECK_LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t));
-    CHECK_LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof nt));
+    CHECK_LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t,
+                                            sizeof t));
+    CHECK_LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB,
+                                            &nt, sizeof nt));
     cublasLtMatrixLayout_t la, lb, lc;
     CHECK_LT(cublasLtMatrixLayoutCreate(&la, CUDA_R_8I, k, n, k));
     CHECK_LT(cublasLtMatrixLayoutCreate(&lb, CUDA_R_8I, k, m, k));
@@ -112,24 +127,20 @@ int main(int argc, char **argv) {
     CHECK_LT(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 32,
                                             results, &found));
     int32_t alpha = 1, beta = 0;
-    float best = 1e30f;
-    int bestIndex = -1, runnable = 0;
+    std::vector<std::function<void()>> contenders;
     for (int i = 0; i < found; ++i) {
       cublasStatus_t probe =
           cublasLtMatmul(lt, op, &alpha, w, la, x, lb, &beta, c, lc, c, lc,
                          &results[i].algo, workspace, workspaceBytes, stream);
       if (probe != CUBLAS_STATUS_SUCCESS)
         continue;
-      ++runnable;
-      float ms = medianMs(iterations, stream, [&] {
-        cublasLtMatmul(lt, op, &alpha, w, la, x, lb, &beta, c, lc, c, lc,
-                       &results[i].algo, workspace, workspaceBytes, stream);
+      const cublasLtMatmulAlgo_t *algo = &results[i].algo;
+      contenders.push_back([=, &alpha, &beta] {
+        cublasLtMatmul(lt, op, &alpha, w, la, x, lb, &beta, c, lc, c, lc, algo,
+                       workspace, workspaceBytes, stream);
       });
-      if (ms < best) {
-        best = ms;
-        bestIndex = i;
-      }
     }
+    int runnable = int(contenders.size());
     qforge_gemm_desc d{};
     d.batch = 1;
     d.m = m;
@@ -140,11 +151,17 @@ int main(int argc, char **argv) {
     d.rhs = w;
     d.out_dtype = QFORGE_I32;
     d.out = c;
-    if (qforge_rt_gemm(ctx, &d) != QFORGE_OK) {
+    if (qforge_rt_gemm(ctx, &d) != QFORGE_OK) { // plans and tunes this shape
       std::fprintf(stderr, "qforge: %s\n", qforge_rt_last_error());
       return 1;
     }
-    float ours = medianMs(iterations, stream, [&] { qforge_rt_gemm(ctx, &d); });
+    contenders.push_back([&] { qforge_rt_gemm(ctx, &d); });
+    std::vector<float> medians =
+        roundRobinMedians(iterations, stream, contenders);
+    float ours = medians.back();
+    int bestIndex = int(std::min_element(medians.begin(), medians.end() - 1) -
+                        medians.begin());
+    float best = medians[size_t(bestIndex)];
     double tops = 2.0 * m * n * k / (ours * 1e-3) / 1e12;
     std::printf("{\"m\": %lld, \"n\": %lld, \"k\": %lld, \"candidates\": %d, "
                 "\"best_index\": %d, \"best_candidate_ms\": %.5f, "

@@ -248,21 +248,8 @@ public:
     if (granularity == QFORGE_PER_TOKEN) {
       QF_CUDA(withFloatType(inType, [&](auto tag) {
         using T = decltype(tag);
-        const T *input = static_cast<const T *>(in);
-        // Every row must start on a pack boundary for the vector path.
-        bool vector = cols % 8 == 0 && packAligned<8, T>(input) &&
-                      packAligned<8, int8_t>(out);
-        int64_t perThread = vector ? cols / 8 : cols;
-        int threads = int(std::min<int64_t>(
-            1024, std::max<int64_t>(32, (perThread + 31) / 32 * 32)));
-        threads = std::min(threads, 256);
-        if (vector)
-          perTokenQuantizeKernel<8, T><<<unsigned(rows), threads, 0, stream>>>(
-              input, out, scales, cols);
-        else
-          perTokenQuantizeKernel<1, T><<<unsigned(rows), threads, 0, stream>>>(
-              input, out, scales, cols);
-        return cudaGetLastError();
+        return launchPerToken(static_cast<const T *>(in), rows, cols, out,
+                              scales);
       }));
       return QFORGE_OK;
     }
@@ -330,6 +317,10 @@ public:
   }
 
   qforge_status gemm(const qforge_gemm_desc &d) override {
+    bool done = false;
+    QF_TRY(trySmallGemm(d, done));
+    if (done)
+      return QFORGE_OK;
     int64_t outElements = d.batch * d.m * d.n;
     int32_t *acc = nullptr;
     if (d.out_dtype == QFORGE_I32) {
@@ -396,6 +387,83 @@ private:
     const void *device;
     int64_t bytes;
   };
+
+  /// One block per row. Rows of up to 16 packs per thread (131072 elements)
+  /// are held in registers and read once; longer rows take two passes.
+  template <typename T>
+  cudaError_t launchPerToken(const T *in, int64_t rows, int64_t cols,
+                             int8_t *out, float *scales) {
+    // Every row must start on a pack boundary for the vector path.
+    bool vector =
+        cols % 8 == 0 && packAligned<8, T>(in) && packAligned<8, int8_t>(out);
+    if (!vector) {
+      int threads = int(std::min<int64_t>(256, (cols + 31) / 32 * 32));
+      perTokenQuantizeKernel<1, T>
+          <<<unsigned(rows), threads, 0, stream>>>(in, out, scales, cols);
+      return cudaGetLastError();
+    }
+    int64_t packs = cols / 8;
+    int threads = 128;
+    if (packs > 16 * 128)
+      threads =
+          int(std::min<int64_t>(1024, (packs + 16 * 32 - 1) / (16 * 32) * 32));
+    else if (packs < 128)
+      threads = int(std::max<int64_t>(32, (packs + 31) / 32 * 32));
+    int64_t perThread = (packs + threads - 1) / threads;
+    auto launch = [&](auto kernel) {
+      kernel<<<unsigned(rows), threads, 0, stream>>>(in, out, scales, cols);
+      return cudaGetLastError();
+    };
+    if (perThread <= 1)
+      return launch(perTokenQuantizeRegisterKernel<8, 1, T>);
+    if (perThread <= 2)
+      return launch(perTokenQuantizeRegisterKernel<8, 2, T>);
+    if (perThread <= 4)
+      return launch(perTokenQuantizeRegisterKernel<8, 4, T>);
+    if (perThread <= 8)
+      return launch(perTokenQuantizeRegisterKernel<8, 8, T>);
+    if (perThread <= 16)
+      return launch(perTokenQuantizeRegisterKernel<8, 16, T>);
+    return launch(perTokenQuantizeKernel<8, T>);
+  }
+
+  /// The small-M kernel when it applies (few rows, K % 16 == 0, aligned
+  /// rows); sets `done` when it ran.
+  qforge_status trySmallGemm(const qforge_gemm_desc &desc, bool &done) {
+    done = false;
+    qforge_gemm_desc d = desc;
+    if (d.rhs_shared && d.batch > 1) {
+      d.m *= d.batch;
+      d.batch = 1;
+    }
+    if (d.m > kSmallGemmRows || d.k % 16 != 0 || pointerAlignment(d.lhs) < 16)
+      return QFORGE_OK;
+    const int8_t *weightNK = d.rhs;
+    if (!d.rhs_transposed)
+      QF_TRY(transposedRhs(d, weightNK));
+    if (pointerAlignment(weightNK) < 16)
+      return QFORGE_OK;
+    EpilogueParams p = epilogueParams(desc);
+    dim3 grid(unsigned((d.n + 8 * kColsPerWarp - 1) / (8 * kColsPerWarp)),
+              unsigned(d.batch));
+    int64_t rhsStride = d.rhs_shared ? 0 : d.n * d.k;
+    auto launch = [&](auto tag) -> cudaError_t {
+      using T = decltype(tag);
+      bool raw = d.out_dtype == QFORGE_I32;
+      smallGemmKernel<T><<<grid, 256, 0, stream>>>(
+          d.lhs, weightNK, raw ? nullptr : static_cast<T *>(d.out),
+          raw ? static_cast<int32_t *>(d.out) : nullptr, d.m, d.n, d.k,
+          rhsStride, p);
+      return cudaGetLastError();
+    };
+    if (d.out_dtype == QFORGE_I8)
+      QF_CUDA(launch(int8_t{}));
+    else
+      QF_CUDA(withFloatType(
+          d.out_dtype == QFORGE_I32 ? QFORGE_F32 : d.out_dtype, launch));
+    done = true;
+    return QFORGE_OK;
+  }
 
   /// i32 accumulators of the whole batch into `acc` (batch x M x N).
   qforge_status accumulate(const qforge_gemm_desc &desc, int32_t *acc) {
@@ -523,7 +591,7 @@ private:
   }
 
   /// Asks the heuristic for up to 8 candidates and keeps the fastest, each
-  /// timed (median of 5 after a warm-up) on the real operands.
+  /// timed (median of 9 after a warm-up) on the real operands.
   qforge_status chooseAlgorithm(const qforge_gemm_desc &d,
                                 const int8_t *weightNK, int32_t *acc,
                                 int alignA, int alignB, int alignC,
@@ -583,7 +651,7 @@ private:
                               const int8_t *weightNK, int32_t *acc,
                               const cublasLtMatmulAlgo_t &algo, float &time) {
     QF_TRY(runPlan(plan, d, weightNK, acc, algo)); // warm-up
-    float samples[5];
+    float samples[9];
     for (float &sample : samples) {
       QF_CUDA(cudaEventRecord(timerStart, stream));
       QF_TRY(runPlan(plan, d, weightNK, acc, algo));
@@ -591,12 +659,12 @@ private:
       QF_CUDA(cudaEventSynchronize(timerStop));
       QF_CUDA(cudaEventElapsedTime(&sample, timerStart, timerStop));
     }
-    std::sort(samples, samples + 5);
-    time = samples[2];
+    std::sort(samples, samples + 9);
+    time = samples[4];
     return QFORGE_OK;
   }
 
-  qforge_status launchEpilogue(const qforge_gemm_desc &d, const int32_t *acc) {
+  static EpilogueParams epilogueParams(const qforge_gemm_desc &d) {
     EpilogueParams p;
     p.rows = d.batch * d.m;
     p.n = d.n;
@@ -615,6 +683,11 @@ private:
     p.activation = int(d.activation);
     p.outScale = d.out_scale;
     p.outZeroPoint = d.out_zero_point;
+    return p;
+  }
+
+  qforge_status launchEpilogue(const qforge_gemm_desc &d, const int32_t *acc) {
+    EpilogueParams p = epilogueParams(d);
     auto launch = [&](auto tag) -> cudaError_t {
       using T = decltype(tag);
       T *out = static_cast<T *>(d.out);

@@ -203,6 +203,47 @@ perTokenQuantizeKernel(const In *__restrict__ in, int8_t *__restrict__ out,
     scales[row] = scale;
 }
 
+/// The single-read form of perTokenQuantizeKernel for rows of at most
+/// P * blockDim.x packs: each thread loads its P packs into registers, all
+/// loads in flight at once, so the row crosses HBM once and never re-reads.
+template <int N, int P, typename In>
+__global__ void perTokenQuantizeRegisterKernel(const In *__restrict__ in,
+                                               int8_t *__restrict__ out,
+                                               float *__restrict__ scales,
+                                               int64_t cols) {
+  __shared__ float shared[32];
+  int64_t row = blockIdx.x;
+  const auto *rowIn = reinterpret_cast<const Pack<N, In> *>(in + row * cols);
+  auto *rowOut = reinterpret_cast<Pack<N, int8_t> *>(out + row * cols);
+  int64_t packs = cols / N;
+  Pack<N, In> x[P];
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
+    if (p < packs)
+      x[j] = rowIn[p];
+  }
+  float absMax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < P; ++j)
+    if (threadIdx.x + int64_t(j) * blockDim.x < packs)
+      absMax = packAbsMax<N>(x[j], absMax);
+  float scale = symmetricScale(blockMax(absMax, shared));
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
+    if (p >= packs)
+      continue;
+    Pack<N, int8_t> q;
+#pragma unroll
+    for (int e = 0; e < N; ++e)
+      q.v[e] = quantizeValue(toFloat(x[j].v[e]), scale, 0, -127, 127);
+    rowOut[p] = q;
+  }
+  if (threadIdx.x == 0)
+    scales[row] = scale;
+}
+
 /// max|x| over the whole tensor into *absMaxBits (a non-negative float's
 /// bits order like unsigned integers, so atomicMax on them is a float max).
 template <int N, typename In>
@@ -296,6 +337,108 @@ __global__ void epilogueKernel(const int32_t *__restrict__ acc,
       y.v[j] = EpilogueStore<Out>::apply(value, p);
     }
     *reinterpret_cast<Pack<N, Out> *>(out + row * p.n + col0) = y;
+  }
+}
+
+//===--- small-M GEMM with the epilogue fused ----------------------------===//
+
+/// For a few rows (decode-time inference: M <= kSmallGemmRows) the GEMM is
+/// bound by reading the weight once; cuBLASLt plus a separate epilogue pass
+/// costs several launches and an i32 round trip. Here each warp computes
+/// kColsPerWarp output columns for all rows: lanes walk K in 16-byte steps
+/// (dp4a on 4 x 4 int8), the rows' activations are staged in shared memory
+/// per K chunk, sums are reduced with warp shuffles and lane 0 applies the
+/// epilogue (or stores the raw i32). Needs rhs as N x K, K % 16 == 0 and
+/// 16-byte aligned rows. grid = (ceil(N / (8 * kColsPerWarp)), batch).
+constexpr int kSmallGemmRows = 16;
+constexpr int kSmallGemmChunk = 512; // bytes of K per shared-memory stage
+constexpr int kColsPerWarp = 2;
+
+__device__ __forceinline__ int dot16(const int4 &a, const int4 &b, int acc) {
+  acc = __dp4a(a.x, b.x, acc);
+  acc = __dp4a(a.y, b.y, acc);
+  acc = __dp4a(a.z, b.z, acc);
+  return __dp4a(a.w, b.w, acc);
+}
+
+template <typename Out>
+__global__ void __launch_bounds__(256)
+    smallGemmKernel(const int8_t *__restrict__ lhs,
+                    const int8_t *__restrict__ rhs, Out *__restrict__ out,
+                    int32_t *__restrict__ rawOut, int64_t m, int64_t n,
+                    int64_t k, int64_t rhsBatchStride, EpilogueParams p) {
+  __shared__ int4 rows[kSmallGemmRows][kSmallGemmChunk / 16];
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int64_t batch = blockIdx.y;
+  const int8_t *a = lhs + batch * m * k;
+  const int8_t *w = rhs + batch * rhsBatchStride;
+  int64_t col0 = (int64_t(blockIdx.x) * 8 + warp) * kColsPerWarp;
+  int acc[kColsPerWarp][kSmallGemmRows];
+#pragma unroll
+  for (int c = 0; c < kColsPerWarp; ++c)
+#pragma unroll
+    for (int r = 0; r < kSmallGemmRows; ++r)
+      acc[c][r] = 0;
+
+  for (int64_t k0 = 0; k0 < k; k0 += kSmallGemmChunk) {
+    int64_t chunk = min(int64_t(kSmallGemmChunk), k - k0);
+    int vectors = int(chunk / 16);
+    __syncthreads(); // the previous chunk is no longer read
+    for (int i = threadIdx.x; i < m * vectors; i += blockDim.x) {
+      int r = i / vectors, v = i - r * vectors;
+      rows[r][v] = *reinterpret_cast<const int4 *>(a + r * k + k0 + v * 16);
+    }
+    __syncthreads();
+    if (lane < vectors) {
+      int4 weight[kColsPerWarp];
+#pragma unroll
+      for (int c = 0; c < kColsPerWarp; ++c)
+        weight[c] = col0 + c < n ? *reinterpret_cast<const int4 *>(
+                                       w + (col0 + c) * k + k0 + lane * 16)
+                                 : make_int4(0, 0, 0, 0);
+#pragma unroll
+      for (int r = 0; r < kSmallGemmRows; ++r) {
+        if (r >= m)
+          break;
+        int4 x = rows[r][lane];
+#pragma unroll
+        for (int c = 0; c < kColsPerWarp; ++c)
+          acc[c][r] = dot16(x, weight[c], acc[c][r]);
+      }
+    }
+  }
+
+#pragma unroll
+  for (int c = 0; c < kColsPerWarp; ++c) {
+    int64_t col = col0 + c;
+#pragma unroll
+    for (int r = 0; r < kSmallGemmRows; ++r) {
+      if (r >= m)
+        break;
+      int sum = acc[c][r];
+#pragma unroll
+      for (int offset = 16; offset > 0; offset >>= 1)
+        sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+      if (lane != 0 || col >= n)
+        continue;
+      int64_t index = (batch * m + r) * n + col;
+      if (rawOut) {
+        rawOut[index] = sum;
+        continue;
+      }
+      int64_t row = batch * m + r;
+      float lhsScale = p.lhsScaleCount == 0   ? 1.0f
+                       : p.lhsScaleCount == 1 ? p.lhsScale[0]
+                                              : p.lhsScale[row];
+      int64_t rhsOffset = p.rhsScalePerBatch ? batch * n : 0;
+      float rhsScale = p.rhsScaleCount == 0   ? 1.0f
+                       : p.rhsScaleCount == 1 ? p.rhsScale[0]
+                                              : p.rhsScale[rhsOffset + col];
+      float value =
+          epilogueValue(sum, p.biasInt ? p.biasInt[col] : 0, lhsScale, rhsScale,
+                        p.biasFloat ? p.biasFloat[col] : 0.0f, p.activation);
+      out[index] = EpilogueStore<Out>::apply(value, p);
+    }
   }
 }
 

@@ -174,8 +174,11 @@ TEST_F(RuntimeCuda, DynamicQuantizeMatchesCpu) {
     int64_t rows, cols;
   };
   for (qforge_dtype type : kFloatTypes)
-    for (Shape s : {Shape{1, 1}, Shape{3, 5}, Shape{17, 33}, Shape{5, 4096},
-                    Shape{33, 127}, Shape{2, 8200}})
+    // Scalar rows (odd cols), and the register kernel at 1, 4 and 16 packs
+    // per thread, wide blocks (20000), and the two-pass kernel (140000).
+    for (Shape s :
+         {Shape{1, 1}, Shape{3, 5}, Shape{17, 33}, Shape{4, 16}, Shape{5, 4096},
+          Shape{33, 127}, Shape{2, 8200}, Shape{3, 20000}, Shape{1, 140000}})
       for (qforge_granularity g : {QFORGE_PER_TOKEN, QFORGE_PER_TENSOR}) {
         size_t n = size_t(s.rows * s.cols);
         auto values = awkwardFloats(rng, n, 0.02f);
@@ -338,20 +341,25 @@ std::string gemmName(const ::testing::TestParamInfo<GemmCase> &info) {
          (s.transposed ? "_nk" : "_kn") + (s.shared ? "_shared" : "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, RuntimeCudaGemm,
-                         ::testing::Values(
-                             // cuBLASLt path (K, N multiples of 4)
-                             GemmCase{1, 256, 512, 1024, true, false},
-                             GemmCase{1, 64, 96, 128, false, false},
-                             GemmCase{3, 17, 64, 256, true, false},
-                             GemmCase{4, 33, 128, 64, true, true},
-                             GemmCase{2, 5, 32, 4096, false, false},
-                             // fallback kernel (odd K or N)
-                             GemmCase{1, 1, 1, 1, true, false},
-                             GemmCase{1, 3, 5, 17, false, false},
-                             GemmCase{2, 33, 127, 5, true, true},
-                             GemmCase{1, 127, 33, 3, false, false}),
-                         gemmName);
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, RuntimeCudaGemm,
+    ::testing::Values(
+        // cuBLASLt path (K, N multiples of 4)
+        GemmCase{1, 256, 512, 1024, true, false},
+        GemmCase{1, 64, 96, 128, false, false},
+        GemmCase{3, 17, 64, 256, true, false},
+        GemmCase{4, 33, 128, 64, true, true},
+        GemmCase{2, 5, 32, 4096, false, false},
+        // small-M kernel with the fused epilogue (M <= 16, K % 16 == 0)
+        GemmCase{1, 1, 4096, 4096, true, false},
+        GemmCase{3, 16, 48, 1040, true, false},
+        GemmCase{4, 4, 100, 64, true, true},
+        GemmCase{1, 7, 36, 528, false, false},
+        // fallback kernel (odd K or N)
+        GemmCase{1, 1, 1, 1, true, false}, GemmCase{1, 3, 5, 17, false, false},
+        GemmCase{2, 33, 127, 5, true, true},
+        GemmCase{1, 127, 33, 3, false, false}),
+    gemmName);
 
 TEST_F(RuntimeCuda, GemmWithMisalignedOperandsMatchesCpu) {
   int64_t m = 16, n = 32, k = 64;
