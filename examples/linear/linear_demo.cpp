@@ -94,7 +94,7 @@ std::vector<float> runQuantized(qforge_backend backend,
     return dev;
   };
   // Weights: symmetric per-output-channel int8, s[n] = max|W[n,:]| / 127.
-  std::vector<float> wScale(size_t(n));
+  std::vector<float> wScale(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; ++j) {
     float absMax = 0;
     for (int64_t p = 0; p < k; ++p)
@@ -136,11 +136,10 @@ std::vector<float> runQuantized(qforge_backend backend,
   };
   layer(); // warm-up (and GEMM plan selection on CUDA)
   ms = medianMs(20, layer);
-  std::vector<float> y(size_t(m * n));
+  std::vector<float> y(static_cast<size_t>(m * n));
   CHECK(qforge_rt_copy_to_host(ctx, y.data(), dY, m * n * 4));
-  for (void *p : {static_cast<void *>(dW), static_cast<void *>(dWScale),
-                  static_cast<void *>(dWq), dX, dB, static_cast<void *>(dXq),
-                  static_cast<void *>(dXScale), dY})
+  void *buffers[] = {dW, dWScale, dWq, dX, dB, dXq, dXScale, dY};
+  for (void *p : buffers)
     CHECK(qforge_rt_free(ctx, p));
   CHECK(qforge_rt_destroy(ctx));
   return y;
@@ -157,7 +156,8 @@ int main(int argc, char **argv) {
   }
   std::mt19937 rng(2026);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(size_t(m * k)), w(size_t(n * k)), b(size_t(n));
+  std::vector<float> x(static_cast<size_t>(m * k)),
+      w(static_cast<size_t>(n * k)), b(static_cast<size_t>(n));
   for (float &v : x)
     v = normal(rng);
   for (float &v : w)
@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
   for (float &v : b)
     v = 0.1f * normal(rng);
 
-  std::vector<float> ref(size_t(m * n));
+  std::vector<float> ref(static_cast<size_t>(m * n));
   double floatMs = medianMs(5, [&] { floatLinear(x, w, b, m, n, k, ref); });
   std::printf("linear layer y = gelu(x W^T + b), M=%lld N=%lld K=%lld\n",
               (long long)m, (long long)n, (long long)k);

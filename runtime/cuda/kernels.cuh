@@ -274,8 +274,7 @@ template <typename In> struct PerTensorDynamicFn {
   }
 };
 
-__global__ inline void writeScaleKernel(const unsigned *absMaxBits,
-                                        float *scale) {
+__global__ void writeScaleKernel(const unsigned *absMaxBits, float *scale) {
   *scale = symmetricScale(__uint_as_float(*absMaxBits));
 }
 
@@ -408,38 +407,43 @@ __global__ void __launch_bounds__(256)
     }
   }
 
+  // Reduce every (column, row) sum across the warp, then let lane
+  // c * kSmallGemmRows + r apply the epilogue of that one output: the
+  // epilogue code exists once, not once per unrolled (c, r).
+  static_assert(kColsPerWarp * kSmallGemmRows == 32, "one output per lane");
+  int mine = 0;
 #pragma unroll
-  for (int c = 0; c < kColsPerWarp; ++c) {
-    int64_t col = col0 + c;
+  for (int c = 0; c < kColsPerWarp; ++c)
 #pragma unroll
     for (int r = 0; r < kSmallGemmRows; ++r) {
-      if (r >= m)
-        break;
       int sum = acc[c][r];
 #pragma unroll
       for (int offset = 16; offset > 0; offset >>= 1)
         sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-      if (lane != 0 || col >= n)
-        continue;
-      int64_t index = (batch * m + r) * n + col;
-      if (rawOut) {
-        rawOut[index] = sum;
-        continue;
-      }
-      int64_t row = batch * m + r;
-      float lhsScale = p.lhsScaleCount == 0   ? 1.0f
-                       : p.lhsScaleCount == 1 ? p.lhsScale[0]
-                                              : p.lhsScale[row];
-      int64_t rhsOffset = p.rhsScalePerBatch ? batch * n : 0;
-      float rhsScale = p.rhsScaleCount == 0   ? 1.0f
-                       : p.rhsScaleCount == 1 ? p.rhsScale[0]
-                                              : p.rhsScale[rhsOffset + col];
-      float value =
-          epilogueValue(sum, p.biasInt ? p.biasInt[col] : 0, lhsScale, rhsScale,
-                        p.biasFloat ? p.biasFloat[col] : 0.0f, p.activation);
-      out[index] = EpilogueStore<Out>::apply(value, p);
+      if (lane == c * kSmallGemmRows + r)
+        mine = sum;
     }
+  int r = lane % kSmallGemmRows;
+  int64_t col = col0 + lane / kSmallGemmRows;
+  if (r >= m || col >= n)
+    return;
+  int64_t row = batch * m + r;
+  int64_t index = row * n + col;
+  if (rawOut) {
+    rawOut[index] = mine;
+    return;
   }
+  float lhsScale = p.lhsScaleCount == 0   ? 1.0f
+                   : p.lhsScaleCount == 1 ? p.lhsScale[0]
+                                          : p.lhsScale[row];
+  int64_t rhsOffset = p.rhsScalePerBatch ? batch * n : 0;
+  float rhsScale = p.rhsScaleCount == 0   ? 1.0f
+                   : p.rhsScaleCount == 1 ? p.rhsScale[0]
+                                          : p.rhsScale[rhsOffset + col];
+  float value =
+      epilogueValue(mine, p.biasInt ? p.biasInt[col] : 0, lhsScale, rhsScale,
+                    p.biasFloat ? p.biasFloat[col] : 0.0f, p.activation);
+  out[index] = EpilogueStore<Out>::apply(value, p);
 }
 
 //===--- fallback int8 GEMM and transpose ---------------------------------===//
@@ -447,12 +451,11 @@ __global__ void __launch_bounds__(256)
 /// Shared-memory tiled int8 GEMM for the shapes cuBLASLt cannot take (K or N
 /// not a multiple of 4, misaligned pointers). Exact i32 accumulation; each
 /// thread computes one output. grid = (ceil(N/16), ceil(M/16), batch).
-__global__ inline void fallbackGemmKernel(const int8_t *__restrict__ lhs,
-                                          const int8_t *__restrict__ rhs,
-                                          int32_t *__restrict__ acc, int64_t m,
-                                          int64_t n, int64_t k,
-                                          bool rhsTransposed,
-                                          int64_t rhsBatchStride) {
+__global__ void fallbackGemmKernel(const int8_t *__restrict__ lhs,
+                                   const int8_t *__restrict__ rhs,
+                                   int32_t *__restrict__ acc, int64_t m,
+                                   int64_t n, int64_t k, bool rhsTransposed,
+                                   int64_t rhsBatchStride) {
   constexpr int T = 16;
   __shared__ int32_t tileA[T][T + 1];
   __shared__ int32_t tileB[T][T + 1];
@@ -480,9 +483,9 @@ __global__ inline void fallbackGemmKernel(const int8_t *__restrict__ lhs,
 }
 
 /// [rows, cols] -> [cols, rows] for int8, per batch (grid.z).
-__global__ inline void transposeKernel(const int8_t *__restrict__ in,
-                                       int8_t *__restrict__ out, int64_t rows,
-                                       int64_t cols) {
+__global__ void transposeKernel(const int8_t *__restrict__ in,
+                                int8_t *__restrict__ out, int64_t rows,
+                                int64_t cols) {
   __shared__ int8_t tile[32][33];
   int64_t batch = blockIdx.z;
   in += batch * rows * cols;
