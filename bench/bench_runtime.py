@@ -202,6 +202,8 @@ def main():
     parser.add_argument("--candidates", required=True)
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
+    parser.add_argument("--only", choices=["gemm", "linear", "quant"],
+                        help="run one benchmark group (for profiling)")
     args = parser.parse_args()
 
     def log(line):
@@ -216,15 +218,20 @@ def main():
         "torch": torch.__version__,
         "iters": args.iters,
     }
-    log("== 1. int8 GEMM")
-    results["int8_gemm"] = bench_int8_gemm(rt, gemm_shapes, args.iters, log)
-    results["candidates"] = run_candidates(args.candidates, gemm_shapes, args.iters, log)
-    log("== 2. quantized linear vs fp16")
-    results["linear"] = bench_linear(rt, [1, 16, 128, 1024, 4096, 8192], [4096, 8192],
-                                     args.iters, log)
-    log("== 3. per-token quantization vs copy")
-    results["quant"] = bench_quant_vs_copy(rt, [(16, 4096), (4096, 4096), (8192, 8192)],
-                                           args.iters, log)
+    if args.only in (None, "gemm"):
+        log("== 1. int8 GEMM")
+        results["int8_gemm"] = bench_int8_gemm(rt, gemm_shapes, args.iters, log)
+        results["candidates"] = run_candidates(args.candidates, gemm_shapes, args.iters, log)
+    if args.only in (None, "linear"):
+        log("== 2. quantized linear vs fp16")
+        results["linear"] = bench_linear(rt, [1, 16, 128, 1024, 4096, 8192], [4096, 8192],
+                                         args.iters, log)
+    if args.only in (None, "quant"):
+        log("== 3. per-token quantization vs copy")
+        results["quant"] = bench_quant_vs_copy(rt, [(16, 4096), (4096, 4096), (8192, 8192)],
+                                               args.iters, log)
+    if args.only:
+        return
     with open(os.path.join(args.out, "bench.json"), "w") as f:
         json.dump(results, f, indent=1)
 

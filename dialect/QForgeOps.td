@@ -99,8 +99,8 @@ def QForge_DynamicQuantizeOp : QForge_Op<"dynamic_quantize", [Pure]> {
     Symmetric int8 quantization whose scales are computed from the data:
     `scale = max|x| / 127` over the whole tensor (`per_tensor`, scales of shape
     [1]) or over the last dimension (`per_token`, scales of the input's shape
-    without its last dimension), then `q = clamp(round_half_even(x / scale),
-    -127, 127)`. A group that is all zero gets scale 1 (documented fallback:
+    without its last dimension), then
+    `q = clamp(round_half_even(x * (127 / max|x|)), -127, 127)`. A group that is all zero gets scale 1 (documented fallback:
     never 0 or NaN). This is the activation path of BMINF and LLM.int8.
 
     ```mlir

@@ -143,21 +143,20 @@ public:
       }
       return absMax;
     };
-    auto quantizeGroup = [&](int64_t begin, int64_t end, float scale) {
+    // Quantizes [begin, end) and returns the group's scale.
+    auto quantizeGroup = [&](int64_t begin, int64_t end) {
+      float absMax = groupAbsMax(begin, end);
+      float inverse = symmetricInverseScale(absMax);
       for (int64_t i = begin; i < end; ++i)
-        out[i] = quantizeValue(loadFloat(inType, in, i), scale, 0, -127, 127);
+        out[i] = dynamicQuantizeValue(loadFloat(inType, in, i), inverse);
+      return symmetricScale(absMax);
     };
     if (granularity == QFORGE_PER_TENSOR) {
-      float scale = symmetricScale(groupAbsMax(0, rows * cols));
-      quantizeGroup(0, rows * cols, scale);
-      scales[0] = scale;
+      scales[0] = quantizeGroup(0, rows * cols);
       return QFORGE_OK;
     }
-    for (int64_t r = 0; r < rows; ++r) {
-      float scale = symmetricScale(groupAbsMax(r * cols, (r + 1) * cols));
-      quantizeGroup(r * cols, (r + 1) * cols, scale);
-      scales[r] = scale;
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      scales[r] = quantizeGroup(r * cols, (r + 1) * cols);
     return QFORGE_OK;
   }
 

@@ -190,13 +190,13 @@ perTokenQuantizeKernel(const In *__restrict__ in, int8_t *__restrict__ out,
   for (int64_t p = threadIdx.x; p < packs; p += blockDim.x)
     absMax = packAbsMax<N>(rowIn[p], absMax);
   absMax = blockMax(absMax, shared);
-  float scale = symmetricScale(absMax);
+  float scale = symmetricScale(absMax), inverse = symmetricInverseScale(absMax);
   for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
     Pack<N, In> x = rowIn[p];
     Pack<N, int8_t> q;
 #pragma unroll
     for (int j = 0; j < N; ++j)
-      q.v[j] = quantizeValue(toFloat(x.v[j]), scale, 0, -127, 127);
+      q.v[j] = dynamicQuantizeValue(toFloat(x.v[j]), inverse);
     rowOut[p] = q;
   }
   if (threadIdx.x == 0)
@@ -228,7 +228,8 @@ __global__ void perTokenQuantizeRegisterKernel(const In *__restrict__ in,
   for (int j = 0; j < P; ++j)
     if (threadIdx.x + int64_t(j) * blockDim.x < packs)
       absMax = packAbsMax<N>(x[j], absMax);
-  float scale = symmetricScale(blockMax(absMax, shared));
+  absMax = blockMax(absMax, shared);
+  float scale = symmetricScale(absMax), inverse = symmetricInverseScale(absMax);
 #pragma unroll
   for (int j = 0; j < P; ++j) {
     int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
@@ -237,7 +238,7 @@ __global__ void perTokenQuantizeRegisterKernel(const In *__restrict__ in,
     Pack<N, int8_t> q;
 #pragma unroll
     for (int e = 0; e < N; ++e)
-      q.v[e] = quantizeValue(toFloat(x[j].v[e]), scale, 0, -127, 127);
+      q.v[e] = dynamicQuantizeValue(toFloat(x[j].v[e]), inverse);
     rowOut[p] = q;
   }
   if (threadIdx.x == 0)
@@ -269,8 +270,8 @@ __global__ void absMaxKernel(const In *__restrict__ in, int64_t n,
 template <typename In> struct PerTensorDynamicFn {
   const unsigned *absMaxBits;
   __device__ int8_t operator()(int64_t, In x) const {
-    float scale = symmetricScale(__uint_as_float(*absMaxBits));
-    return quantizeValue(toFloat(x), scale, 0, -127, 127);
+    float inverse = symmetricInverseScale(__uint_as_float(*absMaxBits));
+    return dynamicQuantizeValue(toFloat(x), inverse);
   }
 };
 
@@ -344,14 +345,16 @@ __global__ void epilogueKernel(const int32_t *__restrict__ acc,
 /// For a few rows (decode-time inference: M <= kSmallGemmRows) the GEMM is
 /// bound by reading the weight once; cuBLASLt plus a separate epilogue pass
 /// costs several launches and an i32 round trip. Here each warp computes
-/// kColsPerWarp output columns for all rows: lanes walk K in 16-byte steps
-/// (dp4a on 4 x 4 int8), the rows' activations are staged in shared memory
-/// per K chunk, sums are reduced with warp shuffles and lane 0 applies the
-/// epilogue (or stores the raw i32). Needs rhs as N x K, K % 16 == 0 and
-/// 16-byte aligned rows. grid = (ceil(N / (8 * kColsPerWarp)), batch).
-constexpr int kSmallGemmRows = 16;
-constexpr int kSmallGemmChunk = 512; // bytes of K per shared-memory stage
-constexpr int kColsPerWarp = 2;
+/// kColsPerWarp output columns for all rows: lanes walk K in 16-byte steps,
+/// kSmallGemmUnroll steps of weight loads in flight before any is used
+/// (dp4a on 4 x 4 int8); the few activation rows are read through L1, where
+/// every warp of the SM finds them. Sums are reduced with warp shuffles and
+/// each lane applies the epilogue of one output (or stores the raw i32).
+/// Needs rhs as N x K, K % 16 == 0 and 16-byte aligned rows.
+/// grid = (ceil(N / (8 * kColsPerWarp)), batch), 256 threads.
+constexpr int kSmallGemmRows = 4;
+constexpr int kColsPerWarp = 4;
+constexpr int kSmallGemmUnroll = 2;
 
 __device__ __forceinline__ int dot16(const int4 &a, const int4 &b, int acc) {
   acc = __dp4a(a.x, b.x, acc);
@@ -366,12 +369,15 @@ __global__ void __launch_bounds__(256)
                     const int8_t *__restrict__ rhs, Out *__restrict__ out,
                     int32_t *__restrict__ rawOut, int64_t m, int64_t n,
                     int64_t k, int64_t rhsBatchStride, EpilogueParams p) {
-  __shared__ int4 rows[kSmallGemmRows][kSmallGemmChunk / 16];
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int64_t batch = blockIdx.y;
   const int8_t *a = lhs + batch * m * k;
   const int8_t *w = rhs + batch * rhsBatchStride;
   int64_t col0 = (int64_t(blockIdx.x) * 8 + warp) * kColsPerWarp;
+  const int8_t *weightRow[kColsPerWarp];
+#pragma unroll
+  for (int c = 0; c < kColsPerWarp; ++c) // a column past N re-reads column 0
+    weightRow[c] = w + (col0 + c < n ? col0 + c : 0) * k;
   int acc[kColsPerWarp][kSmallGemmRows];
 #pragma unroll
   for (int c = 0; c < kColsPerWarp; ++c)
@@ -379,30 +385,29 @@ __global__ void __launch_bounds__(256)
     for (int r = 0; r < kSmallGemmRows; ++r)
       acc[c][r] = 0;
 
-  for (int64_t k0 = 0; k0 < k; k0 += kSmallGemmChunk) {
-    int64_t chunk = min(int64_t(kSmallGemmChunk), k - k0);
-    int vectors = int(chunk / 16);
-    __syncthreads(); // the previous chunk is no longer read
-    for (int i = threadIdx.x; i < m * vectors; i += blockDim.x) {
-      int r = i / vectors, v = i - r * vectors;
-      rows[r][v] = *reinterpret_cast<const int4 *>(a + r * k + k0 + v * 16);
-    }
-    __syncthreads();
-    if (lane < vectors) {
-      int4 weight[kColsPerWarp];
+  constexpr int64_t step = 32 * 16; // bytes of K per warp-wide step
+  for (int64_t k0 = int64_t(lane) * 16; k0 < k; k0 += step * kSmallGemmUnroll) {
+    int4 weight[kSmallGemmUnroll][kColsPerWarp];
+#pragma unroll
+    for (int u = 0; u < kSmallGemmUnroll; ++u)
 #pragma unroll
       for (int c = 0; c < kColsPerWarp; ++c)
-        weight[c] = col0 + c < n ? *reinterpret_cast<const int4 *>(
-                                       w + (col0 + c) * k + k0 + lane * 16)
-                                 : make_int4(0, 0, 0, 0);
+        weight[u][c] = k0 + u * step < k ? __ldg(reinterpret_cast<const int4 *>(
+                                               weightRow[c] + k0 + u * step))
+                                         : make_int4(0, 0, 0, 0);
+#pragma unroll
+    for (int u = 0; u < kSmallGemmUnroll; ++u) {
+      if (k0 + u * step >= k)
+        break;
 #pragma unroll
       for (int r = 0; r < kSmallGemmRows; ++r) {
         if (r >= m)
           break;
-        int4 x = rows[r][lane];
+        int4 x =
+            __ldg(reinterpret_cast<const int4 *>(a + r * k + k0 + u * step));
 #pragma unroll
         for (int c = 0; c < kColsPerWarp; ++c)
-          acc[c][r] = dot16(x, weight[c], acc[c][r]);
+          acc[c][r] = dot16(x, weight[u][c], acc[c][r]);
       }
     }
   }
@@ -410,7 +415,7 @@ __global__ void __launch_bounds__(256)
   // Reduce every (column, row) sum across the warp, then let lane
   // c * kSmallGemmRows + r apply the epilogue of that one output: the
   // epilogue code exists once, not once per unrolled (c, r).
-  static_assert(kColsPerWarp * kSmallGemmRows == 32, "one output per lane");
+  static_assert(kColsPerWarp * kSmallGemmRows <= 32, "one output per lane");
   int mine = 0;
 #pragma unroll
   for (int c = 0; c < kColsPerWarp; ++c)
@@ -425,7 +430,7 @@ __global__ void __launch_bounds__(256)
     }
   int r = lane % kSmallGemmRows;
   int64_t col = col0 + lane / kSmallGemmRows;
-  if (r >= m || col >= n)
+  if (lane >= kColsPerWarp * kSmallGemmRows || r >= m || col >= n)
     return;
   int64_t row = batch * m + r;
   int64_t index = row * n + col;

@@ -151,7 +151,8 @@ QFORGE_RT_API qforge_status qforge_rt_quantize_per_axis(
 
 /* Symmetric int8 with run-time scales over a [rows, cols] view:
  * per_token: scales[r] = max|x[r,:]| / 127 for each row; per_tensor: one
- * scale in scales[0]. q = clamp(rne(x / scale), -127, 127). An all-zero
+ * scale in scales[0]. q = clamp(rne(x * (127 / max|x|)), -127, 127): one
+ * division per group, not per element (as LLM.int8 / BMINF). An all-zero
  * group gets scale 1 (never 0 or NaN). NaN and +-Inf are left out of the
  * max; NaN quantizes to 0 and +-Inf saturate to +-127. */
 QFORGE_RT_API qforge_status qforge_rt_dynamic_quantize(

@@ -136,6 +136,23 @@ QF_HD float symmetricScale(float absMax) {
   return absMax > 0.0f ? absMax / 127.0f : 1.0f;
 }
 
+/// What dynamic quantization multiplies by: 127 / max|x|, or 1 for an
+/// all-zero group (whose scale is 1). One division per group instead of one
+/// per element.
+QF_HD float symmetricInverseScale(float absMax) {
+  return absMax > 0.0f ? 127.0f / absMax : 1.0f;
+}
+
+/// Dynamic (symmetric, run-time scale) quantization of one element:
+/// clamp(rne(x * inverse), -127, 127); NaN -> 0, +-Inf saturate.
+QF_HD int8_t dynamicQuantizeValue(float x, float inverse) {
+  if (isNaN(x))
+    return 0;
+  float q = roundHalfEven(x * inverse);
+  q = q < -127.0f ? -127.0f : (q > 127.0f ? 127.0f : q);
+  return int8_t(q);
+}
+
 /// erf(x) for float, as a rational function of x over [-4, 4] (outside, erf
 /// is +-1 to float precision). Only + - * / so that host and device agree
 /// to the bit; max error about 2 ulp of float over the range.

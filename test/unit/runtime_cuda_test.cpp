@@ -350,8 +350,12 @@ INSTANTIATE_TEST_SUITE_P(
         GemmCase{3, 17, 64, 256, true, false},
         GemmCase{4, 33, 128, 64, true, true},
         GemmCase{2, 5, 32, 4096, false, false},
-        // small-M kernel with the fused epilogue (M <= 16, K % 16 == 0)
+        // small-M kernel with the fused epilogue (M <= 4, K % 16 == 0)
         GemmCase{1, 1, 4096, 4096, true, false},
+        GemmCase{2, 3, 40, 1040, true, false},
+        GemmCase{1, 4, 100, 2064, false, true},
+        GemmCase{2, 2, 36, 64, true, true},
+        // cuBLASLt just above the small-M limit
         GemmCase{3, 16, 48, 1040, true, false},
         GemmCase{4, 4, 100, 64, true, true},
         GemmCase{1, 7, 36, 528, false, false},
