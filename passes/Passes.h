@@ -4,6 +4,10 @@
 #define QFORGE_PASSES_PASSES_H
 
 #include "dialect/QForgeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace qforge {

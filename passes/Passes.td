@@ -10,4 +10,43 @@
 
 include "mlir/Pass/PassBase.td"
 
+def QuantizeWeights : Pass<"qforge-quantize-weights", "::mlir::ModuleOp"> {
+  let summary = "Rewrite constant weights of matmuls and convolutions to int8 "
+                "(QDQ form)";
+  let description = [{
+    For every constant weight of a `linalg.matmul` (any indexing maps, so
+    transposed weights too), `linalg.batch_matmul`, `linalg.conv_2d_nhwc_hwcf`
+    or `linalg.conv_2d_nchw_fchw` — also when the constant reaches the op
+    through `linalg.transpose`, a transposing `linalg.generic`,
+    `tensor.collapse_shape` / `expand_shape` / `reshape` or `tensor.cast`, as
+    torch-mlir emits for `nn.Linear` — the float constant is replaced by an
+    integer constant, `quant.scast` to a `!quant.uniform` type and
+    `qforge.dequantize`, placed at the constant; the layout ops are kept
+    between the dequantize and the op.
+
+    Scales are symmetric: `s = max|w| / 127` (or `/ 7` for 4 bits) over each
+    output channel (the N of a matmul, the F of a convolution, wherever the
+    layout puts it), over the whole tensor, or over each group of
+    `group-size` reduction elements of a channel (sub-channel
+    `!quant.uniform`). Codes are `clamp(rne(w / s), -127, 127)`; an all-zero
+    channel gets scale 1.
+
+    A constant shared by several quantizable ops is quantized once; a use by
+    any other op keeps the float constant. A NaN or Inf in a weight is an
+    error naming the op. Large weights stored as `dense_resource` blobs stay
+    blobs.
+  }];
+  let options = [
+    Option<"granularity", "granularity", "std::string", "\"per-channel\"",
+           "per-channel | per-tensor | per-group">,
+    Option<"groupSize", "group-size", "int64_t", "128",
+           "reduction elements per scale with granularity=per-group">,
+    Option<"bits", "bits", "int", "8",
+           "code width: 8, or 4 with granularity=per-group">
+  ];
+  let dependentDialects = ["::qforge::QForgeDialect",
+                           "::mlir::quant::QuantDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // QFORGE_PASSES_TD
