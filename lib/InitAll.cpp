@@ -21,6 +21,7 @@ void qforge::registerAllDialects(mlir::DialectRegistry &registry) {
 void qforge::registerAllPasses() {
   static bool registered = [] {
     qforge::registerQForgePasses();
+    qforge::registerQForgePipelines();
     return true;
   }();
   (void)registered;

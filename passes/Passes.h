@@ -6,6 +6,10 @@
 #include "dialect/QForgeDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
@@ -17,6 +21,11 @@ namespace qforge {
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
+
+/// Registers the `qforge-to-llvm` pipeline: qforge-lower-to-runtime, one-shot
+/// bufferization, buffer deallocation and upstream lowering to the LLVM
+/// dialect.
+void registerQForgePipelines();
 
 } // namespace qforge
 

@@ -49,4 +49,30 @@ def QuantizeWeights : Pass<"qforge-quantize-weights", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "Lower qforge ops to calls into the qforge runtime";
+  let description = [{
+    Rewrites every qforge op into a call of the runtime's compiled-model entry
+    points (`qforge_rt_m_*`, see runtime/include/qforge_rt.h) on buffers:
+    operands go through `bufferization.to_buffer`, results are fresh
+    `memref.alloc`s returned through `bufferization.to_tensor`, and pointers
+    are passed as i64 addresses (aligned pointer plus offset). Quantized
+    tensor types become their storage types everywhere (function signatures
+    included) and `quant.scast` disappears. Public functions get
+    `llvm.emit_c_interface`, so the compiled model exports
+    `_mlir_ciface_<name>`.
+
+    The result is ready for one-shot bufferization and upstream lowering to
+    LLVM: the `qforge-to-llvm` pipeline runs all of it.
+
+    Not lowered yet, with an error saying so: `qforge.observe` (calibration
+    builds), sub-channel (per-group) quantized types, per-axis requantize.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // QFORGE_PASSES_TD

@@ -9,7 +9,7 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "qforge"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.qforge_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unit"]
@@ -17,6 +17,10 @@ config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
 config.substitutions.append(("%qforge_src", config.qforge_src_root))
+config.substitutions.append(("%qforge_rt_include",
+                             os.path.join(config.qforge_src_root, "runtime", "include")))
+config.substitutions.append(("%qforge_lib_dir", os.path.join(config.qforge_obj_root, "lib")))
+config.substitutions.append(("%cc", config.c_compiler))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
@@ -25,7 +29,7 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.qforge_tools_dir, append_path=True)
 tool_dirs = [config.qforge_tools_dir, config.llvm_tools_dir]
-tools = [ToolSubst("qforge-opt", unresolved="fatal")]
+tools = [ToolSubst("qforge-opt", unresolved="fatal"), "mlir-translate", "llc"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # Features: a CUDA device, for the integration/cuda suite.

@@ -475,3 +475,41 @@ TEST_F(RuntimeCpu, TransferCountStaysZeroOnCpu) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(RuntimeModelAbi, RunsOnTheCurrentContextAndKeepsTheFirstFailure) {
+  unsetenv("QFORGE_DEVICE");
+  qforge_context *ctx = nullptr;
+  ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CPU, &ctx), QFORGE_OK);
+  ASSERT_EQ(qforge_rt_set_current(ctx), QFORGE_OK);
+  float x[2] = {0.25f, -1.0f};
+  int8_t q[2] = {9, 9};
+  auto address = [](const void *p) { return int64_t(intptr_t(p)); };
+  qforge_rt_m_quantize(address(x), QFORGE_F32, 2, 0.5f, 0, -128, 127,
+                       address(q));
+  EXPECT_EQ(qforge_rt_model_status(), QFORGE_OK);
+  EXPECT_EQ(q[0], 0); // 0.5 -> 0 (even)
+  EXPECT_EQ(q[1], -2);
+  // A bad call is recorded, and later calls do nothing.
+  qforge_rt_m_quantize(address(x), QFORGE_F32, 2, -1.0f, 0, -128, 127,
+                       address(q));
+  EXPECT_EQ(qforge_rt_model_status(), QFORGE_ERR_INVALID_ARGUMENT);
+  q[0] = 9;
+  qforge_rt_m_quantize(address(x), QFORGE_F32, 2, 0.5f, 0, -128, 127,
+                       address(q));
+  EXPECT_EQ(q[0], 9);
+  EXPECT_NE(std::string(qforge_rt_last_error()).find("scale"),
+            std::string::npos);
+  // set_current clears the failure.
+  ASSERT_EQ(qforge_rt_set_current(ctx), QFORGE_OK);
+  EXPECT_EQ(qforge_rt_model_status(), QFORGE_OK);
+  ASSERT_EQ(qforge_rt_set_current(nullptr), QFORGE_OK);
+  qforge_rt_m_dequantize(address(q), 2, 1.0f, 0, QFORGE_F32, address(x));
+  EXPECT_EQ(qforge_rt_model_status(), QFORGE_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(qforge_rt_last_error()).find("no current context"),
+            std::string::npos);
+  qforge_rt_destroy(ctx);
+}
+
+} // namespace

@@ -1,0 +1,487 @@
+//===- LowerToRuntime.cpp - qforge-lower-to-runtime -----------------------===//
+//
+// qforge ops -> calls of the runtime's compiled-model entry points on
+// buffers, with quantized types replaced by their storage types. Runs as one
+// dialect conversion: the type converter strips !quant.uniform, one pattern
+// per qforge op builds the call, and upstream patterns retype function
+// signatures, calls and returns.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialect/QForgeOps.h"
+
+#include "mlir/Dialect/Func/Transforms/FuncConversions.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace qforge {
+#define GEN_PASS_DEF_LOWERTORUNTIME
+#include "passes/Passes.h.inc"
+} // namespace qforge
+
+using namespace mlir;
+using namespace qforge;
+
+namespace {
+
+// Runtime dtype codes (qforge_dtype in qforge_rt.h).
+enum RuntimeDType : int32_t { F32 = 0, F16 = 1, BF16 = 2, I8 = 3, I32 = 4 };
+
+/// The runtime dtype of a (storage or float) element type, or -1.
+int32_t runtimeDType(Type type) {
+  if (type.isF32())
+    return F32;
+  if (type.isF16())
+    return F16;
+  if (type.isBF16())
+    return BF16;
+  if (type.isSignlessInteger(8))
+    return I8;
+  if (type.isSignlessInteger(32))
+    return I32;
+  return -1;
+}
+
+int64_t byteWidth(Type type) { return (type.getIntOrFloatBitWidth() + 7) / 8; }
+
+/// quant types -> storage types, in tensors and alone.
+class StorageTypeConverter : public TypeConverter {
+public:
+  StorageTypeConverter() {
+    addConversion([](Type type) { return type; });
+    addConversion([](quant::QuantizedType type) -> Type {
+      return type.getStorageType();
+    });
+    addConversion([](RankedTensorType type) -> Type {
+      if (auto q = dyn_cast<quant::QuantizedType>(type.getElementType()))
+        return RankedTensorType::get(type.getShape(), q.getStorageType());
+      return type;
+    });
+  }
+};
+
+/// Builds the IR around one runtime call.
+class CallBuilder {
+public:
+  CallBuilder(ConversionPatternRewriter &rewriter, Operation *op)
+      : b(rewriter), loc(op->getLoc()),
+        module(op->getParentOfType<ModuleOp>()) {}
+
+  Value i32(int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(int32_t(v)));
+  }
+  Value i64(int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v));
+  }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(float(v)));
+  }
+
+  /// Size of dimension `d` of a ranked tensor, as i64.
+  Value dim(Value tensor, int64_t d) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    if (!type.isDynamicDim(d))
+      return i64(type.getDimSize(d));
+    Value size = tensor::DimOp::create(b, loc, tensor, d);
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), size);
+  }
+  /// Product of dimensions [begin, end) as i64.
+  Value product(Value tensor, int64_t begin, int64_t end) {
+    Value result = i64(1);
+    for (int64_t d = begin; d < end; ++d)
+      result = arith::MulIOp::create(b, loc, result, dim(tensor, d));
+    return result;
+  }
+  Value numElements(Value tensor) {
+    return product(tensor, 0,
+                   cast<RankedTensorType>(tensor.getType()).getRank());
+  }
+
+  /// The address (i64) of the first element of `tensor`'s buffer.
+  Value address(Value tensor) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType, tensor,
+                                                     /*read_only=*/true);
+    return addressOfBuffer(buffer);
+  }
+  Value addressOfBuffer(Value buffer) {
+    auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
+    Value aligned =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
+    Value offsetBytes = arith::MulIOp::create(
+        b, loc, metadata.getOffset(),
+        arith::ConstantIndexOp::create(
+            b, loc,
+            byteWidth(cast<MemRefType>(buffer.getType()).getElementType())));
+    Value addressIndex = arith::AddIOp::create(b, loc, aligned, offsetBytes);
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), addressIndex);
+  }
+
+  /// A new buffer shaped like `shapeSource` with element type `element`.
+  Value allocLike(Value shapeSource, Type element) {
+    auto type = cast<RankedTensorType>(shapeSource.getType());
+    SmallVector<Value> dynamicSizes;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.isDynamicDim(d))
+        dynamicSizes.push_back(tensor::DimOp::create(b, loc, shapeSource, d));
+    return alloc(type.getShape(), element, dynamicSizes);
+  }
+  Value alloc(ArrayRef<int64_t> shape, Type element, ValueRange dynamicSizes) {
+    return memref::AllocOp::create(b, loc, MemRefType::get(shape, element),
+                                   dynamicSizes);
+  }
+  /// The tensor view of a buffer the call just filled.
+  Value toTensor(Value buffer) {
+    auto memrefType = cast<MemRefType>(buffer.getType());
+    auto tensorType = RankedTensorType::get(memrefType.getShape(),
+                                            memrefType.getElementType());
+    return bufferization::ToTensorOp::create(b, loc, tensorType, buffer,
+                                             /*restrict=*/true,
+                                             /*writable=*/true);
+  }
+
+  /// A constant vector of f32 or i32 values, by address.
+  Value constantAddress(ArrayRef<float> values) {
+    auto type = RankedTensorType::get({int64_t(values.size())}, b.getF32Type());
+    Value c =
+        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(type, values));
+    return address(c);
+  }
+  Value constantAddress(ArrayRef<int32_t> values) {
+    auto type = RankedTensorType::get({int64_t(values.size())}, b.getI32Type());
+    Value c =
+        arith::ConstantOp::create(b, loc, DenseElementsAttr::get(type, values));
+    return address(c);
+  }
+
+  /// Calls `name`, declaring it (private, C ABI) on first use.
+  void call(StringRef name, ValueRange args) {
+    auto fnType = b.getFunctionType(TypeRange(args), {});
+    if (!module.lookupSymbol<func::FuncOp>(name)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      auto decl = func::FuncOp::create(b, loc, name, fnType);
+      decl.setPrivate();
+    }
+    func::CallOp::create(b, loc, name, TypeRange{}, args);
+  }
+
+  ConversionPatternRewriter &b;
+  Location loc;
+  ModuleOp module;
+};
+
+/// Per-tensor parameters, or per-axis ones, of a quantized type.
+struct QuantParams {
+  bool perAxis = false;
+  double scale = 1;
+  int64_t zeroPoint = 0;
+  int32_t axis = 0;
+  SmallVector<float> scales;
+  SmallVector<int32_t> zeroPoints;
+  int64_t qmin = -128, qmax = 127;
+};
+
+FailureOr<QuantParams> quantParams(Operation *op, Type elementType) {
+  QuantParams p;
+  auto q = cast<quant::QuantizedType>(elementType);
+  if (q.getStorageTypeIntegralWidth() != 8 || !q.isSigned())
+    return op->emitOpError() << "cannot be lowered to the runtime: only i8 "
+                                "storage is supported, got "
+                             << q.getStorageType();
+  p.qmin = q.getStorageTypeMin();
+  p.qmax = q.getStorageTypeMax();
+  if (auto uniform = dyn_cast<quant::UniformQuantizedType>(q)) {
+    p.scale = uniform.getScale();
+    p.zeroPoint = uniform.getZeroPoint();
+    return p;
+  }
+  if (auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(q)) {
+    p.perAxis = true;
+    p.axis = perAxis.getQuantizedDimension();
+    for (double s : perAxis.getScales())
+      p.scales.push_back(float(s));
+    for (int64_t z : perAxis.getZeroPoints())
+      p.zeroPoints.push_back(int32_t(z));
+    return p;
+  }
+  return op->emitOpError() << "cannot be lowered to the runtime: sub-channel "
+                              "quantized types are not supported yet";
+}
+
+struct QuantizeLowering : OpConversionPattern<QuantizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(QuantizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    FailureOr<QuantParams> p =
+        quantParams(op, op.getResult().getType().getElementType());
+    if (failed(p))
+      return failure();
+    CallBuilder cb(rewriter, op);
+    Value input = adaptor.getInput();
+    auto inType = cast<RankedTensorType>(input.getType());
+    Value out = cb.allocLike(input, rewriter.getI8Type());
+    Value dtype = cb.i32(runtimeDType(inType.getElementType()));
+    if (!p->perAxis) {
+      cb.call("qforge_rt_m_quantize",
+              {cb.address(input), dtype, cb.numElements(input),
+               cb.f32(p->scale), cb.i32(p->zeroPoint), cb.i32(p->qmin),
+               cb.i32(p->qmax), cb.addressOfBuffer(out)});
+    } else {
+      cb.call("qforge_rt_m_quantize_per_axis",
+              {cb.address(input), dtype, cb.product(input, 0, p->axis),
+               cb.dim(input, p->axis),
+               cb.product(input, p->axis + 1, inType.getRank()),
+               cb.constantAddress(p->scales), cb.constantAddress(p->zeroPoints),
+               cb.i32(p->qmin), cb.i32(p->qmax), cb.addressOfBuffer(out)});
+    }
+    rewriter.replaceOp(op, cb.toTensor(out));
+    return success();
+  }
+};
+
+struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(DequantizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    FailureOr<QuantParams> p =
+        quantParams(op, op.getInput().getType().getElementType());
+    if (failed(p))
+      return failure();
+    CallBuilder cb(rewriter, op);
+    Value input = adaptor.getInput();
+    auto inType = cast<RankedTensorType>(input.getType());
+    Type outElement = op.getResult().getType().getElementType();
+    Value out = cb.allocLike(input, outElement);
+    Value dtype = cb.i32(runtimeDType(outElement));
+    if (!p->perAxis) {
+      cb.call("qforge_rt_m_dequantize",
+              {cb.address(input), cb.numElements(input), cb.f32(p->scale),
+               cb.i32(p->zeroPoint), dtype, cb.addressOfBuffer(out)});
+    } else {
+      cb.call("qforge_rt_m_dequantize_per_axis",
+              {cb.address(input), cb.product(input, 0, p->axis),
+               cb.dim(input, p->axis),
+               cb.product(input, p->axis + 1, inType.getRank()),
+               cb.constantAddress(p->scales), cb.constantAddress(p->zeroPoints),
+               dtype, cb.addressOfBuffer(out)});
+    }
+    rewriter.replaceOp(op, cb.toTensor(out));
+    return success();
+  }
+};
+
+struct RequantizeLowering : OpConversionPattern<RequantizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(RequantizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto inQ = dyn_cast<quant::UniformQuantizedType>(
+        op.getInput().getType().getElementType());
+    FailureOr<QuantParams> out =
+        quantParams(op, op.getResult().getType().getElementType());
+    if (failed(out))
+      return failure();
+    if (!inQ || out->perAxis)
+      return op.emitOpError("cannot be lowered to the runtime: only per-tensor "
+                            "requantization is supported");
+    int32_t inType = runtimeDType(inQ.getStorageType());
+    if (inType != I8 && inType != I32)
+      return op.emitOpError() << "cannot be lowered to the runtime: input "
+                                 "storage must be i8 or i32, got "
+                              << inQ.getStorageType();
+    CallBuilder cb(rewriter, op);
+    Value input = adaptor.getInput();
+    Value result = cb.allocLike(input, rewriter.getI8Type());
+    cb.call("qforge_rt_m_requantize",
+            {cb.address(input), cb.i32(inType), cb.numElements(input),
+             cb.f32(inQ.getScale()), cb.i32(inQ.getZeroPoint()),
+             cb.f32(out->scale), cb.i32(out->zeroPoint), cb.i32(out->qmin),
+             cb.i32(out->qmax), cb.addressOfBuffer(result)});
+    rewriter.replaceOp(op, cb.toTensor(result));
+    return success();
+  }
+};
+
+struct DynamicQuantizeLowering : OpConversionPattern<DynamicQuantizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(DynamicQuantizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    CallBuilder cb(rewriter, op);
+    Value input = adaptor.getInput();
+    auto inType = cast<RankedTensorType>(input.getType());
+    int64_t rank = inType.getRank();
+    Value out = cb.allocLike(input, rewriter.getI8Type());
+    auto scalesType = op.getScales().getType();
+    SmallVector<Value> scaleSizes;
+    for (int64_t d = 0; d < scalesType.getRank(); ++d)
+      if (scalesType.isDynamicDim(d))
+        scaleSizes.push_back(
+            tensor::DimOp::create(rewriter, op.getLoc(), input, d));
+    Value scales =
+        cb.alloc(scalesType.getShape(), rewriter.getF32Type(), scaleSizes);
+    cb.call("qforge_rt_m_dynamic_quantize",
+            {cb.address(input), cb.i32(runtimeDType(inType.getElementType())),
+             cb.product(input, 0, rank - 1), cb.dim(input, rank - 1),
+             cb.i32(int32_t(op.getGranularity())), cb.addressOfBuffer(out),
+             cb.addressOfBuffer(scales)});
+    rewriter.replaceOp(op, {cb.toTensor(out), cb.toTensor(scales)});
+    return success();
+  }
+};
+
+struct MatmulLowering : OpConversionPattern<MatmulOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    CallBuilder cb(rewriter, op);
+    Value lhs = adaptor.getLhs(), rhs = adaptor.getRhs();
+    auto lhsType = cast<RankedTensorType>(lhs.getType());
+    auto rhsType = cast<RankedTensorType>(rhs.getType());
+    int64_t lhsRank = lhsType.getRank(), rhsRank = rhsType.getRank();
+    bool transposed = op.getRhsTransposed();
+    bool shared = rhsRank == 2 && lhsRank > 2;
+    Type resultElement = op.getResult().getType().getElementType();
+    int32_t outType = runtimeDType(resultElement);
+    double outScale = 1;
+    int64_t outZeroPoint = 0;
+    if (auto q = dyn_cast<quant::UniformQuantizedType>(resultElement)) {
+      outType = I8;
+      outScale = q.getScale();
+      outZeroPoint = q.getZeroPoint();
+    }
+    Type storage = outType == I8 ? Type(rewriter.getI8Type()) : resultElement;
+    // Result shape: lhs's batch dims and M, then N from rhs.
+    SmallVector<Value> dynamicSizes;
+    auto resultType = cast<RankedTensorType>(
+        getTypeConverter()->convertType(op.getResult().getType()));
+    for (int64_t d = 0; d < resultType.getRank(); ++d) {
+      if (!resultType.isDynamicDim(d))
+        continue;
+      bool isN = d == resultType.getRank() - 1;
+      Value source = isN ? rhs : lhs;
+      int64_t sourceDim = isN ? (transposed ? rhsRank - 2 : rhsRank - 1) : d;
+      dynamicSizes.push_back(
+          tensor::DimOp::create(rewriter, op.getLoc(), source, sourceDim));
+    }
+    Value out = cb.alloc(resultType.getShape(), storage, dynamicSizes);
+    auto optionalAddress = [&](Value v) {
+      return v ? cb.address(v) : cb.i64(0);
+    };
+    auto optionalCount = [&](Value v) {
+      return v ? cb.numElements(v) : cb.i64(0);
+    };
+    Value bias = adaptor.getBias();
+    int32_t biasType =
+        bias ? runtimeDType(
+                   cast<RankedTensorType>(bias.getType()).getElementType())
+             : F32;
+    cb.call("qforge_rt_m_gemm",
+            {cb.product(lhs, 0, lhsRank - 2), cb.dim(lhs, lhsRank - 2),
+             cb.dim(rhs, transposed ? rhsRank - 2 : rhsRank - 1),
+             cb.dim(lhs, lhsRank - 1), cb.i32(transposed), cb.i32(shared),
+             cb.address(lhs), cb.address(rhs),
+             optionalAddress(adaptor.getLhsScale()),
+             optionalCount(adaptor.getLhsScale()),
+             optionalAddress(adaptor.getRhsScale()),
+             optionalCount(adaptor.getRhsScale()), optionalAddress(bias),
+             cb.i32(biasType), cb.i32(int32_t(op.getActivation())),
+             cb.i32(outType), cb.f32(outScale), cb.i32(outZeroPoint),
+             cb.addressOfBuffer(out)});
+    rewriter.replaceOp(op, cb.toTensor(out));
+    return success();
+  }
+};
+
+/// quant.scast is a reinterpretation: with storage types it is the identity.
+struct StorageCastLowering : OpConversionPattern<quant::StorageCastOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(quant::StorageCastOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, adaptor.getInput());
+    return success();
+  }
+};
+
+/// Emits the precise error for a qforge op this lowering cannot handle, so
+/// the conversion itself never fails half-way with a generic message.
+LogicalResult checkLowerable(Operation *op) {
+  if (isa<ObserveOp>(op))
+    return op->emitOpError(
+        "cannot be lowered to the runtime yet: calibration builds are not "
+        "supported; run qforge-fold-scales or remove the observers first");
+  if (auto quantize = dyn_cast<QuantizeOp>(op))
+    return quantParams(op, quantize.getResult().getType().getElementType());
+  if (auto dequantize = dyn_cast<DequantizeOp>(op))
+    return quantParams(op, dequantize.getInput().getType().getElementType());
+  if (auto requantize = dyn_cast<RequantizeOp>(op)) {
+    auto in = dyn_cast<quant::UniformQuantizedType>(
+        requantize.getInput().getType().getElementType());
+    if (!in || !isa<quant::UniformQuantizedType>(
+                   requantize.getResult().getType().getElementType()))
+      return op->emitOpError("cannot be lowered to the runtime: only "
+                             "per-tensor requantization is supported");
+    if (failed(
+            quantParams(op, requantize.getResult().getType().getElementType())))
+      return failure();
+    int32_t inType = runtimeDType(in.getStorageType());
+    if (inType != I8 && inType != I32)
+      return op->emitOpError() << "cannot be lowered to the runtime: input "
+                                  "storage must be i8 or i32, got "
+                               << in.getStorageType();
+  }
+  return success();
+}
+
+struct LowerToRuntimePass
+    : public qforge::impl::LowerToRuntimeBase<LowerToRuntimePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    WalkResult checked = module.walk([](Operation *op) {
+      if (isa<QForgeDialect>(op->getDialect()) && failed(checkLowerable(op)))
+        return WalkResult::interrupt();
+      return WalkResult::advance();
+    });
+    if (checked.wasInterrupted())
+      return signalPassFailure();
+    MLIRContext *context = &getContext();
+    StorageTypeConverter converter;
+    ConversionTarget target(*context);
+    target.addIllegalDialect<QForgeDialect>();
+    target.addIllegalOp<quant::StorageCastOp>();
+    target.addLegalOp<ModuleOp>();
+    target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp f) {
+      return converter.isSignatureLegal(f.getFunctionType()) &&
+             converter.isLegal(&f.getBody());
+    });
+    target.markUnknownOpDynamicallyLegal(
+        [&](Operation *op) { return converter.isLegal(op); });
+
+    RewritePatternSet patterns(context);
+    patterns.add<QuantizeLowering, DequantizeLowering, RequantizeLowering,
+                 DynamicQuantizeLowering, MatmulLowering, StorageCastLowering>(
+        converter, context);
+    populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
+                                                                   converter);
+    populateCallOpTypeConversionPattern(patterns, converter);
+    populateReturnOpTypeConversionPattern(patterns, converter);
+    if (failed(applyPartialConversion(module, target, std::move(patterns))))
+      return signalPassFailure();
+
+    // Public functions are the model's entry points: export C wrappers.
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f.isPublic() && !f.isExternal())
+        f->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                   UnitAttr::get(context));
+  }
+};
+
+} // namespace
