@@ -21,6 +21,7 @@ config.substitutions.append(("%qforge_rt_include",
                              os.path.join(config.qforge_src_root, "runtime", "include")))
 config.substitutions.append(("%qforge_lib_dir", os.path.join(config.qforge_obj_root, "lib")))
 config.substitutions.append(("%cc", config.c_compiler))
+config.substitutions.append(("%python", config.python_executable))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
@@ -29,7 +30,9 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.qforge_tools_dir, append_path=True)
 tool_dirs = [config.qforge_tools_dir, config.llvm_tools_dir]
-tools = [ToolSubst("qforge-opt", unresolved="fatal"), "mlir-translate", "llc"]
+tools = [ToolSubst("qforge-opt", unresolved="fatal"),
+         ToolSubst("qforge-compile", unresolved="fatal"),
+         ToolSubst("qforge-run", unresolved="fatal"), "mlir-translate", "llc"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # Features: a CUDA device, for the integration/cuda suite.

@@ -1,0 +1,261 @@
+//===- qforge-compile.cpp - MLIR module -> shared library -----------------===//
+//
+// Parses a module (any level: qforge/linalg on tensors, or already the LLVM
+// dialect), lowers it with the qforge-to-llvm pipeline when needed, records
+// the entry functions' signatures and the module hash as a metadata string,
+// emits an object file in-process through LLVM's target machinery and links
+// it into a shared library with the system C compiler driver. The library
+// needs only libqforge_rt at run time (resolved by the program that loads
+// it, such as qforge-run).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+#include "qforge/InitAll.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/xxhash.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string> outputFile("o", cl::desc("output shared library"),
+                                       cl::value_desc("model.so"),
+                                       cl::Required);
+static cl::opt<std::string>
+    target("target", cl::desc("where the model runs: cpu (cuda: not yet)"),
+           cl::init("cpu"));
+static cl::opt<bool> keepObject("keep-object",
+                                cl::desc("also write <output>.o"),
+                                cl::init(false));
+static cl::opt<std::string>
+    linker("linker", cl::desc("C compiler driver used to link the library"),
+           cl::init("cc"));
+
+namespace {
+
+int fail(const llvm::Twine &message) {
+  llvm::errs() << "qforge-compile: error: " << message << "\n";
+  return 1;
+}
+
+/// "f32" / "i8" ... and "2x?x4" for a memref or tensor type.
+std::string describeType(Type type) {
+  auto shaped = dyn_cast<ShapedType>(type);
+  if (!shaped)
+    return "";
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  Type element = shaped.getElementType();
+  if (auto q = dyn_cast<quant::QuantizedType>(element))
+    element = q.getStorageType();
+  os << element << " ";
+  llvm::interleave(
+      shaped.getShape(), os,
+      [&](int64_t d) {
+        if (ShapedType::isDynamic(d))
+          os << "?";
+        else
+          os << d;
+      },
+      "x");
+  if (shaped.getRank() == 0)
+    os << "scalar";
+  return text;
+}
+
+/// The metadata record qforge-run reads (line format, no JSON parser needed
+/// on the runtime side):
+///   qforge-model 1
+///   hash <16 hex digits>
+///   func <name> <inputs> <outputs>
+///   input <dtype> <dims>
+///   output <dtype> <dims>
+FailureOr<std::string> modelMetadata(ModuleOp module, uint64_t hash) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "qforge-model 1\n";
+  os << "hash " << llvm::format_hex_no_prefix(hash, 16) << "\n";
+  int entries = 0;
+  for (auto f : module.getOps<func::FuncOp>()) {
+    if (!f.isPublic() || f.isExternal())
+      continue;
+    ++entries;
+    FunctionType type = f.getFunctionType();
+    os << "func " << f.getName() << " " << type.getNumInputs() << " "
+       << type.getNumResults() << "\n";
+    for (Type input : type.getInputs()) {
+      if (!isa<RankedTensorType>(input)) {
+        f.emitError("entry function inputs must be ranked tensors");
+        return failure();
+      }
+      os << "input " << describeType(input) << "\n";
+    }
+    for (Type result : type.getResults()) {
+      if (!isa<RankedTensorType>(result)) {
+        f.emitError("entry function results must be ranked tensors");
+        return failure();
+      }
+      os << "output " << describeType(result) << "\n";
+    }
+  }
+  if (entries == 0) {
+    module.emitError("the module has no public function");
+    return failure();
+  }
+  return text;
+}
+
+bool isLLVMDialectOnly(ModuleOp module) {
+  bool onlyLLVM = true;
+  module.walk([&](Operation *op) {
+    if (op != module.getOperation() &&
+        !isa<LLVM::LLVMDialect>(op->getDialect()))
+      onlyLLVM = false;
+  });
+  return onlyLLVM;
+}
+
+int emitObject(llvm::Module &llvmModule, StringRef path) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::string triple = llvm::sys::getDefaultTargetTriple();
+  std::string error;
+  const llvm::Target *llvmTarget =
+      llvm::TargetRegistry::lookupTarget(llvm::Triple(triple), error);
+  if (!llvmTarget)
+    return fail("no LLVM target for " + triple + ": " + error);
+  llvm::TargetOptions options;
+  std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
+      llvm::Triple(triple), llvm::sys::getHostCPUName(), "", options,
+      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  llvmModule.setDataLayout(machine->createDataLayout());
+  llvmModule.setTargetTriple(llvm::Triple(triple));
+  std::error_code ec;
+  llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return fail("cannot write " + path + ": " + ec.message());
+  llvm::legacy::PassManager passes;
+  if (machine->addPassesToEmitFile(passes, out, nullptr,
+                                   llvm::CodeGenFileType::ObjectFile))
+    return fail("the target cannot emit object files");
+  passes.run(llvmModule);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  mlir::registerAllPasses();
+  qforge::registerAllPasses();
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "qforge-compile: compile an MLIR module (qforge, linalg, or LLVM "
+      "dialect) into a shared library that runs on the qforge runtime\n\n"
+      "  qforge-compile model.mlir -o model.so\n\n"
+      "Public functions become entry points (C interface "
+      "_mlir_ciface_<name>); their signatures and the module's hash are "
+      "stored in the library as the string qforge_model_metadata.\n");
+  if (target != "cpu")
+    return fail("--target=" + target +
+                " is not supported yet; compiled models run on the cpu "
+                "target (the runtime's cpu backend)");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  qforge::registerAllDialects(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  MLIRContext context(registry);
+
+  std::string error;
+  auto file = openInputFile(inputFile, &error);
+  if (!file)
+    return fail(error);
+  uint64_t hash = llvm::xxh3_64bits(file->getBuffer());
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1; // the parser reported the error
+
+  std::string metadata;
+  if (!isLLVMDialectOnly(*module)) {
+    FailureOr<std::string> described = modelMetadata(*module, hash);
+    if (failed(described))
+      return 1;
+    metadata = *described;
+    PassManager pm(&context);
+    if (failed(parsePassPipeline("qforge-to-llvm", pm)))
+      return fail("cannot build the qforge-to-llvm pipeline");
+    if (failed(pm.run(*module)))
+      return fail("lowering to the LLVM dialect failed");
+  } else {
+    metadata = "qforge-model 1\nhash " +
+               llvm::utohexstr(hash, /*LowerCase=*/true, 16) + "\n";
+  }
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext, "qforge_model");
+  if (!llvmModule)
+    return fail("translation to LLVM IR failed");
+  auto *initializer =
+      llvm::ConstantDataArray::getString(llvmContext, metadata, true);
+  new llvm::GlobalVariable(*llvmModule, initializer->getType(), true,
+                           llvm::GlobalValue::ExternalLinkage, initializer,
+                           "qforge_model_metadata");
+
+  std::string objectPath = outputFile + ".o";
+  if (int status = emitObject(*llvmModule, objectPath))
+    return status;
+  llvm::ErrorOr<std::string> driver = llvm::sys::findProgramByName(linker);
+  if (!driver)
+    return fail("cannot find the linker driver '" + linker + "'");
+  SmallVector<StringRef> args = {*driver, "-shared", "-o", outputFile,
+                                 objectPath};
+  std::string linkError;
+  int linkStatus = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0,
+                                             0, &linkError);
+  if (!keepObject)
+    llvm::sys::fs::remove(objectPath);
+  if (linkStatus != 0)
+    return fail("linking " + outputFile + " failed" +
+                (linkError.empty() ? "" : ": " + linkError));
+  return 0;
+}

@@ -1,0 +1,474 @@
+//===- qforge-run.cpp - run a compiled qforge model -----------------------===//
+//
+// Loads a library made by qforge-compile, checks the .npy inputs against the
+// signature recorded in it, calls the entry function on a runtime context
+// and writes, times or compares the outputs. Built with the runtime alone:
+// no LLVM or MLIR needed (it runs on the GPU machine).
+//
+//===----------------------------------------------------------------------===//
+
+#include "npy.h"
+#include "qforge_rt.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char *kUsage =
+    "usage: qforge-run MODEL.so [options]\n"
+    "\n"
+    "Runs an entry function of a model compiled by qforge-compile.\n"
+    "\n"
+    "  --entry NAME        entry function (default: the first one)\n"
+    "  --device cpu|cuda   runtime backend (default cpu; QFORGE_DEVICE\n"
+    "                      overrides)\n"
+    "  --input FILE.npy    an input, in argument order (repeat per input)\n"
+    "  --output FILE.npy   where output 0 goes (repeat for more outputs)\n"
+    "  --output-dir DIR    write every output as DIR/output<i>.npy\n"
+    "  --bench N           run N more times, print latency median/min/max\n"
+    "  --compare REF.npy   compare output i with REF (repeat per output):\n"
+    "                      max abs error, cosine similarity, SQNR\n"
+    "  --info              print the model's signature and exit\n"
+    "  --help              this text\n";
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "qforge-run: error: %s\n", message.c_str());
+  return 1;
+}
+
+struct TensorSpec {
+  std::string dtype;
+  std::vector<int64_t> dims; // -1: dynamic
+};
+
+struct EntrySpec {
+  std::string name;
+  std::vector<TensorSpec> inputs, outputs;
+};
+
+std::string describe(const TensorSpec &spec) {
+  std::string text = spec.dtype + "[";
+  for (size_t i = 0; i < spec.dims.size(); ++i)
+    text += (i ? "x" : "") + (spec.dims[i] < 0 ? std::string("?")
+                                               : std::to_string(spec.dims[i]));
+  return text + "]";
+}
+
+std::string describe(const qforge::npy::Array &array) {
+  TensorSpec spec{array.dtype, array.shape};
+  return describe(spec);
+}
+
+bool parseTensorSpec(const std::string &dtype, const std::string &dims,
+                     TensorSpec &spec) {
+  spec.dtype = dtype;
+  spec.dims.clear();
+  if (dims == "scalar")
+    return true;
+  std::stringstream stream(dims);
+  std::string part;
+  while (std::getline(stream, part, 'x')) {
+    if (part == "?")
+      spec.dims.push_back(-1);
+    else if (!part.empty() &&
+             part.find_first_not_of("0123456789") == std::string::npos)
+      spec.dims.push_back(std::stoll(part));
+    else
+      return false;
+  }
+  return true;
+}
+
+/// Reads the qforge_model_metadata record (see qforge-compile).
+bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
+                   std::string &error) {
+  std::stringstream stream(text);
+  std::string line;
+  if (!std::getline(stream, line) || line != "qforge-model 1") {
+    error = "unsupported model metadata version: '" + line + "'";
+    return false;
+  }
+  while (std::getline(stream, line)) {
+    std::stringstream fields(line);
+    std::string kind;
+    fields >> kind;
+    if (kind == "hash") {
+      continue;
+    } else if (kind == "func") {
+      EntrySpec entry;
+      size_t inputs = 0, outputs = 0;
+      fields >> entry.name >> inputs >> outputs;
+      entries.push_back(entry);
+    } else if (kind == "input" || kind == "output") {
+      std::string dtype, dims;
+      fields >> dtype >> dims;
+      TensorSpec spec;
+      if (entries.empty() || !parseTensorSpec(dtype, dims, spec)) {
+        error = "malformed model metadata line: '" + line + "'";
+        return false;
+      }
+      (kind == "input" ? entries.back().inputs : entries.back().outputs)
+          .push_back(spec);
+    } else if (!kind.empty()) {
+      error = "malformed model metadata line: '" + line + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
+/// A memref descriptor of rank r: allocated, aligned, offset, sizes[r],
+/// strides[r], all 8-byte fields.
+std::vector<int64_t> descriptorFor(qforge::npy::Array &array) {
+  size_t rank = array.shape.size();
+  std::vector<int64_t> d(3 + 2 * rank);
+  d[0] = d[1] = int64_t(intptr_t(array.data.data()));
+  d[2] = 0;
+  int64_t stride = 1;
+  for (size_t i = rank; i-- > 0;) {
+    d[3 + i] = array.shape[i];
+    d[3 + rank + i] = stride;
+    stride *= array.shape[i];
+  }
+  return d;
+}
+
+/// Copies a (possibly strided) result descriptor into a dense array.
+void readResult(const int64_t *d, size_t rank, const std::string &dtype,
+                qforge::npy::Array &out) {
+  out.dtype = dtype;
+  out.shape.assign(d + 3, d + 3 + rank);
+  int64_t width = qforge::npy::elementSize(dtype);
+  out.data.resize(size_t(out.numElements() * width));
+  const auto *base = reinterpret_cast<const uint8_t *>(intptr_t(d[1]));
+  std::vector<int64_t> index(rank, 0);
+  for (int64_t n = 0; n < out.numElements(); ++n) {
+    int64_t offset = d[2];
+    for (size_t i = 0; i < rank; ++i)
+      offset += index[i] * d[3 + rank + i];
+    std::memcpy(&out.data[size_t(n * width)], base + offset * width,
+                size_t(width));
+    for (size_t i = rank; i-- > 0;) {
+      if (++index[i] < out.shape[i])
+        break;
+      index[i] = 0;
+    }
+  }
+}
+
+using Entry0 = void (*)(void *);
+using Entry1 = void (*)(void *, void *);
+using Entry2 = void (*)(void *, void *, void *);
+using Entry3 = void (*)(void *, void *, void *, void *);
+using Entry4 = void (*)(void *, void *, void *, void *, void *);
+
+bool callEntry(void *symbol, void *result, std::vector<void *> &args) {
+  switch (args.size()) {
+  case 0:
+    reinterpret_cast<Entry0>(symbol)(result);
+    return true;
+  case 1:
+    reinterpret_cast<Entry1>(symbol)(result, args[0]);
+    return true;
+  case 2:
+    reinterpret_cast<Entry2>(symbol)(result, args[0], args[1]);
+    return true;
+  case 3:
+    reinterpret_cast<Entry3>(symbol)(result, args[0], args[1], args[2]);
+    return true;
+  case 4:
+    reinterpret_cast<Entry4>(symbol)(result, args[0], args[1], args[2],
+                                     args[3]);
+    return true;
+  }
+  return false;
+}
+
+struct Comparison {
+  double maxAbsError = 0, cosine = 0, sqnrDb = 0;
+};
+
+bool asDoubles(const qforge::npy::Array &a, std::vector<double> &out) {
+  out.resize(size_t(a.numElements()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (a.dtype == "f32")
+      out[i] = reinterpret_cast<const float *>(a.data.data())[i];
+    else if (a.dtype == "i8")
+      out[i] = reinterpret_cast<const int8_t *>(a.data.data())[i];
+    else if (a.dtype == "i32")
+      out[i] = reinterpret_cast<const int32_t *>(a.data.data())[i];
+    else if (a.dtype == "i64")
+      out[i] = double(reinterpret_cast<const int64_t *>(a.data.data())[i]);
+    else
+      return false;
+  }
+  return true;
+}
+
+Comparison compare(const std::vector<double> &got,
+                   const std::vector<double> &ref) {
+  Comparison c;
+  double dot = 0, gotNorm = 0, refNorm = 0, noise = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double e = got[i] - ref[i];
+    c.maxAbsError = std::max(c.maxAbsError, std::fabs(e));
+    dot += got[i] * ref[i];
+    gotNorm += got[i] * got[i];
+    refNorm += ref[i] * ref[i];
+    noise += e * e;
+  }
+  c.cosine = gotNorm > 0 && refNorm > 0 ? dot / std::sqrt(gotNorm * refNorm)
+                                        : (gotNorm == refNorm ? 1.0 : 0.0);
+  c.sqnrDb = noise > 0 ? 10.0 * std::log10(refNorm / noise) : INFINITY;
+  return c;
+}
+
+struct Options {
+  std::string model, entry, device = "cpu", outputDir;
+  std::vector<std::string> inputs, outputs, compares;
+  int bench = 0;
+  bool info = false;
+};
+
+bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](std::string &out) {
+      if (i + 1 >= argc) {
+        error = arg + " needs a value";
+        return false;
+      }
+      out = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (arg == "--entry") {
+      if (!value(o.entry))
+        return false;
+    } else if (arg == "--device") {
+      if (!value(o.device))
+        return false;
+    } else if (arg == "--input") {
+      if (!value(v))
+        return false;
+      o.inputs.push_back(v);
+    } else if (arg == "--output") {
+      if (!value(v))
+        return false;
+      o.outputs.push_back(v);
+    } else if (arg == "--output-dir") {
+      if (!value(o.outputDir))
+        return false;
+    } else if (arg == "--compare") {
+      if (!value(v))
+        return false;
+      o.compares.push_back(v);
+    } else if (arg == "--bench") {
+      if (!value(v))
+        return false;
+      o.bench = std::atoi(v.c_str());
+      if (o.bench < 1) {
+        error = "--bench needs a positive count, got '" + v + "'";
+        return false;
+      }
+    } else if (arg == "--info") {
+      o.info = true;
+    } else if (!arg.empty() && arg[0] == '-') {
+      error = "unknown option " + arg + " (see --help)";
+      return false;
+    } else if (o.model.empty()) {
+      o.model = arg;
+    } else {
+      error = "unexpected argument " + arg;
+      return false;
+    }
+  }
+  if (o.model.empty()) {
+    error = "no model given (see --help)";
+    return false;
+  }
+  if (o.device != "cpu" && o.device != "cuda") {
+    error = "--device must be cpu or cuda, got '" + o.device + "'";
+    return false;
+  }
+  return true;
+}
+
+/// Frees a result buffer the model allocated, unless it is an input's or a
+/// constant's (MLIR marks global memrefs with 0xdeadbeef as allocated).
+void releaseResult(const int64_t *d,
+                   const std::vector<qforge::npy::Array> &inputs) {
+  void *allocated = reinterpret_cast<void *>(intptr_t(d[0]));
+  if (!allocated || allocated == reinterpret_cast<void *>(0xdeadbeef))
+    return;
+  for (const auto &input : inputs)
+    if (allocated == input.data.data())
+      return;
+  std::free(allocated);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o;
+  std::string error;
+  if (!parseArgs(argc, argv, o, error))
+    return fail(error);
+
+  void *library = dlopen(o.model.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!library)
+    return fail(std::string("cannot load the model: ") + dlerror());
+  auto *metadata =
+      static_cast<const char *>(dlsym(library, "qforge_model_metadata"));
+  if (!metadata)
+    return fail(o.model +
+                " has no qforge_model_metadata: not built by qforge-compile");
+  std::vector<EntrySpec> entries;
+  if (!parseMetadata(metadata, entries, error))
+    return fail(error);
+  if (entries.empty())
+    return fail(o.model + " records no entry function");
+  const EntrySpec *entry = &entries[0];
+  if (!o.entry.empty()) {
+    entry = nullptr;
+    for (const EntrySpec &e : entries)
+      if (e.name == o.entry)
+        entry = &e;
+    if (!entry)
+      return fail("no entry function '" + o.entry + "' in " + o.model);
+  }
+  if (o.info) {
+    for (const EntrySpec &e : entries) {
+      std::printf("func %s\n", e.name.c_str());
+      for (const TensorSpec &s : e.inputs)
+        std::printf("  input  %s\n", describe(s).c_str());
+      for (const TensorSpec &s : e.outputs)
+        std::printf("  output %s\n", describe(s).c_str());
+    }
+    return 0;
+  }
+  void *symbol = dlsym(library, ("_mlir_ciface_" + entry->name).c_str());
+  if (!symbol)
+    return fail("the entry function " + entry->name + " has no C interface");
+
+  // Inputs: count, dtype and shape must match the recorded signature.
+  if (o.inputs.size() != entry->inputs.size())
+    return fail(entry->name + " takes " + std::to_string(entry->inputs.size()) +
+                " input(s), " + std::to_string(o.inputs.size()) + " given");
+  if (entry->inputs.size() > 4)
+    return fail(
+        "entry functions with more than 4 inputs are not supported yet");
+  std::vector<qforge::npy::Array> inputs(o.inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!qforge::npy::read(o.inputs[i], inputs[i], error))
+      return fail(error);
+    const TensorSpec &spec = entry->inputs[i];
+    bool matches = inputs[i].dtype == spec.dtype &&
+                   inputs[i].shape.size() == spec.dims.size();
+    for (size_t d = 0; matches && d < spec.dims.size(); ++d)
+      matches = spec.dims[d] < 0 || spec.dims[d] == inputs[i].shape[d];
+    if (!matches)
+      return fail("input " + std::to_string(i) + " (" + o.inputs[i] + ") is " +
+                  describe(inputs[i]) + ", the model expects " +
+                  describe(spec));
+  }
+
+  qforge_context *ctx = nullptr;
+  if (qforge_rt_create(o.device == "cuda" ? QFORGE_BACKEND_CUDA
+                                          : QFORGE_BACKEND_CPU,
+                       &ctx) != QFORGE_OK)
+    return fail(qforge_rt_last_error());
+  qforge_rt_set_current(ctx);
+
+  std::vector<std::vector<int64_t>> descriptors;
+  std::vector<void *> args;
+  for (auto &input : inputs)
+    descriptors.push_back(descriptorFor(input));
+  for (auto &d : descriptors)
+    args.push_back(d.data());
+  // Results: one descriptor, or a struct of them, laid out back to back.
+  std::vector<size_t> resultOffsets;
+  size_t resultWords = 0;
+  for (const TensorSpec &s : entry->outputs) {
+    resultOffsets.push_back(resultWords);
+    resultWords += 3 + 2 * s.dims.size();
+  }
+  std::vector<int64_t> results(std::max<size_t>(resultWords, 1));
+
+  auto runOnce = [&]() -> bool {
+    callEntry(symbol, results.data(), args);
+    return qforge_rt_model_status() == QFORGE_OK;
+  };
+  if (!runOnce())
+    return fail(std::string("the model failed: ") + qforge_rt_last_error());
+
+  std::vector<qforge::npy::Array> outputs(entry->outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const TensorSpec &spec = entry->outputs[i];
+    readResult(&results[resultOffsets[i]], spec.dims.size(), spec.dtype,
+               outputs[i]);
+    releaseResult(&results[resultOffsets[i]], inputs);
+  }
+
+  if (o.bench > 0) {
+    std::vector<double> ms;
+    for (int r = 0; r < o.bench; ++r) {
+      auto start = std::chrono::steady_clock::now();
+      bool ok = runOnce();
+      qforge_rt_synchronize(ctx);
+      ms.push_back(std::chrono::duration<double, std::milli>(
+                       std::chrono::steady_clock::now() - start)
+                       .count());
+      for (size_t i = 0; i < outputs.size(); ++i)
+        releaseResult(&results[resultOffsets[i]], inputs);
+      if (!ok)
+        return fail(std::string("the model failed: ") + qforge_rt_last_error());
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf(
+        "latency over %d runs: median %.3f ms, min %.3f ms, max %.3f ms\n",
+        o.bench, ms[ms.size() / 2], ms.front(), ms.back());
+  }
+
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    std::string path;
+    if (i < o.outputs.size())
+      path = o.outputs[i];
+    else if (!o.outputDir.empty())
+      path = o.outputDir + "/output" + std::to_string(i) + ".npy";
+    if (!path.empty() && !qforge::npy::write(path, outputs[i], error))
+      return fail(error);
+  }
+
+  for (size_t i = 0; i < o.compares.size() && i < outputs.size(); ++i) {
+    qforge::npy::Array reference;
+    if (!qforge::npy::read(o.compares[i], reference, error))
+      return fail(error);
+    if (reference.shape != outputs[i].shape)
+      return fail("reference " + o.compares[i] + " is " + describe(reference) +
+                  ", output " + std::to_string(i) + " is " +
+                  describe(outputs[i]));
+    std::vector<double> got, ref;
+    if (!asDoubles(outputs[i], got) || !asDoubles(reference, ref))
+      return fail("--compare supports f32, i8, i32 and i64 tensors");
+    Comparison c = compare(got, ref);
+    std::printf(
+        "output %zu vs %s: max abs error %.6g, cosine %.6f, SQNR %.2f dB\n", i,
+        o.compares[i].c_str(), c.maxAbsError, c.cosine, c.sqnrDb);
+  }
+  qforge_rt_destroy(ctx);
+  return 0;
+}
