@@ -30,8 +30,8 @@ const char *kUsage =
     "Runs an entry function of a model compiled by qforge-compile.\n"
     "\n"
     "  --entry NAME        entry function (default: the first one)\n"
-    "  --device cpu|cuda   runtime backend (default cpu; QFORGE_DEVICE\n"
-    "                      overrides)\n"
+    "  --device cpu        runtime backend (cuda: not yet, compiled models\n"
+    "                      keep tensors in host memory)\n"
     "  --input FILE.npy    an input, in argument order (repeat per input)\n"
     "  --output FILE.npy   where output 0 goes (repeat for more outputs)\n"
     "  --output-dir DIR    write every output as DIR/output<i>.npy\n"
@@ -302,6 +302,13 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
   }
   if (o.device != "cpu" && o.device != "cuda") {
     error = "--device must be cpu or cuda, got '" + o.device + "'";
+    return false;
+  }
+  if (o.device == "cuda") {
+    // Compiled models keep their tensors in host memory and run the rest of
+    // the model as CPU code; running "on cuda" would be a silent lie.
+    error = "--device cuda is not supported yet: compiled models run on the "
+            "cpu backend (their tensors live in host memory)";
     return false;
   }
   return true;
