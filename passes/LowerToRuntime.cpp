@@ -400,6 +400,45 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
   }
 };
 
+/// qforge.observe: the runtime records statistics under the op's id (the id
+/// travels as a constant global of its bytes); the value passes through.
+struct ObserveLowering : OpConversionPattern<ObserveOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(ObserveOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    CallBuilder cb(rewriter, op);
+    StringRef id = op.getId();
+    auto bytesType =
+        MemRefType::get({int64_t(id.size())}, rewriter.getI8Type());
+    std::string symbol;
+    for (int n = 0; symbol.empty() || cb.module.lookupSymbol(symbol); ++n)
+      symbol = "__qforge_observer_id_" + std::to_string(n);
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(cb.module.getBody());
+      SmallVector<int8_t> bytes(id.begin(), id.end());
+      auto initial = DenseElementsAttr::get(
+          RankedTensorType::get(bytesType.getShape(), rewriter.getI8Type()),
+          ArrayRef<int8_t>(bytes));
+      memref::GlobalOp::create(rewriter, op.getLoc(), symbol,
+                               rewriter.getStringAttr("private"), bytesType,
+                               initial, /*constant=*/true,
+                               /*alignment=*/IntegerAttr());
+    }
+    Value idBuffer =
+        memref::GetGlobalOp::create(rewriter, op.getLoc(), bytesType, symbol);
+    Value input = adaptor.getInput();
+    auto inType = cast<RankedTensorType>(input.getType());
+    cb.call("qforge_rt_m_observe",
+            {cb.addressOfBuffer(idBuffer), cb.i64(int64_t(id.size())),
+             cb.address(input), cb.i32(runtimeDType(inType.getElementType())),
+             cb.numElements(input)});
+    rewriter.replaceOp(op, input);
+    return success();
+  }
+};
+
 /// quant.scast is a reinterpretation: with storage types it is the identity.
 struct StorageCastLowering : OpConversionPattern<quant::StorageCastOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -414,10 +453,6 @@ struct StorageCastLowering : OpConversionPattern<quant::StorageCastOp> {
 /// Emits the precise error for a qforge op this lowering cannot handle, so
 /// the conversion itself never fails half-way with a generic message.
 LogicalResult checkLowerable(Operation *op) {
-  if (isa<ObserveOp>(op))
-    return op->emitOpError(
-        "cannot be lowered to the runtime yet: calibration builds are not "
-        "supported; run qforge-fold-scales or remove the observers first");
   if (auto quantize = dyn_cast<QuantizeOp>(op))
     return quantParams(op, quantize.getResult().getType().getElementType());
   if (auto dequantize = dyn_cast<DequantizeOp>(op))
@@ -467,7 +502,8 @@ struct LowerToRuntimePass
 
     RewritePatternSet patterns(context);
     patterns.add<QuantizeLowering, DequantizeLowering, RequantizeLowering,
-                 DynamicQuantizeLowering, MatmulLowering, StorageCastLowering>(
+                 DynamicQuantizeLowering, MatmulLowering, ObserveLowering,
+                 StorageCastLowering>(
         converter, context);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);

@@ -49,6 +49,33 @@ def QuantizeWeights : Pass<"qforge-quantize-weights", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def InsertCalibration : Pass<"qforge-insert-calibration", "::mlir::ModuleOp"> {
+  let summary = "Insert qforge.observe on the float activations of "
+                "quantizable ops";
+  let description = [{
+    For every `linalg.matmul`, `linalg.batch_matmul`, `linalg.conv_2d_nhwc_hwcf`
+    and `linalg.conv_2d_nchw_fchw`, each float input that is not a constant
+    weight (the activation; both inputs of an activation x activation product
+    such as attention's Q K^T) gets a `qforge.observe`. A value feeding
+    several ops is observed once.
+
+    Ids are deterministic and readable: `<function>.<op kind>_<n>.<operand>`,
+    e.g. `mlp.matmul_1.lhs`, where n counts the quantizable ops of that kind
+    in the function in order; an op with a name location (torch-mlir's
+    `loc("...")`) uses that name instead of `<op kind>_<n>`. Running the pass
+    on the original float module again gives the same ids, so a calibration
+    table made with the instrumented module applies to the original.
+  }];
+  let options = [
+    Option<"ops", "ops", "std::string", "\"matmul,batch_matmul,conv\"",
+           "comma-separated op kinds to observe: matmul, batch_matmul, conv">,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "regular expression; matching ids (or op locations) get no "
+           "observer">
+  ];
+  let dependentDialects = ["::qforge::QForgeDialect"];
+}
+
 def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
   let summary = "Lower qforge ops to calls into the qforge runtime";
   let description = [{
@@ -65,8 +92,10 @@ def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
     The result is ready for one-shot bufferization and upstream lowering to
     LLVM: the `qforge-to-llvm` pipeline runs all of it.
 
-    Not lowered yet, with an error saying so: `qforge.observe` (calibration
-    builds), sub-channel (per-group) quantized types, per-axis requantize.
+    `qforge.observe` becomes `qforge_rt_m_observe` with the id's bytes in a
+    constant global: the runtime collects statistics per id (a calibration
+    build). Not lowered yet, with an error saying so: sub-channel
+    (per-group) quantized types, per-axis requantize.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::bufferization::BufferizationDialect",

@@ -14,15 +14,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <new>
 #include <string>
 #include <vector>
 
 using namespace qforge::rt;
-
-struct qforge_context {
-  std::unique_ptr<Backend> backend;
-};
 
 struct qforge_observer {
   int32_t numBins = 0;
@@ -33,6 +30,12 @@ struct qforge_observer {
   int64_t count = 0, nanCount = 0, infCount = 0;
   std::vector<int64_t> histogram;
   std::vector<int64_t> report; // what stats() shows while range is 0
+};
+
+struct qforge_context {
+  std::unique_ptr<Backend> backend;
+  // Calibration statistics by observer id (qforge.observe in a model).
+  std::map<std::string, std::unique_ptr<qforge_observer>> calibration;
 };
 
 namespace {
@@ -602,6 +605,41 @@ qforge_status qforge_rt_observer_stats(qforge_observer *obs,
     out->histogram = obs->histogram.data();
   }
   return QFORGE_OK;
+}
+
+qforge_status qforge_rt_observe_by_id(qforge_context *ctx, const char *id,
+                                     qforge_dtype type, const void *data,
+                                     int64_t count) {
+  QF_RETURN_IF_ERROR(checkContext(ctx));
+  QF_RETURN_IF_ERROR(checkPointer("observer id", id));
+  return guarded([&]() -> qforge_status {
+    std::unique_ptr<qforge_observer> &slot = ctx->calibration[id];
+    if (!slot) {
+      qforge_observer *created = nullptr;
+      QF_RETURN_IF_ERROR(qforge_rt_observer_create(2048, &created));
+      slot.reset(created);
+    }
+    return qforge_rt_observe(ctx, slot.get(), type, data, count);
+  });
+}
+
+int64_t qforge_rt_calibration_size(const qforge_context *ctx) {
+  return ctx ? int64_t(ctx->calibration.size()) : 0;
+}
+
+qforge_status qforge_rt_calibration_entry(qforge_context *ctx, int64_t index,
+                                          const char **id,
+                                          qforge_observer_stats *stats) {
+  QF_RETURN_IF_ERROR(checkContext(ctx));
+  QF_RETURN_IF_ERROR(checkPointer("output id", id));
+  if (index < 0 || index >= int64_t(ctx->calibration.size()))
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "calibration entry %lld is out of range (%lld entries)",
+                (long long)index, (long long)ctx->calibration.size());
+  auto it = ctx->calibration.begin();
+  std::advance(it, index);
+  *id = it->first.c_str();
+  return qforge_rt_observer_stats(it->second.get(), stats);
 }
 
 } // extern "C"

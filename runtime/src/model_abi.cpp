@@ -9,6 +9,8 @@
 
 #include "backend.h"
 
+#include <string>
+
 namespace {
 
 thread_local qforge_context *current = nullptr;
@@ -111,6 +113,15 @@ void qforge_rt_m_requantize(int64_t in, int32_t inType, int64_t count,
     record(qforge_rt_requantize(current, qforge_dtype(inType), ptr<void>(in),
                                 count, inScale, inZeroPoint, outScale,
                                 outZeroPoint, qmin, qmax, ptr<int8_t>(out)));
+}
+
+void qforge_rt_m_observe(int64_t id, int64_t idLength, int64_t data,
+                         int32_t dtype, int64_t count) {
+  if (!ready())
+    return;
+  std::string name(ptr<const char>(id), size_t(idLength));
+  record(qforge_rt_observe_by_id(current, name.c_str(), qforge_dtype(dtype),
+                                 ptr<void>(data), count));
 }
 
 void qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,

@@ -1,13 +1,5 @@
 // RUN: qforge-opt %s -split-input-file --qforge-lower-to-runtime -verify-diagnostics
 
-func.func @observe(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{'qforge.observe' op cannot be lowered to the runtime yet: calibration builds are not supported}}
-  %0 = qforge.observe %x {id = "a"} : tensor<4xf32>
-  return %0 : tensor<4xf32>
-}
-
-// -----
-
 !sub = !quant.uniform<i8:f32:{1:2}, {{1.0, 2.0}}>
 func.func @sub_channel(%x: tensor<1x4xf32>) -> tensor<1x4x!sub> {
   // expected-error @+1 {{'qforge.quantize' op cannot be lowered to the runtime: sub-channel quantized types are not supported yet}}

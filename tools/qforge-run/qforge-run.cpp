@@ -12,6 +12,10 @@
 
 #include <dlfcn.h>
 
+#include <filesystem>
+#include <fstream>
+#include <map>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -39,6 +43,13 @@ const char *kUsage =
     "  --compare REF.npy   compare output i with REF (repeat per output):\n"
     "                      max abs error, cosine similarity, SQNR\n"
     "  --info              print the model's signature and exit\n"
+    "  --calibrate         calibration run of a model built with\n"
+    "                      qforge.observe ops: run it once per sample in\n"
+    "                      --data and write the statistics table to -o\n"
+    "  --data DIR          calibration samples, in sorted order: for a\n"
+    "                      one-input model every *.npy file is a sample; with\n"
+    "                      several inputs NNNN.K.npy is input K of sample NNNN\n"
+    "  -o FILE.json        where --calibrate writes the table\n"
     "  --help              this text\n";
 
 int fail(const std::string &message) {
@@ -91,7 +102,7 @@ bool parseTensorSpec(const std::string &dtype, const std::string &dims,
 
 /// Reads the qforge_model_metadata record (see qforge-compile).
 bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
-                   std::string &error) {
+                   std::string &hash, std::string &error) {
   std::stringstream stream(text);
   std::string line;
   if (!std::getline(stream, line) || line != "qforge-model 1") {
@@ -103,7 +114,7 @@ bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
     std::string kind;
     fields >> kind;
     if (kind == "hash") {
-      continue;
+      fields >> hash;
     } else if (kind == "func") {
       EntrySpec entry;
       size_t inputs = 0, outputs = 0;
@@ -234,7 +245,8 @@ Comparison compare(const std::vector<double> &got,
 }
 
 struct Options {
-  std::string model, entry, device = "cpu", outputDir;
+  std::string model, entry, device = "cpu", outputDir, dataDir, tablePath;
+  bool calibrate = false;
   std::vector<std::string> inputs, outputs, compares;
   int bench = 0;
   bool info = false;
@@ -286,6 +298,14 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
       }
     } else if (arg == "--info") {
       o.info = true;
+    } else if (arg == "--calibrate") {
+      o.calibrate = true;
+    } else if (arg == "--data") {
+      if (!value(o.dataDir))
+        return false;
+    } else if (arg == "-o") {
+      if (!value(o.tablePath))
+        return false;
     } else if (!arg.empty() && arg[0] == '-') {
       error = "unknown option " + arg + " (see --help)";
       return false;
@@ -298,6 +318,10 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
   }
   if (o.model.empty()) {
     error = "no model given (see --help)";
+    return false;
+  }
+  if (o.calibrate && (o.dataDir.empty() || o.tablePath.empty())) {
+    error = "--calibrate needs --data DIR and -o FILE.json";
     return false;
   }
   if (o.device != "cpu" && o.device != "cuda") {
@@ -327,6 +351,208 @@ void releaseResult(const int64_t *d,
   std::free(allocated);
 }
 
+/// Reads the inputs and checks count, dtype and shape against the signature.
+bool loadInputs(const std::vector<std::string> &paths, const EntrySpec &entry,
+                std::vector<qforge::npy::Array> &inputs, std::string &error) {
+  if (paths.size() != entry.inputs.size()) {
+    error = entry.name + " takes " + std::to_string(entry.inputs.size()) +
+            " input(s), " + std::to_string(paths.size()) + " given";
+    return false;
+  }
+  inputs.assign(paths.size(), {});
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!qforge::npy::read(paths[i], inputs[i], error))
+      return false;
+    const TensorSpec &spec = entry.inputs[i];
+    bool matches = inputs[i].dtype == spec.dtype &&
+                   inputs[i].shape.size() == spec.dims.size();
+    for (size_t d = 0; matches && d < spec.dims.size(); ++d)
+      matches = spec.dims[d] < 0 || spec.dims[d] == inputs[i].shape[d];
+    if (!matches) {
+      error = "input " + std::to_string(i) + " (" + paths[i] + ") is " +
+              describe(inputs[i]) + ", the model expects " + describe(spec);
+      return false;
+    }
+  }
+  return true;
+}
+
+/// One call of the entry function on `inputs`; results are copied out (when
+/// `outputs` is given) and their buffers released.
+bool runEntry(void *symbol, const EntrySpec &entry,
+              std::vector<qforge::npy::Array> &inputs,
+              std::vector<qforge::npy::Array> *outputs) {
+  std::vector<std::vector<int64_t>> descriptors;
+  std::vector<void *> args;
+  for (auto &input : inputs)
+    descriptors.push_back(descriptorFor(input));
+  for (auto &d : descriptors)
+    args.push_back(d.data());
+  // Results: one descriptor, or a struct of them, laid out back to back.
+  std::vector<size_t> offsets;
+  size_t words = 0;
+  for (const TensorSpec &spec : entry.outputs) {
+    offsets.push_back(words);
+    words += 3 + 2 * spec.dims.size();
+  }
+  std::vector<int64_t> results(std::max<size_t>(words, 1));
+  callEntry(symbol, results.data(), args);
+  bool ok = qforge_rt_model_status() == QFORGE_OK;
+  if (outputs)
+    outputs->assign(entry.outputs.size(), {});
+  for (size_t i = 0; i < entry.outputs.size(); ++i) {
+    if (ok && outputs)
+      readResult(&results[offsets[i]], entry.outputs[i].dims.size(),
+                 entry.outputs[i].dtype, (*outputs)[i]);
+    releaseResult(&results[offsets[i]], inputs);
+  }
+  return ok;
+}
+
+/// The samples of --data: for one input every *.npy file in sorted order;
+/// for several, NNNN.K.npy grouped by NNNN.
+bool listSamples(const std::string &dir, size_t numInputs,
+                 std::vector<std::vector<std::string>> &samples,
+                 std::string &error) {
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (const auto &item : std::filesystem::directory_iterator(dir, ec))
+    if (item.is_regular_file() && item.path().extension() == ".npy")
+      files.push_back(item.path().string());
+  if (ec) {
+    error = "cannot read the data directory " + dir + ": " + ec.message();
+    return false;
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    error = "the data directory " + dir + " holds no .npy file";
+    return false;
+  }
+  if (numInputs == 1) {
+    for (const std::string &f : files)
+      samples.push_back({f});
+    return true;
+  }
+  std::map<std::string, std::vector<std::string>> groups;
+  for (const std::string &f : files) {
+    std::string stem = std::filesystem::path(f).stem().string(); // NNNN.K
+    size_t dot = stem.rfind('.');
+    size_t k = 0;
+    if (dot == std::string::npos ||
+        stem.find_first_not_of("0123456789", dot + 1) != std::string::npos ||
+        (k = std::stoul(stem.substr(dot + 1))) >= numInputs) {
+      error = f + " is not named NNNN.K.npy with K < " + std::to_string(numInputs) +
+              " (the model has " + std::to_string(numInputs) + " inputs)";
+      return false;
+    }
+    auto &group = groups[stem.substr(0, dot)];
+    group.resize(numInputs);
+    group[k] = f;
+  }
+  for (auto &[sample, group] : groups) {
+    for (size_t k = 0; k < numInputs; ++k)
+      if (group[k].empty()) {
+        error = "sample " + sample + " has no input " + std::to_string(k) +
+                " (" + sample + "." + std::to_string(k) + ".npy)";
+        return false;
+      }
+    samples.push_back(group);
+  }
+  return true;
+}
+
+std::string jsonString(const std::string &text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+      out += buffer;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string jsonNumber(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.9g", v); // round-trips a float
+  return buffer;
+}
+
+/// --calibrate: runs every sample, then writes the statistics table.
+int calibrate(const Options &o, void *symbol, const EntrySpec &entry,
+              const std::string &hash) {
+  std::string error;
+  std::vector<std::vector<std::string>> samples;
+  if (!listSamples(o.dataDir, entry.inputs.size(), samples, error))
+    return fail(error);
+  qforge_context *ctx = nullptr;
+  if (qforge_rt_create(QFORGE_BACKEND_CPU, &ctx) != QFORGE_OK)
+    return fail(qforge_rt_last_error());
+  qforge_rt_set_current(ctx);
+  auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < samples.size(); ++i) {
+    std::vector<qforge::npy::Array> inputs;
+    if (!loadInputs(samples[i], entry, inputs, error))
+      return fail("sample " + std::to_string(i) + ": " + error);
+    if (!runEntry(symbol, entry, inputs, nullptr))
+      return fail("sample " + std::to_string(i) + ": the model failed: " +
+                  qforge_rt_last_error());
+    if (i + 1 == samples.size() || (i + 1) % 100 == 0)
+      std::fprintf(stderr, "calibrating: %zu/%zu samples\n", i + 1,
+                   samples.size());
+  }
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  int64_t entries = qforge_rt_calibration_size(ctx);
+  if (entries == 0)
+    return fail("the model recorded no statistics: it has no qforge.observe "
+                "(run qforge-insert-calibration before qforge-compile)");
+  std::ofstream table(o.tablePath);
+  if (!table)
+    return fail("cannot write " + o.tablePath);
+  table << "{\n  \"format\": \"qforge-calibration\",\n  \"version\": 1,\n"
+        << "  \"model_hash\": " << jsonString(hash) << ",\n"
+        << "  \"samples\": " << samples.size() << ",\n  \"observers\": {";
+  int64_t nanTotal = 0, infTotal = 0;
+  for (int64_t e = 0; e < entries; ++e) {
+    const char *id = nullptr;
+    qforge_observer_stats st{};
+    if (qforge_rt_calibration_entry(ctx, e, &id, &st) != QFORGE_OK)
+      return fail(qforge_rt_last_error());
+    nanTotal += st.nan_count;
+    infTotal += st.inf_count;
+    table << (e ? ",\n    " : "\n    ") << jsonString(id) << ": {\"min\": "
+          << jsonNumber(st.min) << ", \"max\": " << jsonNumber(st.max)
+          << ", \"count\": " << st.count << ", \"nan_count\": " << st.nan_count
+          << ", \"inf_count\": " << st.inf_count
+          << ",\n      \"histogram\": {\"range\": " << jsonNumber(st.range)
+          << ", \"bins\": [";
+    for (int32_t b = 0; b < st.num_bins; ++b)
+      table << (b ? "," : "") << st.histogram[b];
+    table << "]}}";
+  }
+  table << "\n  }\n}\n";
+  if (!table)
+    return fail("writing " + o.tablePath + " failed");
+  std::fprintf(stderr,
+               "calibration: %zu samples, %lld observers in %.2f s -> %s\n",
+               samples.size(), (long long)entries, seconds,
+               o.tablePath.c_str());
+  if (nanTotal || infTotal)
+    std::fprintf(stderr,
+                 "qforge-run: warning: %lld NaN and %lld Inf activation "
+                 "values were left out of the statistics\n",
+                 (long long)nanTotal, (long long)infTotal);
+  qforge_rt_destroy(ctx);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -344,7 +570,8 @@ int main(int argc, char **argv) {
     return fail(o.model +
                 " has no qforge_model_metadata: not built by qforge-compile");
   std::vector<EntrySpec> entries;
-  if (!parseMetadata(metadata, entries, error))
+  std::string hash;
+  if (!parseMetadata(metadata, entries, hash, error))
     return fail(error);
   if (entries.empty())
     return fail(o.model + " records no entry function");
@@ -371,27 +598,13 @@ int main(int argc, char **argv) {
   if (!symbol)
     return fail("the entry function " + entry->name + " has no C interface");
 
-  // Inputs: count, dtype and shape must match the recorded signature.
-  if (o.inputs.size() != entry->inputs.size())
-    return fail(entry->name + " takes " + std::to_string(entry->inputs.size()) +
-                " input(s), " + std::to_string(o.inputs.size()) + " given");
   if (entry->inputs.size() > 4)
-    return fail(
-        "entry functions with more than 4 inputs are not supported yet");
-  std::vector<qforge::npy::Array> inputs(o.inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!qforge::npy::read(o.inputs[i], inputs[i], error))
-      return fail(error);
-    const TensorSpec &spec = entry->inputs[i];
-    bool matches = inputs[i].dtype == spec.dtype &&
-                   inputs[i].shape.size() == spec.dims.size();
-    for (size_t d = 0; matches && d < spec.dims.size(); ++d)
-      matches = spec.dims[d] < 0 || spec.dims[d] == inputs[i].shape[d];
-    if (!matches)
-      return fail("input " + std::to_string(i) + " (" + o.inputs[i] + ") is " +
-                  describe(inputs[i]) + ", the model expects " +
-                  describe(spec));
-  }
+    return fail("entry functions with more than 4 inputs are not supported yet");
+  if (o.calibrate)
+    return calibrate(o, symbol, *entry, hash);
+  std::vector<qforge::npy::Array> inputs;
+  if (!loadInputs(o.inputs, *entry, inputs, error))
+    return fail(error);
 
   qforge_context *ctx = nullptr;
   if (qforge_rt_create(o.device == "cuda" ? QFORGE_BACKEND_CUDA
@@ -400,54 +613,25 @@ int main(int argc, char **argv) {
     return fail(qforge_rt_last_error());
   qforge_rt_set_current(ctx);
 
-  std::vector<std::vector<int64_t>> descriptors;
-  std::vector<void *> args;
-  for (auto &input : inputs)
-    descriptors.push_back(descriptorFor(input));
-  for (auto &d : descriptors)
-    args.push_back(d.data());
-  // Results: one descriptor, or a struct of them, laid out back to back.
-  std::vector<size_t> resultOffsets;
-  size_t resultWords = 0;
-  for (const TensorSpec &s : entry->outputs) {
-    resultOffsets.push_back(resultWords);
-    resultWords += 3 + 2 * s.dims.size();
-  }
-  std::vector<int64_t> results(std::max<size_t>(resultWords, 1));
-
-  auto runOnce = [&]() -> bool {
-    callEntry(symbol, results.data(), args);
-    return qforge_rt_model_status() == QFORGE_OK;
-  };
-  if (!runOnce())
+  std::vector<qforge::npy::Array> outputs;
+  if (!runEntry(symbol, *entry, inputs, &outputs))
     return fail(std::string("the model failed: ") + qforge_rt_last_error());
-
-  std::vector<qforge::npy::Array> outputs(entry->outputs.size());
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const TensorSpec &spec = entry->outputs[i];
-    readResult(&results[resultOffsets[i]], spec.dims.size(), spec.dtype,
-               outputs[i]);
-    releaseResult(&results[resultOffsets[i]], inputs);
-  }
 
   if (o.bench > 0) {
     std::vector<double> ms;
     for (int r = 0; r < o.bench; ++r) {
       auto start = std::chrono::steady_clock::now();
-      bool ok = runOnce();
+      bool ok = runEntry(symbol, *entry, inputs, nullptr);
       qforge_rt_synchronize(ctx);
       ms.push_back(std::chrono::duration<double, std::milli>(
                        std::chrono::steady_clock::now() - start)
                        .count());
-      for (size_t i = 0; i < outputs.size(); ++i)
-        releaseResult(&results[resultOffsets[i]], inputs);
       if (!ok)
         return fail(std::string("the model failed: ") + qforge_rt_last_error());
     }
     std::sort(ms.begin(), ms.end());
-    std::printf(
-        "latency over %d runs: median %.3f ms, min %.3f ms, max %.3f ms\n",
-        o.bench, ms[ms.size() / 2], ms.front(), ms.back());
+    std::printf("latency over %d runs: median %.3f ms, min %.3f ms, max %.3f ms\n",
+                o.bench, ms[ms.size() / 2], ms.front(), ms.back());
   }
 
   for (size_t i = 0; i < outputs.size(); ++i) {
