@@ -45,8 +45,8 @@ bool isConstantWeight(Value value) {
     if (isa<DequantizeOp>(def))
       return isConstantWeight(def->getOperand(0));
     if (isa<quant::StorageCastOp, linalg::TransposeOp, tensor::CastOp,
-            tensor::CollapseShapeOp, tensor::ExpandShapeOp,
-            tensor::ReshapeOp>(def)) {
+            tensor::CollapseShapeOp, tensor::ExpandShapeOp, tensor::ReshapeOp>(
+            def)) {
       value = def->getOperand(0);
       continue;
     }
@@ -116,24 +116,22 @@ struct InsertCalibrationPass
               isConstantWeight(input) || input.getDefiningOp<ObserveOp>())
             continue;
           std::string id = prefix + "." + operandNames[i];
-          if (excluded && (excluded->match(id) ||
-                           (!nameOf(op->getLoc()).empty() &&
-                            excluded->match(nameOf(op->getLoc())))))
+          if (excluded &&
+              (excluded->match(id) || (!nameOf(op->getLoc()).empty() &&
+                                       excluded->match(nameOf(op->getLoc())))))
             continue;
           auto found = observed.find(input);
           if (found != observed.end()) {
             op->setOperand(i, found->second);
             continue;
           }
-          if (!usedIds.insert(id).second) {
-            op->emitError() << "qforge-insert-calibration: observer id '" << id
-                            << "' would not be unique (two ops share a name "
-                               "location)";
-            return WalkResult::interrupt();
-          }
+          // Several ops may share a name location (repeated layers): the
+          // later ones get _1, _2, ... in order, which stays deterministic.
+          for (int n = 1; !usedIds.insert(id).second; ++n)
+            id = prefix + "_" + std::to_string(n) + "." + operandNames[i];
           OpBuilder builder(op);
-          Value observer = ObserveOp::create(builder, op->getLoc(), type,
-                                             input, builder.getStringAttr(id));
+          Value observer = ObserveOp::create(builder, op->getLoc(), type, input,
+                                             builder.getStringAttr(id));
           op->setOperand(i, observer);
           observed[input] = observer;
         }

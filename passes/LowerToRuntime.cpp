@@ -503,8 +503,7 @@ struct LowerToRuntimePass
     RewritePatternSet patterns(context);
     patterns.add<QuantizeLowering, DequantizeLowering, RequantizeLowering,
                  DynamicQuantizeLowering, MatmulLowering, ObserveLowering,
-                 StorageCastLowering>(
-        converter, context);
+                 StorageCastLowering>(converter, context);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateCallOpTypeConversionPattern(patterns, converter);

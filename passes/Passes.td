@@ -62,7 +62,8 @@ def InsertCalibration : Pass<"qforge-insert-calibration", "::mlir::ModuleOp"> {
     Ids are deterministic and readable: `<function>.<op kind>_<n>.<operand>`,
     e.g. `mlp.matmul_1.lhs`, where n counts the quantizable ops of that kind
     in the function in order; an op with a name location (torch-mlir's
-    `loc("...")`) uses that name instead of `<op kind>_<n>`. Running the pass
+    `loc("...")`) uses that name instead of `<op kind>_<n>` (`<name>_1`,
+    `<name>_2`, ... for later ops sharing the name). Running the pass
     on the original float module again gives the same ids, so a calibration
     table made with the instrumented module applies to the original.
   }];

@@ -608,8 +608,8 @@ qforge_status qforge_rt_observer_stats(qforge_observer *obs,
 }
 
 qforge_status qforge_rt_observe_by_id(qforge_context *ctx, const char *id,
-                                     qforge_dtype type, const void *data,
-                                     int64_t count) {
+                                      qforge_dtype type, const void *data,
+                                      int64_t count) {
   QF_RETURN_IF_ERROR(checkContext(ctx));
   QF_RETURN_IF_ERROR(checkPointer("observer id", id));
   return guarded([&]() -> qforge_status {

@@ -77,7 +77,8 @@ func.func @caller(%q: tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4x!quant.
 // An observer becomes a runtime call with its id's bytes in a global; the
 // value itself passes through.
 // CHECK: memref.global "private" constant @__qforge_observer_id_0 : memref<5xi8> = dense<[109, 46, 108, 104, 115]>
-// CHECK-LABEL: func.func @observe(%[[X:.*]]: tensor<4xf32>)
+// CHECK-LABEL: func.func @observe(
+// CHECK-SAME: %[[X:.*]]: tensor<4xf32>)
 // CHECK: %[[ID:.*]] = memref.get_global @__qforge_observer_id_0
 // CHECK: call @qforge_rt_m_observe(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (i64, i64, i64, i32, i64) -> ()
 // CHECK: return %[[X]]

@@ -513,3 +513,33 @@ TEST(RuntimeModelAbi, RunsOnTheCurrentContextAndKeepsTheFirstFailure) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(RuntimeCalibration, ObserversByIdAreListedInIdOrder) {
+  unsetenv("QFORGE_DEVICE");
+  qforge_context *ctx = nullptr;
+  ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CPU, &ctx), QFORGE_OK);
+  float a[] = {1.0f, -2.0f}, b[] = {0.5f, NAN};
+  ASSERT_EQ(qforge_rt_observe_by_id(ctx, "z.rhs", QFORGE_F32, a, 2), QFORGE_OK);
+  ASSERT_EQ(qforge_rt_observe_by_id(ctx, "a.lhs", QFORGE_F32, b, 2), QFORGE_OK);
+  ASSERT_EQ(qforge_rt_observe_by_id(ctx, "z.rhs", QFORGE_F32, b, 2), QFORGE_OK);
+  ASSERT_EQ(qforge_rt_calibration_size(ctx), 2);
+  const char *id = nullptr;
+  qforge_observer_stats stats{};
+  ASSERT_EQ(qforge_rt_calibration_entry(ctx, 0, &id, &stats), QFORGE_OK);
+  EXPECT_STREQ(id, "a.lhs");
+  EXPECT_EQ(stats.count, 1);
+  EXPECT_EQ(stats.nan_count, 1);
+  EXPECT_EQ(stats.num_bins, 2048);
+  ASSERT_EQ(qforge_rt_calibration_entry(ctx, 1, &id, &stats), QFORGE_OK);
+  EXPECT_STREQ(id, "z.rhs");
+  EXPECT_EQ(stats.count, 3);
+  EXPECT_EQ(stats.min, -2.0);
+  EXPECT_EQ(stats.max, 1.0);
+  EXPECT_EQ(qforge_rt_calibration_entry(ctx, 2, &id, &stats),
+            QFORGE_ERR_INVALID_ARGUMENT);
+  qforge_rt_destroy(ctx);
+}
+
+} // namespace

@@ -48,7 +48,8 @@ const char *kUsage =
     "                      --data and write the statistics table to -o\n"
     "  --data DIR          calibration samples, in sorted order: for a\n"
     "                      one-input model every *.npy file is a sample; with\n"
-    "                      several inputs NNNN.K.npy is input K of sample NNNN\n"
+    "                      several inputs NNNN.K.npy is input K of sample "
+    "NNNN\n"
     "  -o FILE.json        where --calibrate writes the table\n"
     "  --help              this text\n";
 
@@ -441,8 +442,9 @@ bool listSamples(const std::string &dir, size_t numInputs,
     if (dot == std::string::npos ||
         stem.find_first_not_of("0123456789", dot + 1) != std::string::npos ||
         (k = std::stoul(stem.substr(dot + 1))) >= numInputs) {
-      error = f + " is not named NNNN.K.npy with K < " + std::to_string(numInputs) +
-              " (the model has " + std::to_string(numInputs) + " inputs)";
+      error = f + " is not named NNNN.K.npy with K < " +
+              std::to_string(numInputs) + " (the model has " +
+              std::to_string(numInputs) + " inputs)";
       return false;
     }
     auto &group = groups[stem.substr(0, dot)];
@@ -500,15 +502,15 @@ int calibrate(const Options &o, void *symbol, const EntrySpec &entry,
     if (!loadInputs(samples[i], entry, inputs, error))
       return fail("sample " + std::to_string(i) + ": " + error);
     if (!runEntry(symbol, entry, inputs, nullptr))
-      return fail("sample " + std::to_string(i) + ": the model failed: " +
-                  qforge_rt_last_error());
+      return fail("sample " + std::to_string(i) +
+                  ": the model failed: " + qforge_rt_last_error());
     if (i + 1 == samples.size() || (i + 1) % 100 == 0)
       std::fprintf(stderr, "calibrating: %zu/%zu samples\n", i + 1,
                    samples.size());
   }
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   int64_t entries = qforge_rt_calibration_size(ctx);
   if (entries == 0)
     return fail("the model recorded no statistics: it has no qforge.observe "
@@ -527,9 +529,10 @@ int calibrate(const Options &o, void *symbol, const EntrySpec &entry,
       return fail(qforge_rt_last_error());
     nanTotal += st.nan_count;
     infTotal += st.inf_count;
-    table << (e ? ",\n    " : "\n    ") << jsonString(id) << ": {\"min\": "
-          << jsonNumber(st.min) << ", \"max\": " << jsonNumber(st.max)
-          << ", \"count\": " << st.count << ", \"nan_count\": " << st.nan_count
+    table << (e ? ",\n    " : "\n    ") << jsonString(id)
+          << ": {\"min\": " << jsonNumber(st.min)
+          << ", \"max\": " << jsonNumber(st.max) << ", \"count\": " << st.count
+          << ", \"nan_count\": " << st.nan_count
           << ", \"inf_count\": " << st.inf_count
           << ",\n      \"histogram\": {\"range\": " << jsonNumber(st.range)
           << ", \"bins\": [";
@@ -540,10 +543,9 @@ int calibrate(const Options &o, void *symbol, const EntrySpec &entry,
   table << "\n  }\n}\n";
   if (!table)
     return fail("writing " + o.tablePath + " failed");
-  std::fprintf(stderr,
-               "calibration: %zu samples, %lld observers in %.2f s -> %s\n",
-               samples.size(), (long long)entries, seconds,
-               o.tablePath.c_str());
+  std::fprintf(
+      stderr, "calibration: %zu samples, %lld observers in %.2f s -> %s\n",
+      samples.size(), (long long)entries, seconds, o.tablePath.c_str());
   if (nanTotal || infTotal)
     std::fprintf(stderr,
                  "qforge-run: warning: %lld NaN and %lld Inf activation "
@@ -599,7 +601,8 @@ int main(int argc, char **argv) {
     return fail("the entry function " + entry->name + " has no C interface");
 
   if (entry->inputs.size() > 4)
-    return fail("entry functions with more than 4 inputs are not supported yet");
+    return fail(
+        "entry functions with more than 4 inputs are not supported yet");
   if (o.calibrate)
     return calibrate(o, symbol, *entry, hash);
   std::vector<qforge::npy::Array> inputs;
@@ -630,8 +633,9 @@ int main(int argc, char **argv) {
         return fail(std::string("the model failed: ") + qforge_rt_last_error());
     }
     std::sort(ms.begin(), ms.end());
-    std::printf("latency over %d runs: median %.3f ms, min %.3f ms, max %.3f ms\n",
-                o.bench, ms[ms.size() / 2], ms.front(), ms.back());
+    std::printf(
+        "latency over %d runs: median %.3f ms, min %.3f ms, max %.3f ms\n",
+        o.bench, ms[ms.size() / 2], ms.front(), ms.back());
   }
 
   for (size_t i = 0; i < outputs.size(); ++i) {
