@@ -32,7 +32,8 @@ llvm_config.with_environment("PATH", config.qforge_tools_dir, append_path=True)
 tool_dirs = [config.qforge_tools_dir, config.llvm_tools_dir]
 tools = [ToolSubst("qforge-opt", unresolved="fatal"),
          ToolSubst("qforge-compile", unresolved="fatal"),
-         ToolSubst("qforge-run", unresolved="fatal"), "mlir-translate", "llc"]
+         ToolSubst("qforge-run", unresolved="fatal"),
+         ToolSubst("qforge-calibrate", unresolved="fatal"), "mlir-translate", "llc"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # Features: a CUDA device, for the integration/cuda suite.

@@ -12,6 +12,7 @@
 
 #include "passes/Passes.h"
 #include "qforge/InitAll.h"
+#include "qforge/Support/Calibration.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
@@ -107,7 +108,7 @@ FailureOr<std::string> modelMetadata(ModuleOp module, uint64_t hash) {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << "qforge-model 1\n";
-  os << "hash " << llvm::format_hex_no_prefix(hash, 16) << "\n";
+  os << "hash " << qforge::formatModuleHash(hash) << "\n";
   int entries = 0;
   for (auto f : module.getOps<func::FuncOp>()) {
     if (!f.isPublic() || f.isExternal())
@@ -206,13 +207,15 @@ int main(int argc, char **argv) {
   auto file = openInputFile(inputFile, &error);
   if (!file)
     return fail(error);
-  uint64_t hash = llvm::xxh3_64bits(file->getBuffer());
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   SourceMgrDiagnosticHandler handler(sourceMgr, &context);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1; // the parser reported the error
+  // The model's identity, as calibration tables record it: a hash of the
+  // module's printed form (independent of the file's formatting).
+  uint64_t hash = qforge::moduleHash(*module);
 
   std::string metadata;
   if (!isLLVMDialectOnly(*module)) {
@@ -226,8 +229,7 @@ int main(int argc, char **argv) {
     if (failed(pm.run(*module)))
       return fail("lowering to the LLVM dialect failed");
   } else {
-    metadata = "qforge-model 1\nhash " +
-               llvm::utohexstr(hash, /*LowerCase=*/true, 16) + "\n";
+    metadata = "qforge-model 1\nhash " + qforge::formatModuleHash(hash) + "\n";
   }
 
   llvm::LLVMContext llvmContext;
