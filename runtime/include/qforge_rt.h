@@ -271,8 +271,11 @@ QFORGE_RT_API qforge_status qforge_rt_calibration_entry(
  * generated code, so it is recorded instead: the first failure since
  * qforge_rt_set_current is kept (later calls become no-ops) and the host
  * program reads it with qforge_rt_model_status after the model returns.
- * Compiled models currently keep their tensors in host memory, so these run
- * on a cpu context; a cuda context is reported as unsupported. */
+ * Compiled models keep their tensors in host memory: on a cuda context each
+ * call copies its operands to device buffers and its results back (counted
+ * by qforge_rt_transfer_count); operands inside a loaded library image (the
+ * model's constant weights, scales, biases) are uploaded once, as
+ * qforge_rt_constant does. */
 
 /* Makes `ctx` the calling thread's current context and clears the recorded
  * failure. NULL clears the current context. */

@@ -462,3 +462,52 @@ TEST_F(RuntimeCuda, ObserverMatchesCpu) {
 }
 
 } // namespace
+
+namespace {
+
+/// Compiled models pass host pointers; on a cuda context the model entry
+/// points stage them through device buffers. Same results as on the cpu.
+TEST_F(RuntimeCuda, ModelEntryPointsStageHostOperands) {
+  int64_t m = 5, n = 32, k = 64;
+  auto lhs = randomInt8(rng, size_t(m * k));
+  auto rhs = randomInt8(rng, size_t(n * k));
+  auto rhsScale = randomFloats(rng, size_t(n), 1e-3f, 1e-2f);
+  auto x = randomFloats(rng, size_t(m * k));
+  auto address = [](const void *p) { return int64_t(intptr_t(p)); };
+  std::vector<float> outCpu(size_t(m * n)), outGpu(size_t(m * n));
+  std::vector<int8_t> qCpu(size_t(m * k)), qGpu(size_t(m * k));
+  std::vector<float> sCpu(size_t(m)), sGpu(size_t(m));
+  for (qforge_context *ctx : {cpu, gpu}) {
+    bool onGpu = ctx == gpu;
+    ASSERT_EQ(qforge_rt_set_current(ctx), QFORGE_OK);
+    qforge_rt_m_dynamic_quantize(address(x.data()), QFORGE_F32, m, k,
+                                 QFORGE_PER_TOKEN,
+                                 address((onGpu ? qGpu : qCpu).data()),
+                                 address((onGpu ? sGpu : sCpu).data()));
+    qforge_rt_m_gemm(1, m, n, k, 1, 0, address(lhs.data()), address(rhs.data()),
+                     0, 0, address(rhsScale.data()), n, 0, QFORGE_F32,
+                     QFORGE_ACT_GELU, QFORGE_F32, 1.0f, 0,
+                     address((onGpu ? outGpu : outCpu).data()));
+    qforge_rt_m_observe(address("obs"), 3, address(x.data()), QFORGE_F32,
+                        m * k);
+    ASSERT_EQ(qforge_rt_model_status(), QFORGE_OK) << qforge_rt_last_error();
+  }
+  EXPECT_EQ(qGpu, qCpu);
+  EXPECT_EQ(std::memcmp(sGpu.data(), sCpu.data(), sCpu.size() * 4), 0);
+  EXPECT_EQ(std::memcmp(outGpu.data(), outCpu.data(), outCpu.size() * 4), 0);
+  int64_t toDevice = 0, toHost = 0;
+  ASSERT_EQ(qforge_rt_transfer_count(gpu, &toDevice, &toHost), QFORGE_OK);
+  EXPECT_GT(toDevice, 0);
+  EXPECT_GT(toHost, 0);
+  const char *id = nullptr;
+  qforge_observer_stats a{}, b{};
+  ASSERT_EQ(qforge_rt_calibration_entry(cpu, 0, &id, &a), QFORGE_OK);
+  ASSERT_EQ(qforge_rt_calibration_entry(gpu, 0, &id, &b), QFORGE_OK);
+  EXPECT_EQ(a.min, b.min);
+  EXPECT_EQ(a.max, b.max);
+  for (int i = 0; i < a.num_bins; ++i)
+    ASSERT_EQ(a.histogram[i], b.histogram[i]);
+  qforge_rt_set_current(nullptr);
+}
+
+} // namespace

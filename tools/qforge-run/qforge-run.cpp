@@ -34,8 +34,10 @@ const char *kUsage =
     "Runs an entry function of a model compiled by qforge-compile.\n"
     "\n"
     "  --entry NAME        entry function (default: the first one)\n"
-    "  --device cpu        runtime backend (cuda: not yet, compiled models\n"
-    "                      keep tensors in host memory)\n"
+    "  --device cpu|cuda   runtime backend (default cpu; QFORGE_DEVICE\n"
+    "                      overrides). On cuda the qforge ops run on the GPU\n"
+    "                      with their operands copied in and out around each\n"
+    "                      call (reported); the other ops run on the CPU\n"
     "  --input FILE.npy    an input, in argument order (repeat per input)\n"
     "  --output FILE.npy   where output 0 goes (repeat for more outputs)\n"
     "  --output-dir DIR    write every output as DIR/output<i>.npy\n"
@@ -329,13 +331,7 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
     error = "--device must be cpu or cuda, got '" + o.device + "'";
     return false;
   }
-  if (o.device == "cuda") {
-    // Compiled models keep their tensors in host memory and run the rest of
-    // the model as CPU code; running "on cuda" would be a silent lie.
-    error = "--device cuda is not supported yet: compiled models run on the "
-            "cpu backend (their tensors live in host memory)";
-    return false;
-  }
+
   return true;
 }
 
@@ -493,7 +489,9 @@ int calibrate(const Options &o, void *symbol, const EntrySpec &entry,
   if (!listSamples(o.dataDir, entry.inputs.size(), samples, error))
     return fail(error);
   qforge_context *ctx = nullptr;
-  if (qforge_rt_create(QFORGE_BACKEND_CPU, &ctx) != QFORGE_OK)
+  if (qforge_rt_create(o.device == "cuda" ? QFORGE_BACKEND_CUDA
+                                          : QFORGE_BACKEND_CPU,
+                       &ctx) != QFORGE_OK)
     return fail(qforge_rt_last_error());
   qforge_rt_set_current(ctx);
   auto start = std::chrono::steady_clock::now();
@@ -663,6 +661,15 @@ int main(int argc, char **argv) {
     std::printf(
         "output %zu vs %s: max abs error %.6g, cosine %.6f, SQNR %.2f dB\n", i,
         o.compares[i].c_str(), c.maxAbsError, c.cosine, c.sqnrDb);
+  }
+  if (qforge_rt_backend(ctx) == QFORGE_BACKEND_CUDA) {
+    int64_t toDevice = 0, toHost = 0;
+    qforge_rt_transfer_count(ctx, &toDevice, &toHost);
+    std::fprintf(stderr,
+                 "qforge-run: note: on cuda the model's qforge ops ran on the "
+                 "GPU and its other ops on the CPU, with %lld host-to-device "
+                 "and %lld device-to-host copies\n",
+                 (long long)toDevice, (long long)toHost);
   }
   qforge_rt_destroy(ctx);
   return 0;
