@@ -476,7 +476,7 @@ TEST_F(RuntimeCuda, ModelEntryPointsStageHostOperands) {
   auto address = [](const void *p) { return int64_t(intptr_t(p)); };
   std::vector<float> outCpu(size_t(m * n)), outGpu(size_t(m * n));
   std::vector<int8_t> qCpu(size_t(m * k)), qGpu(size_t(m * k));
-  std::vector<float> sCpu(size_t(m)), sGpu(size_t(m));
+  std::vector<float> sCpu(static_cast<size_t>(m)), sGpu(static_cast<size_t>(m));
   for (qforge_context *ctx : {cpu, gpu}) {
     bool onGpu = ctx == gpu;
     ASSERT_EQ(qforge_rt_set_current(ctx), QFORGE_OK);
