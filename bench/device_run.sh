@@ -24,12 +24,20 @@ fi
 if [[ "$what" == models || "$what" == all ]] && [[ -d "$root/.device-carry" ]]; then
   c="$root/.device-carry"
   run=/tmp/qf-build/bin/qforge-run
-  echo "== compiled models built without a GPU, run here"
-  $run "$c/mlp_f32.so" --input "$c/x.npy" --compare "$c/y_f32.npy" || status=1
-  $run "$c/mlp_int8.so" --input "$c/x.npy" --compare "$c/y_int8.npy" || status=1
-  $run "$c/models.so" --entry qdq --input "$c/x_qdq.npy" --compare "$c/y.npy" || status=1
-  echo "== the same model asked to run on the cuda backend (expected: a clear error)"
-  $run "$c/mlp_f32.so" --device cuda --input "$c/x.npy" && status=1
+  echo "== compiled models built without a GPU, run here (cpu, then cuda)"
+  for device in cpu cuda; do
+    $run "$c/mlp_f32.so" --device $device --input "$c/x.npy" --compare "$c/y_f32.npy" || status=1
+    $run "$c/mlp_int8.so" --device $device --input "$c/x.npy" --compare "$c/y_int8.npy" || status=1
+    $run "$c/models.so" --device $device --entry qdq --input "$c/x_qdq.npy" --compare "$c/y_qdq.npy" || status=1
+    $run "$c/models.so" --device $device --entry qlinear --input "$c/x_lin.npy" --compare "$c/y_lin.npy" || status=1
+  done
+  echo "== calibration on cuda vs the table made on the CPU machine"
+  $run "$c/calib.so" --device cuda --calibrate --data "$c/cal" -o "$out/calib_cuda.json" || status=1
+  if cmp -s "$out/calib_cuda.json" "$c/calib_cpu.json"; then
+    echo "calibration tables: identical"
+  else
+    echo "calibration tables: DIFFERENT"; status=1
+  fi
 fi
 if [[ "$what" == bench || "$what" == all ]]; then
   PYTHONUNBUFFERED=1 python3 "$root/bench/bench_runtime.py" \
