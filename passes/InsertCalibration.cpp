@@ -69,6 +69,26 @@ struct InsertCalibrationPass
     : public qforge::impl::InsertCalibrationBase<InsertCalibrationPass> {
   using InsertCalibrationBase::InsertCalibrationBase;
 
+  /// Observes `op`'s result: every use then reads the observer's value.
+  void observeResult(Operation *op, std::string id,
+                     std::optional<llvm::Regex> &excluded,
+                     llvm::StringSet<> &usedIds) {
+    Value result = op->getResult(0);
+    auto type = dyn_cast<RankedTensorType>(result.getType());
+    if (!type || !isa<FloatType>(type.getElementType()) || result.use_empty() ||
+        llvm::any_of(result.getUsers(),
+                     [](Operation *user) { return isa<ObserveOp>(user); }) ||
+        (excluded && excluded->match(id)))
+      return;
+    if (!usedIds.insert(id).second)
+      return;
+    OpBuilder builder(op->getContext());
+    builder.setInsertionPointAfter(op);
+    auto observer = ObserveOp::create(builder, op->getLoc(), type, result,
+                                      builder.getStringAttr(id));
+    result.replaceAllUsesExcept(observer, observer);
+  }
+
   void runOnOperation() override {
     llvm::StringSet<> kinds;
     for (StringRef kind : llvm::split(StringRef(ops), ','))
@@ -135,6 +155,8 @@ struct InsertCalibrationPass
           op->setOperand(i, observer);
           observed[input] = observer;
         }
+        if (observeResults)
+          observeResult(op, prefix + ".out", excluded, usedIds);
         return WalkResult::advance();
       });
       if (result.wasInterrupted())

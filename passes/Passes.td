@@ -72,7 +72,10 @@ def InsertCalibration : Pass<"qforge-insert-calibration", "::mlir::ModuleOp"> {
            "comma-separated op kinds to observe: matmul, batch_matmul, conv">,
     Option<"exclude", "exclude", "std::string", "\"\"",
            "regular expression; matching ids (or op locations) get no "
-           "observer">
+           "observer">,
+    Option<"observeResults", "observe-results", "bool", "false",
+           "also observe each quantizable op's result (id suffix .out), for "
+           "outputs that are requantized but feed no other quantizable op">
   ];
   let dependentDialects = ["::qforge::QForgeDialect"];
 }

@@ -1,6 +1,7 @@
 // RUN: qforge-opt %s -split-input-file --qforge-insert-calibration | FileCheck %s
 // RUN: qforge-opt %s -split-input-file --qforge-insert-calibration="ops=conv" | FileCheck %s --check-prefix=CONV
 // RUN: qforge-opt %s -split-input-file --qforge-insert-calibration="exclude=matmul_0" | FileCheck %s --check-prefix=EXCL
+// RUN: qforge-opt %s -split-input-file --qforge-insert-calibration="observe-results=true" | FileCheck %s --check-prefix=RESULTS
 // Running the pass twice changes nothing the second time.
 // RUN: qforge-opt %s -split-input-file --qforge-insert-calibration --qforge-insert-calibration | FileCheck %s
 
@@ -18,6 +19,15 @@
 // EXCL-LABEL: func.func @mlp
 // EXCL-NOT: matmul_0
 // EXCL: qforge.observe %{{.*}} {id = "mlp.matmul_1.lhs"}
+// With observe-results, the first matmul's result is observed once (its
+// observer also serves as the second matmul's input) and the last one's too.
+// RESULTS-LABEL: func.func @mlp
+// RESULTS: qforge.observe %arg0 {id = "mlp.matmul_0.lhs"}
+// RESULTS: %[[H:.*]] = linalg.matmul
+// RESULTS: %[[OH:.*]] = qforge.observe %[[H]] {id = "mlp.matmul_0.out"}
+// RESULTS: linalg.matmul ins(%[[OH]],
+// RESULTS: qforge.observe %{{.*}} {id = "mlp.matmul_1.out"}
+// RESULTS-NOT: qforge.observe
 func.func @mlp(%x: tensor<2x3xf32>) -> tensor<2x2xf32> {
   %w1 = arith.constant dense<1.0> : tensor<3x4xf32>
   %w2 = arith.constant dense<1.0> : tensor<4x2xf32>
@@ -32,6 +42,7 @@ func.func @mlp(%x: tensor<2x3xf32>) -> tensor<2x2xf32> {
 
 // Activation x activation (attention scores): both inputs observed. The
 // same activation feeding two ops is observed once.
+// RESULTS-LABEL: func.func @attention
 // CHECK-LABEL: func.func @attention
 // CHECK: %[[Q:.*]] = qforge.observe %arg0 {id = "attention.batch_matmul_0.lhs"}
 // CHECK: %[[K:.*]] = qforge.observe %arg1 {id = "attention.batch_matmul_0.rhs"}
