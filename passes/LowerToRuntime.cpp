@@ -94,6 +94,12 @@ public:
       result = arith::MulIOp::create(b, loc, result, dim(tensor, d));
     return result;
   }
+  /// The [outer, channels, inner] view of a tensor around `axis`.
+  SmallVector<Value> axisView(Value tensor, int64_t axis) {
+    int64_t rank = cast<RankedTensorType>(tensor.getType()).getRank();
+    return {product(tensor, 0, axis), dim(tensor, axis),
+            product(tensor, axis + 1, rank)};
+  }
   Value numElements(Value tensor) {
     return product(tensor, 0,
                    cast<RankedTensorType>(tensor.getType()).getRank());
@@ -232,10 +238,9 @@ struct QuantizeLowering : OpConversionPattern<QuantizeOp> {
                cb.f32(p->scale), cb.i32(p->zeroPoint), cb.i32(p->qmin),
                cb.i32(p->qmax), cb.addressOfBuffer(out)});
     } else {
+      SmallVector<Value> view = cb.axisView(input, p->axis);
       cb.call("qforge_rt_m_quantize_per_axis",
-              {cb.address(input), dtype, cb.product(input, 0, p->axis),
-               cb.dim(input, p->axis),
-               cb.product(input, p->axis + 1, inType.getRank()),
+              {cb.address(input), dtype, view[0], view[1], view[2],
                cb.constantAddress(p->scales), cb.constantAddress(p->zeroPoints),
                cb.i32(p->qmin), cb.i32(p->qmax), cb.addressOfBuffer(out)});
     }
@@ -264,10 +269,9 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
               {cb.address(input), cb.numElements(input), cb.f32(p->scale),
                cb.i32(p->zeroPoint), dtype, cb.addressOfBuffer(out)});
     } else {
+      SmallVector<Value> view = cb.axisView(input, p->axis);
       cb.call("qforge_rt_m_dequantize_per_axis",
-              {cb.address(input), cb.product(input, 0, p->axis),
-               cb.dim(input, p->axis),
-               cb.product(input, p->axis + 1, inType.getRank()),
+              {cb.address(input), view[0], view[1], view[2],
                cb.constantAddress(p->scales), cb.constantAddress(p->zeroPoints),
                dtype, cb.addressOfBuffer(out)});
     }

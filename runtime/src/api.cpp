@@ -109,6 +109,19 @@ qforge_status checkCount(const char *what, int64_t count) {
   return QFORGE_OK;
 }
 
+/// Validates a copy's arguments; a zero-byte copy is a valid no-op (`empty`),
+/// even with null pointers.
+qforge_status checkCopy(const qforge_context *ctx, const void *dst,
+                        const void *src, int64_t bytes, bool &empty) {
+  QF_RETURN_IF_ERROR(checkContext(ctx));
+  QF_RETURN_IF_ERROR(checkCount("copy size", bytes));
+  empty = bytes == 0;
+  if (empty)
+    return QFORGE_OK;
+  QF_RETURN_IF_ERROR(checkPointer("copy destination", dst));
+  return checkPointer("copy source", src);
+}
+
 qforge_status checkScale(const char *what, float scale) {
   if (!(scale > 0.0f) || !std::isfinite(scale))
     return fail(QFORGE_ERR_INVALID_ARGUMENT,
@@ -339,34 +352,28 @@ qforge_status qforge_rt_free(qforge_context *ctx, void *ptr) {
 
 qforge_status qforge_rt_copy_to_device(qforge_context *ctx, void *dst,
                                        const void *src, int64_t bytes) {
-  QF_RETURN_IF_ERROR(checkContext(ctx));
-  QF_RETURN_IF_ERROR(checkCount("copy size", bytes));
-  if (bytes == 0)
+  bool empty = false;
+  QF_RETURN_IF_ERROR(checkCopy(ctx, dst, src, bytes, empty));
+  if (empty)
     return QFORGE_OK;
-  QF_RETURN_IF_ERROR(checkPointer("copy destination", dst));
-  QF_RETURN_IF_ERROR(checkPointer("copy source", src));
   return guarded([&] { return ctx->backend->copyToDevice(dst, src, bytes); });
 }
 
 qforge_status qforge_rt_copy_to_host(qforge_context *ctx, void *dst,
                                      const void *src, int64_t bytes) {
-  QF_RETURN_IF_ERROR(checkContext(ctx));
-  QF_RETURN_IF_ERROR(checkCount("copy size", bytes));
-  if (bytes == 0)
+  bool empty = false;
+  QF_RETURN_IF_ERROR(checkCopy(ctx, dst, src, bytes, empty));
+  if (empty)
     return QFORGE_OK;
-  QF_RETURN_IF_ERROR(checkPointer("copy destination", dst));
-  QF_RETURN_IF_ERROR(checkPointer("copy source", src));
   return guarded([&] { return ctx->backend->copyToHost(dst, src, bytes); });
 }
 
 qforge_status qforge_rt_copy_on_device(qforge_context *ctx, void *dst,
                                        const void *src, int64_t bytes) {
-  QF_RETURN_IF_ERROR(checkContext(ctx));
-  QF_RETURN_IF_ERROR(checkCount("copy size", bytes));
-  if (bytes == 0)
+  bool empty = false;
+  QF_RETURN_IF_ERROR(checkCopy(ctx, dst, src, bytes, empty));
+  if (empty)
     return QFORGE_OK;
-  QF_RETURN_IF_ERROR(checkPointer("copy destination", dst));
-  QF_RETURN_IF_ERROR(checkPointer("copy source", src));
   return guarded([&] { return ctx->backend->copyOnDevice(dst, src, bytes); });
 }
 

@@ -256,6 +256,17 @@ struct Options {
 };
 
 bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
+  // Options taking one value, and options that may repeat.
+  const std::pair<const char *, std::string *> single[] = {
+      {"--entry", &o.entry},
+      {"--device", &o.device},
+      {"--output-dir", &o.outputDir},
+      {"--data", &o.dataDir},
+      {"-o", &o.tablePath}};
+  const std::pair<const char *, std::vector<std::string> *> repeated[] = {
+      {"--input", &o.inputs},
+      {"--output", &o.outputs},
+      {"--compare", &o.compares}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](std::string &out) {
@@ -266,31 +277,23 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
       out = argv[++i];
       return true;
     };
+    auto isSingle =
+        std::find_if(std::begin(single), std::end(single),
+                     [&](const auto &entry) { return arg == entry.first; });
+    auto isRepeated =
+        std::find_if(std::begin(repeated), std::end(repeated),
+                     [&](const auto &entry) { return arg == entry.first; });
     std::string v;
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
-    } else if (arg == "--entry") {
-      if (!value(o.entry))
+    } else if (isSingle != std::end(single)) {
+      if (!value(*isSingle->second))
         return false;
-    } else if (arg == "--device") {
-      if (!value(o.device))
-        return false;
-    } else if (arg == "--input") {
+    } else if (isRepeated != std::end(repeated)) {
       if (!value(v))
         return false;
-      o.inputs.push_back(v);
-    } else if (arg == "--output") {
-      if (!value(v))
-        return false;
-      o.outputs.push_back(v);
-    } else if (arg == "--output-dir") {
-      if (!value(o.outputDir))
-        return false;
-    } else if (arg == "--compare") {
-      if (!value(v))
-        return false;
-      o.compares.push_back(v);
+      isRepeated->second->push_back(v);
     } else if (arg == "--bench") {
       if (!value(v))
         return false;
@@ -303,12 +306,6 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
       o.info = true;
     } else if (arg == "--calibrate") {
       o.calibrate = true;
-    } else if (arg == "--data") {
-      if (!value(o.dataDir))
-        return false;
-    } else if (arg == "-o") {
-      if (!value(o.tablePath))
-        return false;
     } else if (!arg.empty() && arg[0] == '-') {
       error = "unknown option " + arg + " (see --help)";
       return false;
