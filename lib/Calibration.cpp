@@ -226,6 +226,21 @@ uint64_t qforge::moduleHash(mlir::ModuleOp module) {
   return llvm::xxh3_64bits(text);
 }
 
+uint64_t qforge::calibrationHash(mlir::ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  bool any = false;
+  module->walk([&](mlir::Operation *op) {
+    if (op->getName().getStringRef() != "qforge.observe")
+      return;
+    any = true;
+    if (auto id = op->getAttrOfType<mlir::StringAttr>("id"))
+      os << id.getValue();
+    os << ":" << op->getResult(0).getType() << "\n";
+  });
+  return any ? llvm::xxh3_64bits(text) : moduleHash(module);
+}
+
 std::string qforge::formatModuleHash(uint64_t hash) {
   return llvm::formatv("{0:x-16}", hash).str();
 }
@@ -339,6 +354,12 @@ llvm::Expected<QuantRange> qforge::computeRange(const ObserverStats &stats,
         absMax);
     break;
   case CalibrationMethod::Entropy:
+    // The bin at 0 holds every exact zero (all of a ReLU's negative side);
+    // left as is, that spike dominates the divergence and drives the
+    // threshold down to the smallest candidates. Like NVIDIA's
+    // pytorch-quantization, give it its neighbour's count.
+    if (magnitudes.size() > 1)
+      magnitudes[0] = magnitudes[1];
     t = std::min(double(entropyThresholdBins(magnitudes, qmax + 1)) * binWidth,
                  absMax);
     break;

@@ -80,6 +80,35 @@ def InsertCalibration : Pass<"qforge-insert-calibration", "::mlir::ModuleOp"> {
   let dependentDialects = ["::qforge::QForgeDialect"];
 }
 
+def FoldScales : Pass<"qforge-fold-scales", "::mlir::ModuleOp"> {
+  let summary = "Turn calibration observers into quantize/dequantize with "
+                "concrete scales from a calibration table";
+  let description = [{
+    Reads the table written by `qforge-run --calibrate` and replaces every
+    `qforge.observe %x {id}` by `qforge.dequantize(qforge.quantize(%x))` with
+    the `!quant.uniform` type the calibration method gives that id:
+    symmetric int8 `[-127, 127]`, scale `t / 127` (default), or asymmetric
+    `[-128, 127]` with a zero point. On a module without observers (the
+    original float model, possibly after qforge-quantize-weights) the
+    observers are first inserted as qforge-insert-calibration does, with the
+    same ids. The table must match the module's calibration points (hash of
+    the observers' ids and types) and hold every id: a stale or incomplete
+    table is an error, never a silent default.
+  }];
+  let options = [
+    Option<"calibration", "calibration", "std::string", "\"\"",
+           "the calibration table (JSON from qforge-run --calibrate)">,
+    Option<"method", "method", "std::string", "\"minmax\"",
+           "minmax | percentile | entropy | mse">,
+    Option<"percentile", "percentile", "double", "99.99",
+           "percentile of the percentile method">,
+    Option<"symmetric", "symmetric", "bool", "true",
+           "symmetric ranges (false: asymmetric, minmax or percentile)">
+  ];
+  let dependentDialects = ["::qforge::QForgeDialect",
+                           "::mlir::quant::QuantDialect"];
+}
+
 def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
   let summary = "Lower qforge ops to calls into the qforge runtime";
   let description = [{

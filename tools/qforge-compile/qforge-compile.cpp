@@ -213,9 +213,9 @@ int main(int argc, char **argv) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1; // the parser reported the error
-  // The model's identity, as calibration tables record it: a hash of the
-  // module's printed form (independent of the file's formatting).
-  uint64_t hash = qforge::moduleHash(*module);
+  // The model's identity, as calibration tables record it: its calibration
+  // points for an instrumented module, its printed form otherwise.
+  uint64_t hash = qforge::calibrationHash(*module);
 
   std::string metadata;
   if (!isLLVMDialectOnly(*module)) {

@@ -48,9 +48,15 @@ llvm::Expected<CalibrationTable> parseCalibrationTable(llvm::StringRef json,
                                                        llvm::StringRef source);
 llvm::Expected<CalibrationTable> loadCalibrationTable(llvm::StringRef path);
 
-/// The identity of a module that calibration tables refer to: a hash of its
-/// printed form (as qforge-compile records it in a model).
+/// A hash of a module's printed form.
 uint64_t moduleHash(mlir::ModuleOp module);
+
+/// The identity a calibration table refers to: a hash of the module's
+/// calibration points (each qforge.observe's id and type, in order). It does
+/// not change when weights are rewritten (qforge-quantize-weights), so a
+/// table made with the instrumented float model applies to the model being
+/// quantized. Falls back to moduleHash for a module without observers.
+uint64_t calibrationHash(mlir::ModuleOp module);
 std::string formatModuleHash(uint64_t hash);
 
 enum class CalibrationMethod { MinMax, Percentile, Entropy, MSE };
