@@ -109,6 +109,34 @@ def FoldScales : Pass<"qforge-fold-scales", "::mlir::ModuleOp"> {
                            "::mlir::quant::QuantDialect"];
 }
 
+def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
+  let summary = "Fuse dequantize -> matmul chains into integer qforge.matmul";
+  let description = [{
+    Rewrites `linalg.matmul(dequantize(x_q), W)` where x_q is a symmetric
+    per-tensor int8 activation and W reaches the matmul as
+    `dequantize(quant.scast(int8 constant))` — directly ([K, N]), through a
+    `linalg.transpose` of an [N, K] constant, or with a transposed-B indexing
+    map — into `qforge.matmul` on the int8 operands with the scales as
+    epilogue vectors (lhs: [sx]; rhs: per output channel or per tensor),
+    when the matmul accumulates into a zero-filled f32 init. quantize of a
+    dequantize of the same type is removed.
+
+    With `remarks=true`, a matmul fed by a dequantize that stays float gets a
+    remark saying why (asymmetric activation, weight not constant, non-zero
+    init, unsupported types or layout).
+
+    Not yet: bias and activation epilogues, batch_matmul and convolutions,
+    requantized outputs, moving q/dq through reshapes.
+  }];
+  let options = [
+    Option<"remarks", "remarks", "bool", "false",
+           "emit a remark for each matmul left float, saying why">
+  ];
+  let dependentDialects = ["::qforge::QForgeDialect",
+                           "::mlir::quant::QuantDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
   let summary = "Lower qforge ops to calls into the qforge runtime";
   let description = [{

@@ -1,0 +1,195 @@
+//===- FuseQDQ.cpp - qforge-fuse-qdq --------------------------------------===//
+//
+// QDQ matmuls -> integer qforge.matmul. The activation's quantize stays (it
+// is the one quantization the integer op needs); the weight's int8 constant
+// is used directly; both scales become the matmul's epilogue vectors.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialect/QForgeOps.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Matchers.h"
+
+namespace qforge {
+#define GEN_PASS_DEF_FUSEQDQ
+#include "passes/Passes.h.inc"
+} // namespace qforge
+
+using namespace mlir;
+using namespace qforge;
+
+namespace {
+
+/// The int8 weight behind a matmul's rhs, in [N, K] (`transposed`) or
+/// [K, N] layout, with its per-output-channel (or per-tensor) scales.
+struct IntWeight {
+  Value codes;
+  bool transposed = false;
+  SmallVector<float> scales;
+};
+
+/// Why a matmul stays float (for remarks), or success.
+using Reason = std::string;
+
+bool isZeroFill(Value init) {
+  auto fill = init.getDefiningOp<linalg::FillOp>();
+  if (!fill)
+    return false;
+  return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+}
+
+/// Per-axis scales of `q` along `axis`, or its one per-tensor scale; fails
+/// for non-zero zero points or another axis.
+FailureOr<SmallVector<float>> symmetricScales(quant::QuantizedType q,
+                                              int64_t axis) {
+  SmallVector<float> scales;
+  if (auto u = dyn_cast<quant::UniformQuantizedType>(q)) {
+    if (u.getZeroPoint() != 0)
+      return failure();
+    scales.push_back(float(u.getScale()));
+    return scales;
+  }
+  auto perAxis = dyn_cast<quant::UniformQuantizedPerAxisType>(q);
+  if (!perAxis || perAxis.getQuantizedDimension() != axis ||
+      llvm::any_of(perAxis.getZeroPoints(), [](int64_t z) { return z != 0; }))
+    return failure();
+  for (double s : perAxis.getScales())
+    scales.push_back(float(s));
+  return scales;
+}
+
+/// Follows rhs (the [K, N] operand of the default maps, or [N, K] with a
+/// transposed-B map) back to an int8 constant.
+FailureOr<IntWeight> intWeight(Value rhs, bool rhsIsNK, Reason &why) {
+  bool transposed = rhsIsNK;
+  if (auto t = rhs.getDefiningOp<linalg::TransposeOp>()) {
+    if (t.getPermutation() != ArrayRef<int64_t>{1, 0}) {
+      why = "the weight's transpose is not a 2-D [1, 0] permutation";
+      return failure();
+    }
+    rhs = t.getInput();
+    transposed = !transposed;
+  }
+  auto dq = rhs.getDefiningOp<DequantizeOp>();
+  if (!dq) {
+    why =
+        "the weight is not dequantized from int8 (run qforge-quantize-weights)";
+    return failure();
+  }
+  auto storageCast = dq.getInput().getDefiningOp<quant::StorageCastOp>();
+  if (!storageCast || !matchPattern(storageCast.getInput(), m_Constant())) {
+    why = "the weight's int8 codes are not a constant";
+    return failure();
+  }
+  auto q = cast<quant::QuantizedType>(dq.getInput().getType().getElementType());
+  if (q.getStorageTypeIntegralWidth() != 8 || !q.isSigned() ||
+      !q.getExpressedType().isF32()) {
+    why = "the weight is not signed int8 with an f32 expressed type";
+    return failure();
+  }
+  // Output channel N: axis 0 of an [N, K] weight, axis 1 of [K, N].
+  FailureOr<SmallVector<float>> scales = symmetricScales(q, transposed ? 0 : 1);
+  if (failed(scales)) {
+    why = "the weight is not symmetric per-tensor or per-output-channel";
+    return failure();
+  }
+  return IntWeight{storageCast.getInput(), transposed, *scales};
+}
+
+struct FuseQDQPass : public qforge::impl::FuseQDQBase<FuseQDQPass> {
+  using FuseQDQBase::FuseQDQBase;
+
+  void runOnOperation() override {
+    SmallVector<linalg::MatmulOp> matmuls;
+    getOperation().walk([&](linalg::MatmulOp op) { matmuls.push_back(op); });
+    for (linalg::MatmulOp op : matmuls) {
+      Reason why;
+      if (failed(fuse(op, why)) && remarks && !why.empty())
+        op.emitRemark() << "not fused into qforge.matmul: " << why;
+    }
+    removeRedundantPairs();
+  }
+
+private:
+  LogicalResult fuse(linalg::MatmulOp op, Reason &why) {
+    auto lhsDq = op.getDpsInputs()[0].getDefiningOp<DequantizeOp>();
+    if (!lhsDq)
+      return failure(); // a float matmul: nothing to say
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    MLIRContext *ctx = op.getContext();
+    AffineExpr m, n, k;
+    bindDims(ctx, m, n, k);
+    auto map = [&](ArrayRef<AffineExpr> results) {
+      return AffineMap::get(3, 0, results, ctx);
+    };
+    if (maps[0] != map({m, k}) || maps[2] != map({m, n}) ||
+        (maps[1] != map({k, n}) && maps[1] != map({n, k}))) {
+      why = "unsupported indexing maps";
+      return failure();
+    }
+    bool rhsIsNK = maps[1] == map({n, k});
+    auto resultType = cast<RankedTensorType>(op.getResult(0).getType());
+    if (!resultType.getElementType().isF32()) {
+      why = "the result is not f32";
+      return failure();
+    }
+    if (!isZeroFill(op.getDpsInits()[0])) {
+      why = "the matmul accumulates into a non-zero (or unknown) init";
+      return failure();
+    }
+    auto xq = dyn_cast<quant::UniformQuantizedType>(
+        lhsDq.getInput().getType().getElementType());
+    if (!xq || xq.getStorageTypeIntegralWidth() != 8 || !xq.isSigned()) {
+      why = "the activation is not per-tensor signed int8";
+      return failure();
+    }
+    if (xq.getZeroPoint() != 0) {
+      why = "the activation is asymmetric (zero point " +
+            std::to_string(xq.getZeroPoint()) +
+            "): its bias correction is not built yet";
+      return failure();
+    }
+    FailureOr<IntWeight> weight = intWeight(op.getDpsInputs()[1], rhsIsNK, why);
+    if (failed(weight))
+      return failure();
+
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    auto lhsType = cast<RankedTensorType>(lhsDq.getInput().getType());
+    Value lhs = quant::StorageCastOp::create(
+        b, loc, RankedTensorType::get(lhsType.getShape(), b.getI8Type()),
+        lhsDq.getInput());
+    auto vector = [&](ArrayRef<float> values) -> Value {
+      auto type =
+          RankedTensorType::get({int64_t(values.size())}, b.getF32Type());
+      return arith::ConstantOp::create(b, loc,
+                                       DenseElementsAttr::get(type, values));
+    };
+    Value lhsScale = vector({float(xq.getScale())});
+    Value rhsScale = vector(weight->scales);
+    auto fused = MatmulOp::create(
+        b, loc, resultType, lhs, weight->codes, lhsScale, rhsScale,
+        /*bias=*/Value(), weight->transposed, Activation::none);
+    op.getResult(0).replaceAllUsesWith(fused.getResult());
+    op.erase();
+    return success();
+  }
+
+  /// quantize(dequantize(q)) to q's own type is q.
+  void removeRedundantPairs() {
+    SmallVector<QuantizeOp> quantizes;
+    getOperation().walk([&](QuantizeOp op) { quantizes.push_back(op); });
+    for (QuantizeOp op : quantizes) {
+      auto dq = op.getInput().getDefiningOp<DequantizeOp>();
+      if (dq && dq.getInput().getType() == op.getResult().getType()) {
+        op.getResult().replaceAllUsesWith(dq.getInput());
+        op.erase();
+      }
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,136 @@
+// RUN: qforge-opt %s -split-input-file --qforge-fuse-qdq="remarks=true" -verify-diagnostics | FileCheck %s
+
+!qx = !quant.uniform<i8<-127:127>:f32, 0.02>
+!qw = !quant.uniform<i8<-127:127>:f32:0, {0.01, 0.03}>
+
+// nn.Linear after quantize-weights and fold-scales: [N, K] weight behind a
+// transpose, a symmetric activation, a zero-filled init.
+// CHECK-LABEL: func.func @linear
+// CHECK-DAG: %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<2x3xi8>
+// CHECK-DAG: %[[Q:.*]] = qforge.quantize %arg0
+// CHECK: %[[X:.*]] = quant.scast %[[Q]] : tensor<4x3x!quant.uniform<i8<-127:127>:f32, 2.000000e-02>> to tensor<4x3xi8>
+// CHECK-DAG: %[[SX:.*]] = arith.constant dense<2.000000e-02> : tensor<1xf32>
+// CHECK-DAG: %[[SW:.*]] = arith.constant dense<[0.00999999977, 3.000000e-02]> : tensor<2xf32>
+// CHECK: %[[Y:.*]] = qforge.matmul %[[X]], %[[W]] rhs_transposed lhs_scale(%[[SX]] : tensor<1xf32>) rhs_scale(%[[SW]] : tensor<2xf32>) : tensor<4x3xi8>, tensor<2x3xi8> -> tensor<4x2xf32>
+// CHECK-NOT: linalg.matmul
+// CHECK: return %[[Y]]
+func.func @linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<[[100, 50, -127], [-64, 127, 0]]> : tensor<2x3xi8>
+  %s = quant.scast %c : tensor<2x3xi8> to tensor<2x3x!qw>
+  %w = qforge.dequantize %s : tensor<2x3x!qw> to tensor<2x3xf32>
+  %et = tensor.empty() : tensor<3x2xf32>
+  %wt = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%et : tensor<3x2xf32>) permutation = [1, 0]
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!qx>
+  %d = qforge.dequantize %q : tensor<4x3x!qx> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%d, %wt : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// A [K, N] weight (per-axis on axis 1) used directly: not transposed.
+// CHECK-LABEL: func.func @kn_weight
+// CHECK: qforge.matmul %{{.*}}, %{{.*}} lhs_scale(%{{.*}} : tensor<1xf32>) rhs_scale(%{{.*}} : tensor<2xf32>) : tensor<4x3xi8>, tensor<3x2xi8> -> tensor<4x2xf32>
+func.func @kn_weight(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<[[100, -64], [50, 127], [-127, 0]]> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32:1, {0.01, 0.03}>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32:1, {0.01, 0.03}>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// A transposed-B indexing map on an [N, K] weight: rhs_transposed.
+// CHECK-LABEL: func.func @nk_map
+// CHECK: qforge.matmul %{{.*}}, %{{.*}} rhs_transposed
+func.func @nk_map(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<[[100, 50, -127], [-64, 127, 0]]> : tensor<2x3xi8>
+  %s = quant.scast %c : tensor<2x3xi8> to tensor<2x3x!quant.uniform<i8:f32:0, {0.01, 0.03}>>
+  %w = qforge.dequantize %s : tensor<2x3x!quant.uniform<i8:f32:0, {0.01, 0.03}>> to tensor<2x3xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (n, k)>,
+                                      affine_map<(m, n, k) -> (m, n)>]
+       ins(%d, %w : tensor<4x3xf32>, tensor<2x3xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// What must NOT fuse, each with its remark.
+func.func @asymmetric(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>) -> tensor<4x2xf32> {
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02:5>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02:5>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  // expected-remark @+1 {{not fused into qforge.matmul: the activation is asymmetric (zero point 5): its bias correction is not built yet}}
+  %y = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @float_weight(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>) -> tensor<4x2xf32> {
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  // expected-remark @+1 {{not fused into qforge.matmul: the weight is not dequantized from int8 (run qforge-quantize-weights)}}
+  %y = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @accumulating(%x: tensor<4x3xf32>, %acc: tensor<4x2xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32, 0.1>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32, 0.1>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  // expected-remark @+1 {{not fused into qforge.matmul: the matmul accumulates into a non-zero (or unknown) init}}
+  %y = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%acc : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @weight_wrong_axis(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32:0, {0.1, 0.2, 0.3}>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32:0, {0.1, 0.2, 0.3}>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  // expected-remark @+1 {{not fused into qforge.matmul: the weight is not symmetric per-tensor or per-output-channel}}
+  %y = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// A quantize of a dequantize to the same type is the original value.
+// CHECK-LABEL: func.func @redundant_pair
+// CHECK-NOT: qforge.quantize
+// CHECK: return %arg0
+func.func @redundant_pair(%q: tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4x!quant.uniform<i8:f32, 0.1>> {
+  %d = qforge.dequantize %q : tensor<4x!quant.uniform<i8:f32, 0.1>> to tensor<4xf32>
+  %r = qforge.quantize %d : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.1>>
+  return %r : tensor<4x!quant.uniform<i8:f32, 0.1>>
+}
