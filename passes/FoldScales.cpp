@@ -17,6 +17,8 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include "llvm/Support/Regex.h"
+
 #include <cmath>
 
 namespace qforge {
@@ -87,11 +89,27 @@ struct FoldScalesPass : public qforge::impl::FoldScalesBase<FoldScalesPass> {
     RangeOptions options;
     options.symmetric = symmetric;
     options.percentile = percentile;
+    std::optional<llvm::Regex> excluded;
+    if (!exclude.empty()) {
+      excluded.emplace(exclude);
+      std::string error;
+      if (!excluded->isValid(error)) {
+        module.emitError() << "qforge-fold-scales: bad exclude regex '"
+                           << exclude << "': " << error;
+        return signalPassFailure();
+      }
+    }
     SmallVector<ObserveOp> observers;
     module.walk([&](ObserveOp op) { observers.push_back(op); });
-    for (ObserveOp op : observers)
+    for (ObserveOp op : observers) {
+      if (excluded && excluded->match(op.getId())) {
+        op.replaceAllUsesWith(op.getInput());
+        op.erase();
+        continue;
+      }
       if (failed(replaceObserver(op, *table, *chosen, options)))
         return signalPassFailure();
+    }
   }
 
 private:

@@ -103,7 +103,10 @@ def FoldScales : Pass<"qforge-fold-scales", "::mlir::ModuleOp"> {
     Option<"percentile", "percentile", "double", "99.99",
            "percentile of the percentile method">,
     Option<"symmetric", "symmetric", "bool", "true",
-           "symmetric ranges (false: asymmetric, minmax or percentile)">
+           "symmetric ranges (false: asymmetric, minmax or percentile)">,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "regular expression over observer ids: matching activations stay "
+           "float (their observers are dropped)">
   ];
   let dependentDialects = ["::qforge::QForgeDialect",
                            "::mlir::quant::QuantDialect"];

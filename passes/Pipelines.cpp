@@ -4,6 +4,7 @@
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 
@@ -25,9 +26,73 @@ constexpr const char *kToLLVM =
     "convert-cf-to-llvm,"
     "convert-func-to-llvm,"
     "reconcile-unrealized-casts";
+/// Fails with `message`: how a pipeline reports an option it cannot honour
+/// (a pipeline builder itself cannot fail).
+struct ErrorPass : public PassWrapper<ErrorPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ErrorPass)
+  explicit ErrorPass(std::string message) : message(std::move(message)) {}
+  StringRef getArgument() const override { return "qforge-pipeline-error"; }
+  void runOnOperation() override {
+    getOperation().emitError(message);
+    signalPassFailure();
+  }
+  std::string message;
+};
+
+/// Options of the qforge-ptq pipeline (DESIGN §3).
+struct PTQOptions : public PassPipelineOptions<PTQOptions> {
+  Option<std::string> calibration{*this, "calibration",
+                                  llvm::cl::desc("calibration table (JSON)")};
+  Option<std::string> method{
+      *this, "method", llvm::cl::desc("minmax | percentile | entropy | mse"),
+      llvm::cl::init("minmax")};
+  Option<std::string> mode{*this, "mode",
+                           llvm::cl::desc("static (dynamic: not yet)"),
+                           llvm::cl::init("static")};
+  Option<std::string> granularity{
+      *this, "granularity",
+      llvm::cl::desc("weights: per-channel | per-tensor | per-group"),
+      llvm::cl::init("per-channel")};
+  Option<int64_t> groupSize{*this, "group-size",
+                            llvm::cl::desc("per-group weights: group size"),
+                            llvm::cl::init(128)};
+  Option<std::string> exclude{
+      *this, "exclude",
+      llvm::cl::desc(
+          "regex: activations whose observer id matches stay float")};
+};
+
 } // namespace
 
 void qforge::registerQForgePipelines() {
+  PassPipelineRegistration<PTQOptions>(
+      "qforge-ptq",
+      "Post-training quantization: qforge-quantize-weights, "
+      "qforge-fold-scales (static, from a calibration table), qforge-fuse-qdq, "
+      "canonicalize, cse. Accepts the original float module or the "
+      "instrumented one.",
+      [](OpPassManager &pm, const PTQOptions &options) {
+        if (options.mode != "static") {
+          // A pipeline builder cannot fail: a pass reports the error.
+          pm.addPass(std::make_unique<ErrorPass>(
+              "qforge-ptq: mode=" + options.mode +
+              " is not supported yet; use mode=static with a calibration "
+              "table"));
+          return;
+        }
+        QuantizeWeightsOptions weights;
+        weights.granularity = options.granularity;
+        weights.groupSize = options.groupSize;
+        pm.addPass(createQuantizeWeights(weights));
+        FoldScalesOptions scales;
+        scales.calibration = options.calibration;
+        scales.method = options.method;
+        scales.exclude = options.exclude;
+        pm.addPass(createFoldScales(scales));
+        pm.addPass(createFuseQDQ());
+        pm.addPass(createCanonicalizerPass());
+        pm.addPass(createCSEPass());
+      });
   PassPipelineRegistration<>(
       "qforge-to-llvm",
       "Lower a module with qforge ops to the LLVM dialect: runtime calls for "
