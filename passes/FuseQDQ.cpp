@@ -175,7 +175,66 @@ private:
         /*bias=*/Value(), weight->transposed, Activation::none);
     op.getResult(0).replaceAllUsesWith(fused.getResult());
     op.erase();
+    fuseEpilogue(fused);
     return success();
+  }
+
+  /// Folds a following `linalg.generic` computing `x + bias[n]` and
+  /// optionally `max(., 0)` over the matmul's result into its epilogue (f32
+  /// bias added after scaling, relu). The generic must be the result's only
+  /// user and produce an f32 tensor of the same shape.
+  void fuseEpilogue(MatmulOp matmul) {
+    Value result = matmul.getResult();
+    if (!result.hasOneUse())
+      return;
+    auto generic = dyn_cast<linalg::GenericOp>(*result.getUsers().begin());
+    if (!generic || generic.getNumDpsInputs() != 2 ||
+        generic.getNumDpsInits() != 1 || generic.getDpsInputs()[0] != result ||
+        generic.getResult(0).getType() != result.getType())
+      return;
+    SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+    MLIRContext *ctx = generic.getContext();
+    if (!maps[0].isIdentity() || !maps[2].isIdentity() ||
+        maps[1] != AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx) ||
+        llvm::any_of(generic.getIteratorTypesArray(),
+                     [](auto t) { return t != utils::IteratorType::parallel; }))
+      return;
+    Block &body = generic.getRegion().front();
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    Value yielded = yield.getOperand(0);
+    Activation activation = Activation::none;
+    if (auto max = yielded.getDefiningOp<arith::MaximumFOp>()) {
+      Value other = max.getLhs();
+      Value zeroSide = max.getRhs();
+      if (!matchPattern(zeroSide, m_AnyZeroFloat()))
+        std::swap(other, zeroSide);
+      if (!matchPattern(zeroSide, m_AnyZeroFloat()))
+        return;
+      activation = Activation::relu;
+      yielded = other;
+    }
+    auto add = yielded.getDefiningOp<arith::AddFOp>();
+    if (!add || add->getBlock() != &body)
+      return;
+    Value a = body.getArgument(0), bias = body.getArgument(1);
+    if (!((add.getLhs() == a && add.getRhs() == bias) ||
+          (add.getLhs() == bias && add.getRhs() == a)))
+      return;
+    size_t expectedOps = activation == Activation::relu ? 3 : 2;
+    if (body.getOperations().size() != expectedOps)
+      return;
+    Value biasTensor = generic.getDpsInputs()[1];
+    auto biasType = dyn_cast<RankedTensorType>(biasTensor.getType());
+    if (!biasType || !biasType.getElementType().isF32())
+      return;
+    OpBuilder b(generic);
+    auto fused = MatmulOp::create(
+        b, generic.getLoc(), matmul.getResult().getType(), matmul.getLhs(),
+        matmul.getRhs(), matmul.getLhsScale(), matmul.getRhsScale(), biasTensor,
+        matmul.getRhsTransposed(), activation);
+    generic.getResult(0).replaceAllUsesWith(fused.getResult());
+    generic.erase();
+    matmul.erase();
   }
 
   /// quantize(dequantize(q)) to q's own type is q.

@@ -121,14 +121,16 @@ def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
     `linalg.transpose` of an [N, K] constant, or with a transposed-B indexing
     map — into `qforge.matmul` on the int8 operands with the scales as
     epilogue vectors (lhs: [sx]; rhs: per output channel or per tensor),
-    when the matmul accumulates into a zero-filled f32 init. quantize of a
-    dequantize of the same type is removed.
+    when the matmul accumulates into a zero-filled f32 init. A following
+    `linalg.generic` that adds a bias vector along N (and optionally applies
+    `max(x, 0)`) becomes the matmul's f32 bias and relu epilogue. quantize
+    of a dequantize of the same type is removed.
 
     With `remarks=true`, a matmul fed by a dequantize that stays float gets a
     remark saying why (asymmetric activation, weight not constant, non-zero
     init, unsupported types or layout).
 
-    Not yet: bias and activation epilogues, batch_matmul and convolutions,
+    Not yet: gelu epilogues, i32 biases, batch_matmul and convolutions,
     requantized outputs, moving q/dq through reshapes.
   }];
   let options = [

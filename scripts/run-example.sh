@@ -4,10 +4,11 @@
 # weights):
 #   qforge-opt --qforge-insert-calibration  observers on the activations
 #   qforge-compile + qforge-run --calibrate  statistics over 200 samples
-#   qforge-opt --qforge-quantize-weights --qforge-fold-scales --qforge-fuse-qdq
-#                                            int8 weights + static int8
-#                                            activations, integer matmuls,
-#                                            one model per calibration method
+#   qforge-opt --qforge-ptq                  quantize-weights, fold-scales,
+#                                            fuse-qdq: int8 weights + static
+#                                            int8 activations, integer matmuls
+#                                            with bias/relu epilogues, one
+#                                            model per calibration method
 #   qforge-compile, qforge-run               run every model, compare, time
 # and the int8 linear layer of examples/linear through the runtime (dynamic
 # per-token activations + int8 GEMM with fused epilogue; CPU, and CUDA when a
@@ -37,9 +38,8 @@ echo "== quantize and compile: f32, int8 weights only (QDQ), int8 static (each m
 "$bin/qforge-compile" "$work/mlp_w8.mlir" -o "$work/mlp_w8.so"
 methods=(minmax percentile entropy mse)
 for m in "${methods[@]}"; do
-  "$bin/qforge-opt" "$work/mlp.mlir" --qforge-quantize-weights \
-    --qforge-fold-scales="calibration=$work/calib.json method=$m" \
-    --qforge-fuse-qdq -o "$work/mlp_int8_$m.mlir"
+  "$bin/qforge-opt" "$work/mlp.mlir" \
+    --qforge-ptq="calibration=$work/calib.json method=$m" -o "$work/mlp_int8_$m.mlir"
   "$bin/qforge-compile" "$work/mlp_int8_$m.mlir" -o "$work/mlp_int8_$m.so"
 done
 echo "== run"

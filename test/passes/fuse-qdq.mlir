@@ -134,3 +134,63 @@ func.func @redundant_pair(%q: tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4
   %r = qforge.quantize %d : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.1>>
   return %r : tensor<4x!quant.uniform<i8:f32, 0.1>>
 }
+
+// -----
+
+// A bias add along N and a relu after the matmul become its epilogue.
+// CHECK-LABEL: func.func @bias_relu
+// CHECK: %[[B:.*]] = arith.constant dense<[5.000000e-01, -2.500000e-01]> : tensor<2xf32>
+// CHECK: %[[Y:.*]] = qforge.matmul %{{.*}}, %{{.*}} rhs_transposed lhs_scale(%{{.*}} : tensor<1xf32>) rhs_scale(%{{.*}} : tensor<2xf32>) bias(%[[B]] : tensor<2xf32>) activation(relu)
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[Y]]
+func.func @bias_relu(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<[[100, 50, -127], [-64, 127, 0]]> : tensor<2x3xi8>
+  %s = quant.scast %c : tensor<2x3xi8> to tensor<2x3x!quant.uniform<i8:f32:0, {0.01, 0.03}>>
+  %w = qforge.dequantize %s : tensor<2x3x!quant.uniform<i8:f32:0, {0.01, 0.03}>> to tensor<2x3xf32>
+  %et = tensor.empty() : tensor<3x2xf32>
+  %wt = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%et : tensor<3x2xf32>) permutation = [1, 0]
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m = linalg.matmul ins(%d, %wt : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %b = arith.constant dense<[0.5, -0.25]> : tensor<2xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%m, %b : tensor<4x2xf32>, tensor<2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %a = arith.addf %bias, %v : f32
+    %r = arith.maximumf %a, %zero : f32
+    linalg.yield %r : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// A bias along M (per row) is not an epilogue of qforge.matmul: it stays.
+// CHECK-LABEL: func.func @row_bias
+// CHECK: qforge.matmul
+// CHECK-NOT: bias(
+// CHECK: linalg.generic
+func.func @row_bias(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32, 0.1>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32, 0.1>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %b = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%m, %b : tensor<4x2xf32>, tensor<4xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %a = arith.addf %v, %bias : f32
+    linalg.yield %a : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
