@@ -116,7 +116,7 @@ struct FuseQDQPass : public qforge::impl::FuseQDQBase<FuseQDQPass> {
 private:
   LogicalResult fuse(linalg::MatmulOp op, Reason &why) {
     auto lhsDq = op.getDpsInputs()[0].getDefiningOp<DequantizeOp>();
-    if (!lhsDq)
+    if (!lhsDq && !dynamic)
       return failure(); // a float matmul: nothing to say
     SmallVector<AffineMap> maps = op.getIndexingMapsArray();
     MLIRContext *ctx = op.getContext();
@@ -140,16 +140,24 @@ private:
       why = "the matmul accumulates into a non-zero (or unknown) init";
       return failure();
     }
-    auto xq = dyn_cast<quant::UniformQuantizedType>(
-        lhsDq.getInput().getType().getElementType());
-    if (!xq || xq.getStorageTypeIntegralWidth() != 8 || !xq.isSigned()) {
-      why = "the activation is not per-tensor signed int8";
-      return failure();
-    }
-    if (xq.getZeroPoint() != 0) {
-      why = "the activation is asymmetric (zero point " +
-            std::to_string(xq.getZeroPoint()) +
-            "): its bias correction is not built yet";
+    quant::UniformQuantizedType xq;
+    if (lhsDq) {
+      xq = dyn_cast<quant::UniformQuantizedType>(
+          lhsDq.getInput().getType().getElementType());
+      if (!xq || xq.getStorageTypeIntegralWidth() != 8 || !xq.isSigned()) {
+        why = "the activation is not per-tensor signed int8";
+        return failure();
+      }
+      if (xq.getZeroPoint() != 0) {
+        why = "the activation is asymmetric (zero point " +
+              std::to_string(xq.getZeroPoint()) +
+              "): its bias correction is not built yet";
+        return failure();
+      }
+    } else if (!cast<RankedTensorType>(op.getDpsInputs()[0].getType())
+                    .getElementType()
+                    .isF32()) {
+      why = "the activation is not f32";
       return failure();
     }
     FailureOr<IntWeight> weight = intWeight(op.getDpsInputs()[1], rhsIsNK, why);
@@ -158,17 +166,31 @@ private:
 
     OpBuilder b(op);
     Location loc = op.getLoc();
-    auto lhsType = cast<RankedTensorType>(lhsDq.getInput().getType());
-    Value lhs = quant::StorageCastOp::create(
-        b, loc, RankedTensorType::get(lhsType.getShape(), b.getI8Type()),
-        lhsDq.getInput());
     auto vector = [&](ArrayRef<float> values) -> Value {
       auto type =
           RankedTensorType::get({int64_t(values.size())}, b.getF32Type());
       return arith::ConstantOp::create(b, loc,
                                        DenseElementsAttr::get(type, values));
     };
-    Value lhsScale = vector({float(xq.getScale())});
+    Value lhs, lhsScale;
+    if (lhsDq) {
+      // Static: the calibrated quantize feeds the integer op.
+      auto lhsType = cast<RankedTensorType>(lhsDq.getInput().getType());
+      lhs = quant::StorageCastOp::create(
+          b, loc, RankedTensorType::get(lhsType.getShape(), b.getI8Type()),
+          lhsDq.getInput());
+      lhsScale = vector({float(xq.getScale())});
+    } else {
+      // Dynamic: per-token scales computed at run time.
+      Value x = op.getDpsInputs()[0];
+      auto xType = cast<RankedTensorType>(x.getType());
+      auto quantized = DynamicQuantizeOp::create(
+          b, loc, RankedTensorType::get(xType.getShape(), b.getI8Type()),
+          RankedTensorType::get({xType.getDimSize(0)}, b.getF32Type()), x,
+          Granularity::per_token);
+      lhs = quantized.getResult();
+      lhsScale = quantized.getScales();
+    }
     Value rhsScale = vector(weight->scales);
     auto fused = MatmulOp::create(
         b, loc, resultType, lhs, weight->codes, lhsScale, rhsScale,

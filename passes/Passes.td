@@ -126,6 +126,11 @@ def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
     `max(x, 0)`) becomes the matmul's f32 bias and relu epilogue. quantize
     of a dequantize of the same type is removed.
 
+    With `dynamic=true`, a matmul whose activation is plain f32 is fused too:
+    the activation goes through `qforge.dynamic_quantize per_token` and its
+    run-time scales become the matmul's per-row lhs scales (dynamic PTQ, as
+    in BMINF and LLM.int8; no calibration needed).
+
     With `remarks=true`, a matmul fed by a dequantize that stays float gets a
     remark saying why (asymmetric activation, weight not constant, non-zero
     init, unsupported types or layout).
@@ -135,7 +140,10 @@ def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"remarks", "remarks", "bool", "false",
-           "emit a remark for each matmul left float, saying why">
+           "emit a remark for each matmul left float, saying why">,
+    Option<"dynamic", "dynamic", "bool", "false",
+           "also fuse matmuls on float activations, quantizing them per "
+           "token at run time (qforge.dynamic_quantize): dynamic PTQ">
   ];
   let dependentDialects = ["::qforge::QForgeDialect",
                            "::mlir::quant::QuantDialect",

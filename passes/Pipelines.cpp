@@ -46,9 +46,11 @@ struct PTQOptions : public PassPipelineOptions<PTQOptions> {
   Option<std::string> method{
       *this, "method", llvm::cl::desc("minmax | percentile | entropy | mse"),
       llvm::cl::init("minmax")};
-  Option<std::string> mode{*this, "mode",
-                           llvm::cl::desc("static (dynamic: not yet)"),
-                           llvm::cl::init("static")};
+  Option<std::string> mode{
+      *this, "mode",
+      llvm::cl::desc("static (calibrated activation scales) | dynamic "
+                     "(per-token scales at run time, no table)"),
+      llvm::cl::init("static")};
   Option<std::string> granularity{
       *this, "granularity",
       llvm::cl::desc("weights: per-channel | per-tensor | per-group"),
@@ -67,23 +69,32 @@ struct PTQOptions : public PassPipelineOptions<PTQOptions> {
 void qforge::registerQForgePipelines() {
   PassPipelineRegistration<PTQOptions>(
       "qforge-ptq",
-      "Post-training quantization: qforge-quantize-weights, "
-      "qforge-fold-scales (static, from a calibration table), qforge-fuse-qdq, "
-      "canonicalize, cse. Accepts the original float module or the "
+      "Post-training quantization: qforge-quantize-weights, then "
+      "qforge-fold-scales (mode=static, from a calibration table) and "
+      "qforge-fuse-qdq, or qforge-fuse-qdq{dynamic} (mode=dynamic), then "
+      "canonicalize and cse. Accepts the original float module or the "
       "instrumented one.",
       [](OpPassManager &pm, const PTQOptions &options) {
-        if (options.mode != "static") {
+        if (options.mode != "static" && options.mode != "dynamic") {
           // A pipeline builder cannot fail: a pass reports the error.
           pm.addPass(std::make_unique<ErrorPass>(
-              "qforge-ptq: mode=" + options.mode +
-              " is not supported yet; use mode=static with a calibration "
-              "table"));
+              "qforge-ptq: mode must be static or dynamic, got '" +
+              options.mode + "'"));
           return;
         }
         QuantizeWeightsOptions weights;
         weights.granularity = options.granularity;
         weights.groupSize = options.groupSize;
         pm.addPass(createQuantizeWeights(weights));
+        if (options.mode == "dynamic") {
+          // No table: activations are quantized per token at run time.
+          FuseQDQOptions fuse;
+          fuse.dynamic = true;
+          pm.addPass(createFuseQDQ(fuse));
+          pm.addPass(createCanonicalizerPass());
+          pm.addPass(createCSEPass());
+          return;
+        }
         FoldScalesOptions scales;
         scales.calibration = options.calibration;
         scales.method = options.method;

@@ -42,6 +42,8 @@ for m in "${methods[@]}"; do
     --qforge-ptq="calibration=$work/calib.json method=$m" -o "$work/mlp_int8_$m.mlir"
   "$bin/qforge-compile" "$work/mlp_int8_$m.mlir" -o "$work/mlp_int8_$m.so"
 done
+"$bin/qforge-opt" "$work/mlp.mlir" --qforge-ptq="mode=dynamic" -o "$work/mlp_int8_dynamic.mlir"
+"$bin/qforge-compile" "$work/mlp_int8_dynamic.mlir" -o "$work/mlp_int8_dynamic.so"
 echo "== run"
 "$bin/qforge-run" "$work/mlp_f32.so" --input "$work/x.npy" --output "$work/y_f32.npy" > /dev/null
 median() { sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$1"; }
@@ -57,6 +59,7 @@ row "int8 weights only (QDQ, float matmuls)" "$work/mlp_w8.so"
 for m in "${methods[@]}"; do
   row "int8 static, $m (int8 matmuls)" "$work/mlp_int8_$m.so"
 done
+row "int8 dynamic, per-token (int8 matmuls)" "$work/mlp_int8_dynamic.so"
 echo "(f32 matmuls run as plain loops; the int8 ones in the runtime's GEMM)"
 
 echo

@@ -194,3 +194,24 @@ func.func @row_bias(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   } -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
 }
+
+// -----
+
+// (run with dynamic=true below) A plain f32 activation is quantized per
+// token at run time.
+// RUN: qforge-opt %s -split-input-file --qforge-fuse-qdq="dynamic=true" 2>/dev/null | FileCheck %s --check-prefix=DYN
+// DYN-LABEL: func.func @dynamic_activation
+// DYN: %[[Q:.*]], %[[S:.*]] = qforge.dynamic_quantize per_token %arg0 : tensor<4x3xf32> -> tensor<4x3xi8>, tensor<4xf32>
+// DYN: qforge.matmul %[[Q]], %{{.*}} lhs_scale(%[[S]] : tensor<4xf32>)
+// CHECK-LABEL: func.func @dynamic_activation
+// CHECK: linalg.matmul
+func.func @dynamic_activation(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32, 0.1>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32, 0.1>> to tensor<3x2xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
