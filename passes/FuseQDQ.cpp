@@ -179,7 +179,12 @@ private:
       lhs = quant::StorageCastOp::create(
           b, loc, RankedTensorType::get(lhsType.getShape(), b.getI8Type()),
           lhsDq.getInput());
-      lhsScale = vector({float(xq.getScale())});
+      // The static activation scale is a constant: fold sx * sw[c] into
+      // one per-channel vector (computed in f32, as the runtime's epilogue
+      // would multiply them) and drop the lhs scale.
+      float sx = float(xq.getScale());
+      for (float &scale : weight->scales)
+        scale = sx * scale;
     } else {
       // Dynamic: per-token scales computed at run time.
       Value x = op.getDpsInputs()[0];

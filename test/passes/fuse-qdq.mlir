@@ -9,9 +9,9 @@
 // CHECK-DAG: %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<2x3xi8>
 // CHECK-DAG: %[[Q:.*]] = qforge.quantize %arg0
 // CHECK: %[[X:.*]] = quant.scast %[[Q]] : tensor<4x3x!quant.uniform<i8<-127:127>:f32, 2.000000e-02>> to tensor<4x3xi8>
-// CHECK-DAG: %[[SX:.*]] = arith.constant dense<2.000000e-02> : tensor<1xf32>
-// CHECK-DAG: %[[SW:.*]] = arith.constant dense<[0.00999999977, 3.000000e-02]> : tensor<2xf32>
-// CHECK: %[[Y:.*]] = qforge.matmul %[[X]], %[[W]] rhs_transposed lhs_scale(%[[SX]] : tensor<1xf32>) rhs_scale(%[[SW]] : tensor<2xf32>) : tensor<4x3xi8>, tensor<2x3xi8> -> tensor<4x2xf32>
+// The static scales fold into one vector: sx * sw[c] = 0.02 * {0.01, 0.03}.
+// CHECK-DAG: %[[S:.*]] = arith.constant dense<[2.000000e-04, 5.9999997E-4]> : tensor<2xf32>
+// CHECK: %[[Y:.*]] = qforge.matmul %[[X]], %[[W]] rhs_transposed rhs_scale(%[[S]] : tensor<2xf32>) : tensor<4x3xi8>, tensor<2x3xi8> -> tensor<4x2xf32>
 // CHECK-NOT: linalg.matmul
 // CHECK: return %[[Y]]
 func.func @linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
@@ -33,7 +33,7 @@ func.func @linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
 
 // A [K, N] weight (per-axis on axis 1) used directly: not transposed.
 // CHECK-LABEL: func.func @kn_weight
-// CHECK: qforge.matmul %{{.*}}, %{{.*}} lhs_scale(%{{.*}} : tensor<1xf32>) rhs_scale(%{{.*}} : tensor<2xf32>) : tensor<4x3xi8>, tensor<3x2xi8> -> tensor<4x2xf32>
+// CHECK: qforge.matmul %{{.*}}, %{{.*}} rhs_scale(%{{.*}} : tensor<2xf32>) : tensor<4x3xi8>, tensor<3x2xi8> -> tensor<4x2xf32>
 func.func @kn_weight(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   %c = arith.constant dense<[[100, -64], [50, 127], [-127, 0]]> : tensor<3x2xi8>
   %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32:1, {0.01, 0.03}>>
@@ -140,7 +140,7 @@ func.func @redundant_pair(%q: tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4
 // A bias add along N and a relu after the matmul become its epilogue.
 // CHECK-LABEL: func.func @bias_relu
 // CHECK: %[[B:.*]] = arith.constant dense<[5.000000e-01, -2.500000e-01]> : tensor<2xf32>
-// CHECK: %[[Y:.*]] = qforge.matmul %{{.*}}, %{{.*}} rhs_transposed lhs_scale(%{{.*}} : tensor<1xf32>) rhs_scale(%{{.*}} : tensor<2xf32>) bias(%[[B]] : tensor<2xf32>) activation(relu)
+// CHECK: %[[Y:.*]] = qforge.matmul %{{.*}}, %{{.*}} rhs_transposed rhs_scale(%{{.*}} : tensor<2xf32>) bias(%[[B]] : tensor<2xf32>) activation(relu)
 // CHECK-NOT: linalg.generic
 // CHECK: return %[[Y]]
 func.func @bias_relu(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
