@@ -43,6 +43,19 @@ void storeFloat(qforge_dtype type, void *data, int64_t i, float value) {
   }
 }
 
+/// Calls fn(flat index, channel scale, channel zero point) for every element
+/// of a per-axis [outer, channels, inner] view, in memory order.
+template <typename Fn> void forEachAxisElement(const AxisView &view, Fn &&fn) {
+  int64_t i = 0;
+  for (int64_t o = 0; o < view.outer; ++o)
+    for (int64_t c = 0; c < view.channels; ++c) {
+      float scale = view.scales[c];
+      int32_t zeroPoint = view.zeroPoints ? view.zeroPoints[c] : 0;
+      for (int64_t e = 0; e < view.inner; ++e, ++i)
+        fn(i, scale, zeroPoint);
+    }
+}
+
 /// acc[m, n] for one batch: lhs is M x K, rhs K x N or (transposed) N x K.
 void gemmAccumulate(const int8_t *lhs, const int8_t *rhs, int64_t m, int64_t n,
                     int64_t k, bool rhsTransposed, int32_t *acc) {
@@ -118,15 +131,10 @@ public:
   qforge_status quantizePerAxis(qforge_dtype inType, const void *in,
                                 const AxisView &view, int32_t qmin,
                                 int32_t qmax, int8_t *out) override {
-    int64_t i = 0;
-    for (int64_t o = 0; o < view.outer; ++o)
-      for (int64_t c = 0; c < view.channels; ++c) {
-        float scale = view.scales[c];
-        int32_t zeroPoint = view.zeroPoints ? view.zeroPoints[c] : 0;
-        for (int64_t e = 0; e < view.inner; ++e, ++i)
-          out[i] = quantizeValue(loadFloat(inType, in, i), scale, zeroPoint,
-                                 qmin, qmax);
-      }
+    forEachAxisElement(view, [&](int64_t i, float scale, int32_t zeroPoint) {
+      out[i] =
+          quantizeValue(loadFloat(inType, in, i), scale, zeroPoint, qmin, qmax);
+    });
     return QFORGE_OK;
   }
 
@@ -170,14 +178,9 @@ public:
 
   qforge_status dequantizePerAxis(const int8_t *in, const AxisView &view,
                                   qforge_dtype outType, void *out) override {
-    int64_t i = 0;
-    for (int64_t o = 0; o < view.outer; ++o)
-      for (int64_t c = 0; c < view.channels; ++c) {
-        float scale = view.scales[c];
-        int32_t zeroPoint = view.zeroPoints ? view.zeroPoints[c] : 0;
-        for (int64_t e = 0; e < view.inner; ++e, ++i)
-          storeFloat(outType, out, i, dequantizeValue(in[i], scale, zeroPoint));
-      }
+    forEachAxisElement(view, [&](int64_t i, float scale, int32_t zeroPoint) {
+      storeFloat(outType, out, i, dequantizeValue(in[i], scale, zeroPoint));
+    });
     return QFORGE_OK;
   }
 

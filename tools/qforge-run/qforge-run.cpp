@@ -478,6 +478,18 @@ std::string jsonNumber(double v) {
   return buffer;
 }
 
+/// A context on `device`, made the thread's current one (what compiled
+/// models run on); null with the runtime's error set on failure.
+qforge_context *createCurrentContext(const std::string &device) {
+  qforge_context *ctx = nullptr;
+  if (qforge_rt_create(device == "cuda" ? QFORGE_BACKEND_CUDA
+                                        : QFORGE_BACKEND_CPU,
+                       &ctx) != QFORGE_OK)
+    return nullptr;
+  qforge_rt_set_current(ctx);
+  return ctx;
+}
+
 /// --calibrate: runs every sample, then writes the statistics table.
 int calibrate(const Options &o, void *symbol, const EntrySpec &entry,
               const std::string &hash) {
@@ -485,12 +497,9 @@ int calibrate(const Options &o, void *symbol, const EntrySpec &entry,
   std::vector<std::vector<std::string>> samples;
   if (!listSamples(o.dataDir, entry.inputs.size(), samples, error))
     return fail(error);
-  qforge_context *ctx = nullptr;
-  if (qforge_rt_create(o.device == "cuda" ? QFORGE_BACKEND_CUDA
-                                          : QFORGE_BACKEND_CPU,
-                       &ctx) != QFORGE_OK)
+  qforge_context *ctx = createCurrentContext(o.device);
+  if (!ctx)
     return fail(qforge_rt_last_error());
-  qforge_rt_set_current(ctx);
   auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < samples.size(); ++i) {
     std::vector<qforge::npy::Array> inputs;
@@ -604,12 +613,9 @@ int main(int argc, char **argv) {
   if (!loadInputs(o.inputs, *entry, inputs, error))
     return fail(error);
 
-  qforge_context *ctx = nullptr;
-  if (qforge_rt_create(o.device == "cuda" ? QFORGE_BACKEND_CUDA
-                                          : QFORGE_BACKEND_CPU,
-                       &ctx) != QFORGE_OK)
+  qforge_context *ctx = createCurrentContext(o.device);
+  if (!ctx)
     return fail(qforge_rt_last_error());
-  qforge_rt_set_current(ctx);
 
   std::vector<qforge::npy::Array> outputs;
   if (!runEntry(symbol, *entry, inputs, &outputs))
