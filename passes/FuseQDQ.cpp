@@ -13,6 +13,8 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Matchers.h"
 
+#include <cmath>
+
 namespace qforge {
 #define GEN_PASS_DEF_FUSEQDQ
 #include "passes/Passes.h.inc"
@@ -255,6 +257,8 @@ private:
     if (!biasType || !biasType.getElementType().isF32())
       return;
     OpBuilder b(generic);
+    if (intBias)
+      biasTensor = integerBias(b, matmul, biasTensor);
     auto fused = MatmulOp::create(
         b, generic.getLoc(), matmul.getResult().getType(), matmul.getLhs(),
         matmul.getRhs(), matmul.getLhsScale(), matmul.getRhsScale(), biasTensor,
@@ -262,6 +266,44 @@ private:
     generic.getResult(0).replaceAllUsesWith(fused.getResult());
     generic.erase();
     matmul.erase();
+  }
+
+  /// The bias in the accumulator domain: rne(b[c] / s[c]) as i32 with
+  /// s[c] = sx * sw[c] (the folded static scales), as TensorRT and ONNX
+  /// Runtime store it. Kept in f32, with a remark, when the scales are not
+  /// static constants or when acc + bias could overflow i32 (|bias| must stay
+  /// below 2^31 - 1 - K * 128 * 128).
+  Value integerBias(OpBuilder &b, MatmulOp matmul, Value floatBias) {
+    DenseElementsAttr biasValues, scaleValues;
+    if (matmul.getLhsScale() ||
+        !matchPattern(floatBias, m_Constant(&biasValues)) ||
+        !matchPattern(matmul.getRhsScale(), m_Constant(&scaleValues))) {
+      matmul.emitRemark("bias kept in float: the scales are not static "
+                        "constants (dynamic activations)");
+      return floatBias;
+    }
+    auto lhsType = cast<RankedTensorType>(matmul.getLhs().getType());
+    double k = double(lhsType.getDimSize(lhsType.getRank() - 1));
+    double limit = 2147483647.0 - k * 128.0 * 128.0;
+    SmallVector<float> scales(scaleValues.getValues<float>());
+    SmallVector<int32_t> quantized;
+    int64_t index = 0;
+    for (float value : biasValues.getValues<float>()) {
+      float scale = scales.size() == 1 ? scales[0] : scales[size_t(index)];
+      double q = std::nearbyint(double(value) / double(scale));
+      if (!(std::fabs(q) <= limit)) {
+        matmul.emitRemark()
+            << "bias kept in float: bias[" << index << "] = " << value
+            << " at scale " << scale << " would overflow the i32 accumulator";
+        return floatBias;
+      }
+      quantized.push_back(int32_t(q));
+      ++index;
+    }
+    auto type =
+        RankedTensorType::get({int64_t(quantized.size())}, b.getI32Type());
+    return arith::ConstantOp::create(
+        b, matmul.getLoc(), DenseElementsAttr::get(type, ArrayRef(quantized)));
   }
 
   /// quantize(dequantize(q)) to q's own type is q.

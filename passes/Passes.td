@@ -141,6 +141,10 @@ def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
   let options = [
     Option<"remarks", "remarks", "bool", "false",
            "emit a remark for each matmul left float, saying why">,
+    Option<"intBias", "int-bias", "bool", "false",
+           "store fused biases as i32 at scale sx * sw[c] (TensorRT/ONNX "
+           "style; kept f32 with a remark if it could overflow i32). "
+           "Default: f32 bias added after scaling (more accurate)">,
     Option<"dynamic", "dynamic", "bool", "false",
            "also fuse matmuls on float activations, quantizing them per "
            "token at run time (qforge.dynamic_quantize): dynamic PTQ">

@@ -58,6 +58,10 @@ struct PTQOptions : public PassPipelineOptions<PTQOptions> {
   Option<int64_t> groupSize{*this, "group-size",
                             llvm::cl::desc("per-group weights: group size"),
                             llvm::cl::init(128)};
+  Option<bool> intBias{
+      *this, "int-bias",
+      llvm::cl::desc("fused biases as i32 at scale sx * sw[c] (static mode)"),
+      llvm::cl::init(false)};
   Option<std::string> exclude{
       *this, "exclude",
       llvm::cl::desc(
@@ -100,7 +104,9 @@ void qforge::registerQForgePipelines() {
         scales.method = options.method;
         scales.exclude = options.exclude;
         pm.addPass(createFoldScales(scales));
-        pm.addPass(createFuseQDQ());
+        FuseQDQOptions fuse;
+        fuse.intBias = options.intBias;
+        pm.addPass(createFuseQDQ(fuse));
         pm.addPass(createCanonicalizerPass());
         pm.addPass(createCSEPass());
       });

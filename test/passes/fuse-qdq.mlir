@@ -215,3 +215,65 @@ func.func @dynamic_activation(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   %y = linalg.matmul ins(%x, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
 }
+
+// -----
+
+// int-bias=true: the bias in the accumulator domain, rne(b / (sx * sw[c])):
+// 0.5 / 2e-4 = 2500, -0.25 / 6e-4 = -416.67 -> -417.
+// RUN: qforge-opt %s -split-input-file --qforge-fuse-qdq="int-bias=true" 2>/dev/null | FileCheck %s --check-prefix=IBIAS
+// RUN: qforge-opt %s -split-input-file --qforge-fuse-qdq="int-bias=true" 2>&1 >/dev/null | FileCheck %s --check-prefix=IBIASREMARK
+// IBIAS-LABEL: func.func @int_bias
+// IBIAS: %[[B:.*]] = arith.constant dense<[2500, -417]> : tensor<2xi32>
+// IBIAS: qforge.matmul {{.*}} bias(%[[B]] : tensor<2xi32>)
+// A bias too large for the i32 accumulator at its scale stays f32.
+// IBIASREMARK: remark: bias kept in float: bias[0] = 1.000000e+06 at scale {{.*}}e-09 would overflow the i32 accumulator
+// IBIAS-LABEL: func.func @int_bias_overflow
+// IBIAS: qforge.matmul {{.*}} bias(%{{.*}} : tensor<2xf32>)
+// CHECK-LABEL: func.func @int_bias
+// CHECK: bias(%{{.*}} : tensor<2xf32>)
+func.func @int_bias(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<[[100, 50, -127], [-64, 127, 0]]> : tensor<2x3xi8>
+  %s = quant.scast %c : tensor<2x3xi8> to tensor<2x3x!quant.uniform<i8:f32:0, {0.01, 0.03}>>
+  %w = qforge.dequantize %s : tensor<2x3x!quant.uniform<i8:f32:0, {0.01, 0.03}>> to tensor<2x3xf32>
+  %et = tensor.empty() : tensor<3x2xf32>
+  %wt = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%et : tensor<3x2xf32>) permutation = [1, 0]
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m = linalg.matmul ins(%d, %wt : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %b = arith.constant dense<[0.5, -0.25]> : tensor<2xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%m, %b : tensor<4x2xf32>, tensor<2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %a = arith.addf %v, %bias : f32
+    linalg.yield %a : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @int_bias_overflow
+func.func @int_bias_overflow(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32, 0.0001>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32, 0.0001>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.0001>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.0001>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %b = arith.constant dense<[1.0e6, 1.0]> : tensor<2xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%m, %b : tensor<4x2xf32>, tensor<2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %a = arith.addf %v, %bias : f32
+    linalg.yield %a : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
