@@ -208,61 +208,110 @@ private:
     return success();
   }
 
-  /// Folds a following `linalg.generic` computing `x + bias[n]` and
-  /// optionally `max(., 0)` over the matmul's result into its epilogue (f32
-  /// bias added after scaling, relu). The generic must be the result's only
-  /// user and produce an f32 tensor of the same shape.
+  /// Folds a following `linalg.generic` computing, per element,
+  ///   [max(] [x * gamma[n]] [+ bias[n]] [, 0)]
+  /// over the matmul's result into its epilogue: a constant per-channel
+  /// multiplier (a batch-norm style affine, a folded constant scale) goes
+  /// into the rhs scale vector, the bias becomes the f32 (or i32) bias and
+  /// the max the relu. The generic must be the result's only user, with the
+  /// vectors indexed along N and an f32 result of the same shape.
   void fuseEpilogue(MatmulOp matmul) {
     Value result = matmul.getResult();
     if (!result.hasOneUse())
       return;
     auto generic = dyn_cast<linalg::GenericOp>(*result.getUsers().begin());
-    if (!generic || generic.getNumDpsInputs() != 2 ||
-        generic.getNumDpsInits() != 1 || generic.getDpsInputs()[0] != result ||
+    if (!generic || generic.getNumDpsInputs() < 2 ||
+        generic.getNumDpsInputs() > 3 || generic.getNumDpsInits() != 1 ||
+        generic.getDpsInputs()[0] != result ||
         generic.getResult(0).getType() != result.getType())
       return;
     SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
     MLIRContext *ctx = generic.getContext();
-    if (!maps[0].isIdentity() || !maps[2].isIdentity() ||
-        maps[1] != AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx) ||
+    AffineMap alongN = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
+    unsigned numInputs = generic.getNumDpsInputs();
+    if (!maps[0].isIdentity() || !maps[numInputs].isIdentity() ||
         llvm::any_of(generic.getIteratorTypesArray(),
                      [](auto t) { return t != utils::IteratorType::parallel; }))
       return;
+    for (unsigned i = 1; i < numInputs; ++i)
+      if (maps[i] != alongN)
+        return;
     Block &body = generic.getRegion().front();
-    auto yield = cast<linalg::YieldOp>(body.getTerminator());
-    Value yielded = yield.getOperand(0);
+    // The block argument of a vector input, if `v` is one: its input index.
+    auto vectorInput = [&](Value v) -> std::optional<unsigned> {
+      auto arg = dyn_cast<BlockArgument>(v);
+      if (!arg || arg.getOwner() != &body || arg.getArgNumber() == 0 ||
+          arg.getArgNumber() >= numInputs)
+        return std::nullopt;
+      return arg.getArgNumber();
+    };
+    // Peels one binary op `T(rest, vector)` (either order) off `v`.
+    auto peel = [&](auto tag, Value &v, std::optional<unsigned> &vector) {
+      using T = decltype(tag);
+      auto op = v.getDefiningOp<T>();
+      if (!op || op->getBlock() != &body)
+        return;
+      if ((vector = vectorInput(op.getRhs())))
+        v = op.getLhs();
+      else if ((vector = vectorInput(op.getLhs())))
+        v = op.getRhs();
+    };
+    Value v = cast<linalg::YieldOp>(body.getTerminator()).getOperand(0);
+    size_t ops = 1; // the yield
     Activation activation = Activation::none;
-    if (auto max = yielded.getDefiningOp<arith::MaximumFOp>()) {
-      Value other = max.getLhs();
-      Value zeroSide = max.getRhs();
+    if (auto max = v.getDefiningOp<arith::MaximumFOp>()) {
+      Value other = max.getLhs(), zeroSide = max.getRhs();
       if (!matchPattern(zeroSide, m_AnyZeroFloat()))
         std::swap(other, zeroSide);
       if (!matchPattern(zeroSide, m_AnyZeroFloat()))
         return;
       activation = Activation::relu;
-      yielded = other;
+      v = other;
+      ++ops;
     }
-    auto add = yielded.getDefiningOp<arith::AddFOp>();
-    if (!add || add->getBlock() != &body)
+    std::optional<unsigned> biasInput, gammaInput;
+    peel(arith::AddFOp(), v, biasInput);
+    ops += biasInput.has_value();
+    peel(arith::MulFOp(), v, gammaInput);
+    ops += gammaInput.has_value();
+    if (v != body.getArgument(0) || body.getOperations().size() != ops ||
+        (!biasInput && !gammaInput) ||
+        size_t(biasInput.has_value() + gammaInput.has_value()) != numInputs - 1)
       return;
-    Value a = body.getArgument(0), bias = body.getArgument(1);
-    if (!((add.getLhs() == a && add.getRhs() == bias) ||
-          (add.getLhs() == bias && add.getRhs() == a)))
-      return;
-    size_t expectedOps = activation == Activation::relu ? 3 : 2;
-    if (body.getOperations().size() != expectedOps)
-      return;
-    Value biasTensor = generic.getDpsInputs()[1];
-    auto biasType = dyn_cast<RankedTensorType>(biasTensor.getType());
-    if (!biasType || !biasType.getElementType().isF32())
-      return;
+    for (std::optional<unsigned> input : {biasInput, gammaInput})
+      if (input &&
+          !cast<RankedTensorType>(generic.getDpsInputs()[*input].getType())
+               .getElementType()
+               .isF32())
+        return;
+
     OpBuilder b(generic);
-    if (intBias)
-      biasTensor = integerBias(b, matmul, biasTensor);
-    auto fused = MatmulOp::create(
-        b, generic.getLoc(), matmul.getResult().getType(), matmul.getLhs(),
-        matmul.getRhs(), matmul.getLhsScale(), matmul.getRhsScale(), biasTensor,
-        matmul.getRhsTransposed(), activation);
+    Value rhsScale = matmul.getRhsScale();
+    if (gammaInput) {
+      // y = (acc * s[c]) * g[c] + ...: fold g into the scale vector.
+      DenseElementsAttr gamma, scales;
+      if (!matchPattern(generic.getDpsInputs()[*gammaInput],
+                        m_Constant(&gamma)) ||
+          !rhsScale || !matchPattern(rhsScale, m_Constant(&scales)))
+        return;
+      SmallVector<float> scale(scales.getValues<float>());
+      SmallVector<float> product;
+      int64_t c = 0;
+      for (float g : gamma.getValues<float>())
+        product.push_back((scale.size() == 1 ? scale[0] : scale[size_t(c++)]) *
+                          g);
+      auto type =
+          RankedTensorType::get({int64_t(product.size())}, b.getF32Type());
+      rhsScale = arith::ConstantOp::create(
+          b, generic.getLoc(), DenseElementsAttr::get(type, ArrayRef(product)));
+    }
+    Value bias = biasInput ? generic.getDpsInputs()[*biasInput] : Value();
+    if (bias && intBias)
+      bias = integerBias(b, matmul, rhsScale, bias);
+    auto fused =
+        MatmulOp::create(b, generic.getLoc(), matmul.getResult().getType(),
+                         matmul.getLhs(), matmul.getRhs(), matmul.getLhsScale(),
+                         rhsScale, bias, matmul.getRhsTransposed(), activation);
     generic.getResult(0).replaceAllUsesWith(fused.getResult());
     generic.erase();
     matmul.erase();
@@ -273,11 +322,12 @@ private:
   /// Runtime store it. Kept in f32, with a remark, when the scales are not
   /// static constants or when acc + bias could overflow i32 (|bias| must stay
   /// below 2^31 - 1 - K * 128 * 128).
-  Value integerBias(OpBuilder &b, MatmulOp matmul, Value floatBias) {
+  Value integerBias(OpBuilder &b, MatmulOp matmul, Value rhsScale,
+                    Value floatBias) {
     DenseElementsAttr biasValues, scaleValues;
-    if (matmul.getLhsScale() ||
+    if (matmul.getLhsScale() || !rhsScale ||
         !matchPattern(floatBias, m_Constant(&biasValues)) ||
-        !matchPattern(matmul.getRhsScale(), m_Constant(&scaleValues))) {
+        !matchPattern(rhsScale, m_Constant(&scaleValues))) {
       matmul.emitRemark("bias kept in float: the scales are not static "
                         "constants (dynamic activations)");
       return floatBias;

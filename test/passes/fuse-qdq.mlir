@@ -277,3 +277,65 @@ func.func @int_bias_overflow(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   } -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
 }
+
+// -----
+
+// A batch-norm style affine after the matmul, x * g[n] + b[n] then relu:
+// g folds into the per-channel scales (0.02 * 0.1 * {2, -1}), b becomes the
+// bias, the max the relu.
+// CHECK-LABEL: func.func @affine_epilogue
+// CHECK-DAG: %[[S:.*]] = arith.constant dense<[4.000000e-03, -2.000000e-03]> : tensor<2xf32>
+// CHECK-DAG: %[[B:.*]] = arith.constant dense<[1.000000e+00, 2.000000e+00]> : tensor<2xf32>
+// CHECK: qforge.matmul %{{.*}}, %{{.*}} rhs_scale(%[[S]] : tensor<2xf32>) bias(%[[B]] : tensor<2xf32>) activation(relu)
+// CHECK-NOT: linalg.generic
+func.func @affine_epilogue(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32, 0.1>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32, 0.1>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %g = arith.constant dense<[2.0, -1.0]> : tensor<2xf32>
+  %b = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>,
+                                        affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%m, %g, %b : tensor<4x2xf32>, tensor<2xf32>, tensor<2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %gamma: f32, %beta: f32, %o: f32):
+    %p = arith.mulf %v, %gamma : f32
+    %a = arith.addf %p, %beta : f32
+    %r = arith.maximumf %a, %zero : f32
+    linalg.yield %r : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// A multiplier that is not a constant cannot go into the scales: the
+// generic stays.
+// CHECK-LABEL: func.func @runtime_multiplier
+// CHECK: qforge.matmul
+// CHECK: linalg.generic
+func.func @runtime_multiplier(%x: tensor<4x3xf32>, %g: tensor<2xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32, 0.1>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32, 0.1>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%m, %g : tensor<4x2xf32>, tensor<2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %gamma: f32, %o: f32):
+    %p = arith.mulf %gamma, %v : f32
+    linalg.yield %p : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
