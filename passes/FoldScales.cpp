@@ -4,9 +4,9 @@
 // becomes a quantize/dequantize pair (QDQ) with the scale and zero point the
 // calibration method chooses from that observer's statistics.
 //
-// Not here yet (see docs/DESIGN.md): folding scale products into epilogue
-// vectors, i32 biases, affine folds into weights and requantize merging;
-// they belong with the integer ops qforge-fuse-qdq creates.
+// Consecutive requantizations are merged here too. Folding scale products
+// into epilogue vectors, i32 biases and affine folds act on the integer ops
+// qforge-fuse-qdq creates, and live there (docs/DESIGN.md).
 //
 //===----------------------------------------------------------------------===//
 
@@ -110,9 +110,25 @@ struct FoldScalesPass : public qforge::impl::FoldScalesBase<FoldScalesPass> {
       if (failed(replaceObserver(op, *table, *chosen, options)))
         return signalPassFailure();
     }
+    mergeRequantizations(module);
   }
 
 private:
+  /// requantize(requantize(x, T1), T2) -> requantize(x, T2) when the inner
+  /// result has no other use: one rounding instead of two (the intermediate
+  /// type only loses information).
+  void mergeRequantizations(ModuleOp module) {
+    SmallVector<RequantizeOp> requantizes;
+    module.walk([&](RequantizeOp op) { requantizes.push_back(op); });
+    for (RequantizeOp op : requantizes) {
+      auto inner = op.getInput().getDefiningOp<RequantizeOp>();
+      if (!inner || !inner.getResult().hasOneUse())
+        continue;
+      op.getInputMutable().assign(inner.getInput());
+      inner.erase();
+    }
+  }
+
   /// Inserts the observers, as qforge-insert-calibration does, on a module
   /// that has none.
   LogicalResult ensureObservers(ModuleOp module) {
