@@ -22,6 +22,7 @@ config.substitutions.append(("%qforge_rt_include",
 config.substitutions.append(("%qforge_lib_dir", os.path.join(config.qforge_obj_root, "lib")))
 config.substitutions.append(("%cc", config.c_compiler))
 config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%qforge_plugin", config.qforge_plugin))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
@@ -33,7 +34,8 @@ tool_dirs = [config.qforge_tools_dir, config.llvm_tools_dir]
 tools = [ToolSubst("qforge-opt", unresolved="fatal"),
          ToolSubst("qforge-compile", unresolved="fatal"),
          ToolSubst("qforge-run", unresolved="fatal"),
-         ToolSubst("qforge-calibrate", unresolved="fatal"), "mlir-translate", "llc"]
+         ToolSubst("qforge-calibrate", unresolved="fatal"), "mlir-translate", "llc",
+         "mlir-opt"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # Features: a CUDA device, for the integration/cuda suite.
