@@ -112,10 +112,111 @@ struct FuseQDQPass : public qforge::impl::FuseQDQBase<FuseQDQPass> {
       if (failed(fuse(op, why)) && remarks && !why.empty())
         op.emitRemark() << "not fused into qforge.matmul: " << why;
     }
+    SmallVector<linalg::BatchMatmulOp> batched;
+    getOperation().walk(
+        [&](linalg::BatchMatmulOp op) { batched.push_back(op); });
+    for (linalg::BatchMatmulOp op : batched) {
+      Reason why;
+      if (failed(fuseBatched(op, why)) && remarks && !why.empty())
+        op.emitRemark() << "not fused into qforge.matmul: " << why;
+    }
     removeRedundantPairs();
   }
 
 private:
+  /// The quantized value and per-tensor scale behind `dequantize(q)` of a
+  /// symmetric int8 activation, or failure.
+  static FailureOr<std::pair<Value, float>> staticActivation(Value v) {
+    auto dq = v.getDefiningOp<DequantizeOp>();
+    if (!dq)
+      return failure();
+    auto q = dyn_cast<quant::UniformQuantizedType>(
+        dq.getInput().getType().getElementType());
+    if (!q || q.getStorageTypeIntegralWidth() != 8 || !q.isSigned() ||
+        q.getZeroPoint() != 0 || !q.getExpressedType().isF32())
+      return failure();
+    return std::make_pair(Value(dq.getInput()), float(q.getScale()));
+  }
+
+  /// `quantized` (a !quant.uniform tensor) reinterpreted as its i8 codes.
+  static Value codesOf(OpBuilder &b, Location loc, Value quantized) {
+    auto type = cast<RankedTensorType>(quantized.getType());
+    return quant::StorageCastOp::create(
+        b, loc, RankedTensorType::get(type.getShape(), b.getI8Type()),
+        quantized);
+  }
+
+  /// batch_matmul [B,M,K] x [B,K,N] with a static symmetric int8 lhs and an
+  /// rhs that is either a static int8 activation (attention's products) or
+  /// an int8 constant weight (per-tensor, or per output channel on axis 2).
+  LogicalResult fuseBatched(linalg::BatchMatmulOp op, Reason &why) {
+    if (!op.getDpsInputs()[0].getDefiningOp<DequantizeOp>())
+      return failure();
+    MLIRContext *ctx = op.getContext();
+    AffineExpr bd, m, n, k;
+    bindDims(ctx, bd, m, n, k);
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    if (maps[0] != AffineMap::get(4, 0, {bd, m, k}, ctx) ||
+        maps[1] != AffineMap::get(4, 0, {bd, k, n}, ctx) ||
+        maps[2] != AffineMap::get(4, 0, {bd, m, n}, ctx)) {
+      why = "unsupported indexing maps";
+      return failure();
+    }
+    auto resultType = cast<RankedTensorType>(op.getResult(0).getType());
+    if (!resultType.getElementType().isF32() ||
+        !isZeroFill(op.getDpsInits()[0])) {
+      why = "the result is not f32 or the init is not a zero fill";
+      return failure();
+    }
+    FailureOr<std::pair<Value, float>> lhs =
+        staticActivation(op.getDpsInputs()[0]);
+    if (failed(lhs)) {
+      why = "the activation is not symmetric per-tensor int8";
+      return failure();
+    }
+    Value rhsQuantized, rhsCodes;
+    SmallVector<float> scales;
+    Value rhs = op.getDpsInputs()[1];
+    if (FailureOr<std::pair<Value, float>> act = staticActivation(rhs);
+        succeeded(act)) {
+      rhsQuantized = act->first;
+      scales.push_back(act->second);
+    } else {
+      auto dq = rhs.getDefiningOp<DequantizeOp>();
+      auto storageCast =
+          dq ? dq.getInput().getDefiningOp<quant::StorageCastOp>() : nullptr;
+      FailureOr<SmallVector<float>> weightScales = failure();
+      if (storageCast)
+        weightScales =
+            symmetricScales(cast<quant::QuantizedType>(
+                                dq.getInput().getType().getElementType()),
+                            2);
+      if (!storageCast || !matchPattern(storageCast.getInput(), m_Constant()) ||
+          failed(weightScales)) {
+        why = "the rhs is neither a static int8 activation nor an int8 "
+              "weight with per-tensor or per-output-channel scales";
+        return failure();
+      }
+      rhsCodes = storageCast.getInput();
+      scales = *weightScales;
+    }
+    for (float &scale : scales)
+      scale *= lhs->second; // fold the static lhs scale
+    OpBuilder b(op);
+    auto type = RankedTensorType::get({int64_t(scales.size())}, b.getF32Type());
+    Value rhsScale = arith::ConstantOp::create(
+        b, op.getLoc(), DenseElementsAttr::get(type, ArrayRef(scales)));
+    if (rhsQuantized)
+      rhsCodes = codesOf(b, op.getLoc(), rhsQuantized);
+    Value lhsCodes = codesOf(b, op.getLoc(), lhs->first);
+    auto fused = MatmulOp::create(b, op.getLoc(), resultType, lhsCodes,
+                                  rhsCodes, Value(), rhsScale, Value(),
+                                  /*rhs_transposed=*/false, Activation::none);
+    op.getResult(0).replaceAllUsesWith(fused.getResult());
+    op.erase();
+    return success();
+  }
+
   LogicalResult fuse(linalg::MatmulOp op, Reason &why) {
     auto lhsDq = op.getDpsInputs()[0].getDefiningOp<DequantizeOp>();
     if (!lhsDq && !dynamic)

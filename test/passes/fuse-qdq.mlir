@@ -339,3 +339,55 @@ func.func @runtime_multiplier(%x: tensor<4x3xf32>, %g: tensor<2xf32>) -> tensor<
   } -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
 }
+
+// -----
+
+// batch_matmul of two static int8 activations (attention scores): both
+// become int8 operands, the two scales one (0.02 * 0.05).
+// CHECK-LABEL: func.func @attention_scores
+// CHECK-DAG: %[[S:.*]] = arith.constant dense<1.000000e-03> : tensor<1xf32>
+// CHECK: qforge.matmul %{{.*}}, %{{.*}} rhs_scale(%[[S]] : tensor<1xf32>) : tensor<2x4x8xi8>, tensor<2x8x4xi8> -> tensor<2x4x4xf32>
+// CHECK-NOT: linalg.batch_matmul
+func.func @attention_scores(%q: tensor<2x4x8xf32>, %k: tensor<2x8x4xf32>) -> tensor<2x4x4xf32> {
+  %qq = qforge.quantize %q : tensor<2x4x8xf32> to tensor<2x4x8x!quant.uniform<i8:f32, 0.02>>
+  %qd = qforge.dequantize %qq : tensor<2x4x8x!quant.uniform<i8:f32, 0.02>> to tensor<2x4x8xf32>
+  %kq = qforge.quantize %k : tensor<2x8x4xf32> to tensor<2x8x4x!quant.uniform<i8:f32, 0.05>>
+  %kd = qforge.dequantize %kq : tensor<2x8x4x!quant.uniform<i8:f32, 0.05>> to tensor<2x8x4xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x4x4xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x4x4xf32>) -> tensor<2x4x4xf32>
+  %s = linalg.batch_matmul ins(%qd, %kd : tensor<2x4x8xf32>, tensor<2x8x4xf32>) outs(%f : tensor<2x4x4xf32>) -> tensor<2x4x4xf32>
+  return %s : tensor<2x4x4xf32>
+}
+
+// -----
+
+// A batched constant weight [B, K, N], per output channel (axis 2).
+// CHECK-LABEL: func.func @batched_weight
+// CHECK: qforge.matmul %{{.*}}, %{{.*}} rhs_scale(%{{.*}} : tensor<2xf32>) : tensor<2x4x3xi8>, tensor<2x3x2xi8> -> tensor<2x4x2xf32>
+func.func @batched_weight(%x: tensor<2x4x3xf32>) -> tensor<2x4x2xf32> {
+  %c = arith.constant dense<1> : tensor<2x3x2xi8>
+  %s = quant.scast %c : tensor<2x3x2xi8> to tensor<2x3x2x!quant.uniform<i8:f32:2, {0.1, 0.2}>>
+  %w = qforge.dequantize %s : tensor<2x3x2x!quant.uniform<i8:f32:2, {0.1, 0.2}>> to tensor<2x3x2xf32>
+  %q = qforge.quantize %x : tensor<2x4x3xf32> to tensor<2x4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<2x4x3x!quant.uniform<i8:f32, 0.02>> to tensor<2x4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x4x2xf32>) -> tensor<2x4x2xf32>
+  %y = linalg.batch_matmul ins(%d, %w : tensor<2x4x3xf32>, tensor<2x3x2xf32>) outs(%f : tensor<2x4x2xf32>) -> tensor<2x4x2xf32>
+  return %y : tensor<2x4x2xf32>
+}
+
+// -----
+
+// A float rhs keeps the batch_matmul float, with the reason.
+func.func @batched_float_rhs(%x: tensor<2x4x3xf32>, %w: tensor<2x3x2xf32>) -> tensor<2x4x2xf32> {
+  %q = qforge.quantize %x : tensor<2x4x3xf32> to tensor<2x4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<2x4x3x!quant.uniform<i8:f32, 0.02>> to tensor<2x4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x4x2xf32>) -> tensor<2x4x2xf32>
+  // expected-remark @+1 {{not fused into qforge.matmul: the rhs is neither a static int8 activation nor an int8 weight with per-tensor or per-output-channel scales}}
+  %y = linalg.batch_matmul ins(%d, %w : tensor<2x4x3xf32>, tensor<2x3x2xf32>) outs(%f : tensor<2x4x2xf32>) -> tensor<2x4x2xf32>
+  return %y : tensor<2x4x2xf32>
+}
