@@ -135,7 +135,8 @@ def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
     remark saying why (asymmetric activation, weight not constant, non-zero
     init, unsupported types or layout).
 
-    Not yet: gelu epilogues, i32 biases, batch_matmul and convolutions,
+    batch_matmul fuses when both operands are static int8 activations or the
+    rhs is an int8 constant weight. Not yet: gelu epilogues, convolutions,
     requantized outputs, moving q/dq through reshapes.
   }];
   let options = [
