@@ -20,7 +20,9 @@ config.substitutions.append(("%qforge_src", config.qforge_src_root))
 config.substitutions.append(("%qforge_rt_include",
                              os.path.join(config.qforge_src_root, "runtime", "include")))
 config.substitutions.append(("%qforge_lib_dir", os.path.join(config.qforge_obj_root, "lib")))
-config.substitutions.append(("%cc", config.c_compiler))
+# The C compiler with the build's flags (a sanitizer build's harnesses must
+# be instrumented like the runtime they link).
+config.substitutions.append(("%cc", config.c_compiler + " " + config.c_flags))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%qforge_plugin", config.qforge_plugin))
 
@@ -37,6 +39,11 @@ tools = [ToolSubst("qforge-opt", unresolved="fatal"),
          ToolSubst("qforge-calibrate", unresolved="fatal"), "mlir-translate", "llc",
          "mlir-opt"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# A sanitizer build: tools that are not instrumented (the system mlir-opt)
+# cannot load instrumented plugins.
+if "-fsanitize=address" in config.c_flags:
+    config.available_features.add("asan")
 
 # Features: a CUDA device, for the integration/cuda suite.
 if config.qforge_cuda_enabled and os.path.exists("/dev/nvidiactl"):

@@ -1,5 +1,7 @@
 // Stock mlir-opt from LLVM 22 runs qforge through the plugin: the dialect
 // parses and verifies, and the passes and pipelines are available.
+// (The system mlir-opt is not instrumented: it cannot load an ASan plugin.)
+// UNSUPPORTED: asan
 // RUN: mlir-opt %s --load-dialect-plugin=%qforge_plugin --load-pass-plugin=%qforge_plugin --pass-pipeline='builtin.module(qforge-quantize-weights,qforge-fuse-qdq{dynamic=true},canonicalize)' | FileCheck %s
 // RUN: not mlir-opt %s --load-dialect-plugin=%qforge_plugin --load-pass-plugin=%qforge_plugin --pass-pipeline='builtin.module(qforge-fuse-qdq{bogus=1})' 2>&1 | FileCheck %s --check-prefix=BADOPT
 

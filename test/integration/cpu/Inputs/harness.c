@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef struct {
   float *allocated, *aligned;
@@ -27,6 +28,9 @@ static int check(const char *what) {
   return 0;
 }
 
+/* Results are allocated by the model and owned by the caller. */
+static void release(Memref2D *m) { free(m->allocated); }
+
 static void print(const char *name, const Memref2D *m) {
   printf("%s:", name);
   for (int64_t i = 0; i < m->sizes[0]; ++i)
@@ -49,6 +53,7 @@ int main(void) {
   if (check("qdq"))
     return 1;
   print("qdq", &out);
+  release(&out);
 
   float mlpIn[6] = {1.0f, 2.0f, 3.0f, -1.0f, 0.5f, 0.25f};
   in = view(mlpIn, 2, 3);
@@ -56,6 +61,7 @@ int main(void) {
   if (check("mlp"))
     return 1;
   print("mlp", &out);
+  release(&out);
 
   float x[12] = {0.3f, -1.2f, 0.8f, 1.0f, 1.0f, 1.0f,
                  -0.5f, 0.25f, 2.0f, 0.0f, 0.0f, 0.0f};
@@ -78,12 +84,14 @@ int main(void) {
       worst = e > worst ? e : worst;
     }
   printf("qlinear max abs error vs float: %s\n", worst < 0.03 ? "< 0.03" : "TOO LARGE");
+  release(&out);
 
   /* Without a current context, the model records a failure. */
   qforge_rt_set_current(NULL);
   _mlir_ciface_qdq(&out, &in);
   printf("no context: %s\n", qforge_rt_model_status() == QFORGE_ERR_INVALID_ARGUMENT
                                ? "error recorded" : "NOT DETECTED");
+  release(&out);
   qforge_rt_destroy(ctx);
   return 0;
 }
