@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 using namespace qforge::test;
 
@@ -540,6 +541,102 @@ TEST(RuntimeCalibration, ObserversByIdAreListedInIdOrder) {
   EXPECT_EQ(qforge_rt_calibration_entry(ctx, 2, &id, &stats),
             QFORGE_ERR_INVALID_ARGUMENT);
   qforge_rt_destroy(ctx);
+}
+
+} // namespace
+
+namespace {
+
+/// Four threads, each on its own context (on cuda: its own stream), run the
+/// same sequence of calls as a serial run on fresh data: results must be
+/// bitwise equal to the serial ones. Runs on every backend present.
+TEST(RuntimeThreads, FourContextsMatchSerialRuns) {
+  unsetenv("QFORGE_DEVICE");
+  std::vector<qforge_backend> backends = {QFORGE_BACKEND_CPU};
+  if (qforge_rt_cuda_available())
+    backends.push_back(QFORGE_BACKEND_CUDA);
+  std::mt19937 rng(99);
+  const int64_t m = 33, n = 64, k = 256;
+  struct Work {
+    std::vector<float> x;
+    std::vector<int8_t> w;
+    std::vector<float> out;
+  };
+  std::vector<Work> work(4);
+  for (Work &item : work) {
+    item.x = randomFloats(rng, size_t(m * k));
+    item.w = randomInt8(rng, size_t(n * k));
+    item.out.assign(size_t(m * n), 0.0f);
+  }
+  // quantize x per token, then the GEMM with per-row x per-channel scales.
+  auto run = [&](qforge_backend backend, Work &item) {
+    qforge_context *ctx = nullptr;
+    if (qforge_rt_create(backend, &ctx) != QFORGE_OK)
+      return false;
+    void *x = nullptr, *w = nullptr, *q = nullptr, *s = nullptr, *y = nullptr,
+         *sw = nullptr;
+    std::vector<float> weightScale(size_t(n), 0.01f);
+    bool ok =
+        qforge_rt_alloc(ctx, m * k * 4, &x) == QFORGE_OK &&
+        qforge_rt_alloc(ctx, n * k, &w) == QFORGE_OK &&
+        qforge_rt_alloc(ctx, m * k, &q) == QFORGE_OK &&
+        qforge_rt_alloc(ctx, m * 4, &s) == QFORGE_OK &&
+        qforge_rt_alloc(ctx, n * 4, &sw) == QFORGE_OK &&
+        qforge_rt_alloc(ctx, m * n * 4, &y) == QFORGE_OK &&
+        qforge_rt_copy_to_device(ctx, x, item.x.data(), m * k * 4) ==
+            QFORGE_OK &&
+        qforge_rt_copy_to_device(ctx, w, item.w.data(), n * k) == QFORGE_OK &&
+        qforge_rt_copy_to_device(ctx, sw, weightScale.data(), n * 4) ==
+            QFORGE_OK;
+    for (int repeat = 0; ok && repeat < 20; ++repeat) {
+      ok = qforge_rt_dynamic_quantize(
+               ctx, QFORGE_F32, x, m, k, QFORGE_PER_TOKEN,
+               static_cast<int8_t *>(q), static_cast<float *>(s)) == QFORGE_OK;
+      qforge_gemm_desc d{};
+      d.batch = 1;
+      d.m = m;
+      d.n = n;
+      d.k = k;
+      d.rhs_transposed = 1;
+      d.lhs = static_cast<int8_t *>(q);
+      d.rhs = static_cast<int8_t *>(w);
+      d.lhs_scale = static_cast<float *>(s);
+      d.lhs_scale_count = m;
+      d.rhs_scale = static_cast<float *>(sw);
+      d.rhs_scale_count = n;
+      d.activation = QFORGE_ACT_GELU;
+      d.out_dtype = QFORGE_F32;
+      d.out = y;
+      ok = ok && qforge_rt_gemm(ctx, &d) == QFORGE_OK;
+    }
+    ok = ok && qforge_rt_copy_to_host(ctx, item.out.data(), y, m * n * 4) ==
+                   QFORGE_OK;
+    for (void *p : {x, w, q, s, y, sw})
+      qforge_rt_free(ctx, p);
+    qforge_rt_destroy(ctx);
+    return ok;
+  };
+  for (qforge_backend backend : backends) {
+    std::vector<std::vector<float>> serial;
+    for (Work &item : work) {
+      ASSERT_TRUE(run(backend, item)) << qforge_rt_last_error();
+      serial.push_back(item.out);
+      std::fill(item.out.begin(), item.out.end(), 0.0f);
+    }
+    std::vector<std::thread> threads;
+    std::vector<int> ok(work.size(), 0);
+    for (size_t t = 0; t < work.size(); ++t)
+      threads.emplace_back([&, t] { ok[t] = run(backend, work[t]); });
+    for (std::thread &thread : threads)
+      thread.join();
+    for (size_t t = 0; t < work.size(); ++t) {
+      ASSERT_TRUE(ok[t]) << "thread " << t;
+      EXPECT_EQ(std::memcmp(work[t].out.data(), serial[t].data(),
+                            serial[t].size() * 4),
+                0)
+          << "backend " << backend << " thread " << t;
+    }
+  }
 }
 
 } // namespace
