@@ -11,6 +11,7 @@
 #include "dialect/QForgeOps.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/Matchers.h"
 
 #include <cmath>
@@ -99,6 +100,66 @@ FailureOr<IntWeight> intWeight(Value rhs, bool rhsIsNK, Reason &why) {
     return failure();
   }
   return IntWeight{storageCast.getInput(), transposed, *scales};
+}
+
+/// Evaluates a scalar linalg body of one live argument at `x` (constants and
+/// the arith / math ops an activation is written with); nullopt for anything
+/// else. Used to recognise an activation by what it computes rather than by
+/// the exact op sequence a frontend happened to emit.
+std::optional<double> evaluateBody(Block &body, double x) {
+  DenseMap<Value, double> values;
+  values[body.getArgument(0)] = x;
+  auto valueOf = [&](Value v) -> std::optional<double> {
+    auto found = values.find(v);
+    if (found != values.end())
+      return found->second;
+    FloatAttr constant;
+    if (matchPattern(v, m_Constant(&constant)))
+      return constant.getValueAsDouble();
+    return std::nullopt;
+  };
+  for (Operation &op : body.without_terminator()) {
+    SmallVector<double> in;
+    for (Value operand : op.getOperands()) {
+      std::optional<double> v = valueOf(operand);
+      if (!v)
+        return std::nullopt;
+      in.push_back(*v);
+    }
+    double out;
+    if (isa<arith::ConstantOp>(op))
+      continue;
+    else if (isa<arith::AddFOp>(op))
+      out = in[0] + in[1];
+    else if (isa<arith::SubFOp>(op))
+      out = in[0] - in[1];
+    else if (isa<arith::MulFOp>(op))
+      out = in[0] * in[1];
+    else if (isa<arith::DivFOp>(op))
+      out = in[0] / in[1];
+    else if (isa<arith::NegFOp>(op))
+      out = -in[0];
+    else if (isa<math::ErfOp>(op))
+      out = std::erf(in[0]);
+    else if (isa<math::SqrtOp>(op))
+      out = std::sqrt(in[0]);
+    else
+      return std::nullopt;
+    values[op.getResult(0)] = out;
+  }
+  return valueOf(body.getTerminator()->getOperand(0));
+}
+
+/// Whether a one-input elementwise body computes GELU in its exact erf form
+/// (what qforge.matmul's `gelu` is), checked at sample points.
+bool computesGelu(Block &body) {
+  for (double x : {-4.0, -2.5, -1.0, -0.3, 0.0, 0.4, 1.0, 2.2, 5.0}) {
+    std::optional<double> y = evaluateBody(body, x);
+    double expected = 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    if (!y || std::fabs(*y - expected) > 1e-6 * std::max(1.0, std::fabs(x)))
+      return false;
+  }
+  return true;
 }
 
 struct FuseQDQPass : public qforge::impl::FuseQDQBase<FuseQDQPass> {
@@ -305,10 +366,36 @@ private:
         /*bias=*/Value(), weight->transposed, Activation::none);
     op.getResult(0).replaceAllUsesWith(fused.getResult());
     op.erase();
-    fuseEpilogue(fused);
+    fuseGelu(fuseEpilogue(fused));
     return success();
   }
 
+  /// Folds a following elementwise GELU (erf form, recognised by what it
+  /// computes) into the matmul's activation, after any bias was folded.
+  void fuseGelu(MatmulOp matmul) {
+    Value result = matmul.getResult();
+    if (matmul.getActivation() != Activation::none || !result.hasOneUse())
+      return;
+    auto generic = dyn_cast<linalg::GenericOp>(*result.getUsers().begin());
+    if (!generic || generic.getNumDpsInputs() != 1 ||
+        generic.getNumDpsInits() != 1 || generic.getDpsInputs()[0] != result ||
+        generic.getResult(0).getType() != result.getType() ||
+        !llvm::all_of(generic.getIndexingMapsArray(),
+                      [](AffineMap m) { return m.isIdentity(); }) ||
+        !computesGelu(generic.getRegion().front()))
+      return;
+    OpBuilder b(generic);
+    auto fused = MatmulOp::create(
+        b, generic.getLoc(), result.getType(), matmul.getLhs(), matmul.getRhs(),
+        matmul.getLhsScale(), matmul.getRhsScale(), matmul.getBias(),
+        matmul.getRhsTransposed(), Activation::gelu);
+    generic.getResult(0).replaceAllUsesWith(fused.getResult());
+    generic.erase();
+    matmul.erase();
+  }
+
+  /// Returns the matmul that now stands for `matmul` (a new one when the
+  /// epilogue was folded).
   /// Folds a following `linalg.generic` computing, per element,
   ///   [max(] [x * gamma[n]] [+ bias[n]] [, 0)]
   /// over the matmul's result into its epilogue: a constant per-channel
@@ -316,16 +403,16 @@ private:
   /// into the rhs scale vector, the bias becomes the f32 (or i32) bias and
   /// the max the relu. The generic must be the result's only user, with the
   /// vectors indexed along N and an f32 result of the same shape.
-  void fuseEpilogue(MatmulOp matmul) {
+  MatmulOp fuseEpilogue(MatmulOp matmul) {
     Value result = matmul.getResult();
     if (!result.hasOneUse())
-      return;
+      return matmul;
     auto generic = dyn_cast<linalg::GenericOp>(*result.getUsers().begin());
     if (!generic || generic.getNumDpsInputs() < 2 ||
         generic.getNumDpsInputs() > 3 || generic.getNumDpsInits() != 1 ||
         generic.getDpsInputs()[0] != result ||
         generic.getResult(0).getType() != result.getType())
-      return;
+      return matmul;
     SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
     MLIRContext *ctx = generic.getContext();
     AffineMap alongN = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
@@ -333,10 +420,10 @@ private:
     if (!maps[0].isIdentity() || !maps[numInputs].isIdentity() ||
         llvm::any_of(generic.getIteratorTypesArray(),
                      [](auto t) { return t != utils::IteratorType::parallel; }))
-      return;
+      return matmul;
     for (unsigned i = 1; i < numInputs; ++i)
       if (maps[i] != alongN)
-        return;
+        return matmul;
     Block &body = generic.getRegion().front();
     // The block argument of a vector input, if `v` is one: its input index.
     auto vectorInput = [&](Value v) -> std::optional<unsigned> {
@@ -365,7 +452,7 @@ private:
       if (!matchPattern(zeroSide, m_AnyZeroFloat()))
         std::swap(other, zeroSide);
       if (!matchPattern(zeroSide, m_AnyZeroFloat()))
-        return;
+        return matmul;
       activation = Activation::relu;
       v = other;
       ++ops;
@@ -378,13 +465,13 @@ private:
     if (v != body.getArgument(0) || body.getOperations().size() != ops ||
         (!biasInput && !gammaInput) ||
         size_t(biasInput.has_value() + gammaInput.has_value()) != numInputs - 1)
-      return;
+      return matmul;
     for (std::optional<unsigned> input : {biasInput, gammaInput})
       if (input &&
           !cast<RankedTensorType>(generic.getDpsInputs()[*input].getType())
                .getElementType()
                .isF32())
-        return;
+        return matmul;
 
     OpBuilder b(generic);
     Value rhsScale = matmul.getRhsScale();
@@ -394,7 +481,7 @@ private:
       if (!matchPattern(generic.getDpsInputs()[*gammaInput],
                         m_Constant(&gamma)) ||
           !rhsScale || !matchPattern(rhsScale, m_Constant(&scales)))
-        return;
+        return matmul;
       SmallVector<float> scale(scales.getValues<float>());
       SmallVector<float> product;
       int64_t c = 0;
@@ -416,6 +503,7 @@ private:
     generic.getResult(0).replaceAllUsesWith(fused.getResult());
     generic.erase();
     matmul.erase();
+    return fused;
   }
 
   /// The bias in the accumulator domain: rne(b[c] / s[c]) as i32 with

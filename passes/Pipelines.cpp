@@ -20,6 +20,7 @@ constexpr const char *kToLLVM =
     "expand-strided-metadata,"
     "lower-affine,"
     "finalize-memref-to-llvm,"
+    "convert-math-to-libm,"
     "convert-math-to-llvm,"
     "convert-arith-to-llvm,"
     "convert-index-to-llvm,"

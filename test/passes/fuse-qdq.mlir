@@ -391,3 +391,90 @@ func.func @batched_float_rhs(%x: tensor<2x4x3xf32>, %w: tensor<2x3x2xf32>) -> te
   %y = linalg.batch_matmul ins(%d, %w : tensor<2x4x3xf32>, tensor<2x3x2xf32>) outs(%f : tensor<2x4x2xf32>) -> tensor<2x4x2xf32>
   return %y : tensor<2x4x2xf32>
 }
+
+// -----
+
+// GELU written as torch-mlir writes it (x * 0.5 * (1 + erf((x - 0) / (1 *
+// sqrt(2))))), after a bias: recognised by what it computes and folded into
+// the matmul as activation(gelu).
+// CHECK-LABEL: func.func @bias_gelu
+// CHECK: qforge.matmul {{.*}} bias(%{{.*}} : tensor<2xf32>) activation(gelu)
+// CHECK-NOT: linalg.generic
+// CHECK-NOT: math.erf
+func.func @bias_gelu(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32, 0.1>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32, 0.1>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %b = arith.constant dense<[0.5, -0.25]> : tensor<2xf32>
+  %biased = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                            iterator_types = ["parallel", "parallel"]}
+       ins(%m, %b : tensor<4x2xf32>, tensor<2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %a = arith.addf %v, %bias : f32
+    linalg.yield %a : f32
+  } -> tensor<4x2xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%biased : tensor<4x2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %c0 = arith.constant 0.0 : f32
+    %c1 = arith.constant 1.0 : f32
+    %c2 = arith.constant 2.0 : f32
+    %half = arith.constant 0.5 : f32
+    %centered = arith.subf %v, %c0 : f32
+    %sqrt2 = math.sqrt %c2 : f32
+    %denominator = arith.mulf %c1, %sqrt2 : f32
+    %arg = arith.divf %centered, %denominator : f32
+    %erf = math.erf %arg : f32
+    %onePlus = arith.addf %c1, %erf : f32
+    %cdf = arith.mulf %half, %onePlus : f32
+    %g = arith.mulf %v, %cdf : f32
+    linalg.yield %g : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// The tanh approximation of GELU is a different function: not folded.
+// CHECK-LABEL: func.func @tanh_gelu
+// CHECK: qforge.matmul
+// CHECK-NOT: activation(gelu)
+// CHECK: math.tanh
+func.func @tanh_gelu(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32, 0.1>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32, 0.1>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%m : tensor<4x2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %k = arith.constant 0.7978845608 : f32
+    %a = arith.constant 0.044715 : f32
+    %half = arith.constant 0.5 : f32
+    %one = arith.constant 1.0 : f32
+    %v2 = arith.mulf %v, %v : f32
+    %v3 = arith.mulf %v2, %v : f32
+    %t0 = arith.mulf %a, %v3 : f32
+    %t1 = arith.addf %v, %t0 : f32
+    %t2 = arith.mulf %k, %t1 : f32
+    %t3 = math.tanh %t2 : f32
+    %t4 = arith.addf %one, %t3 : f32
+    %t5 = arith.mulf %half, %t4 : f32
+    %g = arith.mulf %v, %t5 : f32
+    linalg.yield %g : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
