@@ -62,21 +62,21 @@ llvm::Expected<ObserverStats> parseObserver(const json::Value &value,
     return error(where + ": must be an object");
   ObserverStats stats;
   if (auto e = getNumber(*object, "min", where, stats.min))
-    return std::move(e);
+    return e;
   if (auto e = getNumber(*object, "max", where, stats.max))
-    return std::move(e);
+    return e;
   if (auto e = getCount(*object, "count", where, stats.count))
-    return std::move(e);
+    return e;
   if (auto e = getCount(*object, "nan_count", where, stats.nanCount))
-    return std::move(e);
+    return e;
   if (auto e = getCount(*object, "inf_count", where, stats.infCount))
-    return std::move(e);
+    return e;
   const json::Object *histogram = object->getObject("histogram");
   if (!histogram)
     return error(where + ": missing \"histogram\" object");
   std::string histogramWhere = where + ".histogram";
   if (auto e = getNumber(*histogram, "range", histogramWhere, stats.range))
-    return std::move(e);
+    return e;
   const json::Array *bins = histogram->getArray("bins");
   if (!bins)
     return error(histogramWhere + ": missing \"bins\" array");

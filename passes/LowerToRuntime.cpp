@@ -260,7 +260,6 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
       return failure();
     CallBuilder cb(rewriter, op);
     Value input = adaptor.getInput();
-    auto inType = cast<RankedTensorType>(input.getType());
     Type outElement = op.getResult().getType().getElementType();
     Value out = cb.allocLike(input, outElement);
     Value dtype = cb.i32(runtimeDType(outElement));
