@@ -80,14 +80,17 @@ llvm::Expected<ObserverStats> parseObserver(const json::Value &value,
   const json::Array *bins = histogram->getArray("bins");
   if (!bins)
     return error(histogramWhere + ": missing \"bins\" array");
-  if (bins->size() < 8 || bins->size() % 4 != 0)
+  // The runtime's observers hold 8 to 2^24 bins, a multiple of 4.
+  if (bins->size() < 8 || bins->size() % 4 != 0 || bins->size() > (1u << 24))
     return error(histogramWhere + ": " + llvm::Twine(bins->size()) +
-                 " bins; expected a multiple of 4, at least 8");
+                 " bins; expected a multiple of 4 in [8, 2^24]");
   int64_t total = 0;
   for (const json::Value &bin : *bins) {
     std::optional<int64_t> count = bin.getAsInteger();
     if (!count || *count < 0)
       return error(histogramWhere + ": bins must be non-negative integers");
+    if (*count > std::numeric_limits<int64_t>::max() - total)
+      return error(histogramWhere + ": the bins' total overflows 64 bits");
     stats.bins.push_back(*count);
     total += *count;
   }
@@ -97,6 +100,10 @@ llvm::Expected<ObserverStats> parseObserver(const json::Value &value,
                  formatDouble(stats.max));
   if (stats.range < 0)
     return error(histogramWhere + ": range must be >= 0");
+  if (stats.count == 0 && (stats.min != 0 || stats.max != 0))
+    return error(where + ": count is 0 but min/max are " +
+                 formatDouble(stats.min) + "/" + formatDouble(stats.max) +
+                 " (an observer with no finite value has min = max = 0)");
   if (total != stats.count)
     return error(histogramWhere + ": bins hold " + llvm::Twine(total) +
                  " values but count is " + llvm::Twine(stats.count));

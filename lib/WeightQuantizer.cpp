@@ -15,7 +15,9 @@ using namespace qforge;
 int32_t qforge::symmetricMaxCode(int bits) { return (1 << (bits - 1)) - 1; }
 
 float qforge::symmetricWeightScale(float absMax, int32_t qmax) {
-  return absMax > 0.0f ? absMax / float(qmax) : 1.0f;
+  // Same zero-range rule as the runtime (numerics.h): a channel this close
+  // to zero would get a denormal or zero scale.
+  return absMax >= qforge::rt::kMinGroupAbsMax ? absMax / float(qmax) : 1.0f;
 }
 
 namespace {

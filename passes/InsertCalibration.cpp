@@ -65,6 +65,18 @@ std::string nameOf(Location loc) {
   return "";
 }
 
+/// The element types the runtime's observers read (qforge.observe's
+/// verifier agrees). Other floats (f64, f8 ...) are left unobserved, with a
+/// remark, rather than given an observer that cannot verify.
+bool isObservable(Type element) {
+  return element.isF32() || element.isF16() || element.isBF16();
+}
+
+void remarkUnobservable(Operation *op, StringRef id, Type element) {
+  op->emitRemark() << "calibration point '" << id << "' not observed: "
+                   << "element type " << element << " is not f32, f16 or bf16";
+}
+
 struct InsertCalibrationPass
     : public qforge::impl::InsertCalibrationBase<InsertCalibrationPass> {
   using InsertCalibrationBase::InsertCalibrationBase;
@@ -75,7 +87,12 @@ struct InsertCalibrationPass
                      llvm::StringSet<> &usedIds) {
     Value result = op->getResult(0);
     auto type = dyn_cast<RankedTensorType>(result.getType());
-    if (!type || !isa<FloatType>(type.getElementType()) || result.use_empty() ||
+    if (type && isa<FloatType>(type.getElementType()) &&
+        !isObservable(type.getElementType()) && !result.use_empty()) {
+      remarkUnobservable(op, id, type.getElementType());
+      return;
+    }
+    if (!type || !isObservable(type.getElementType()) || result.use_empty() ||
         llvm::any_of(result.getUsers(),
                      [](Operation *user) { return isa<ObserveOp>(user); }) ||
         (excluded && excluded->match(id)))
@@ -136,6 +153,10 @@ struct InsertCalibrationPass
               isConstantWeight(input) || input.getDefiningOp<ObserveOp>())
             continue;
           std::string id = prefix + "." + operandNames[i];
+          if (!isObservable(type.getElementType())) {
+            remarkUnobservable(op, id, type.getElementType());
+            continue;
+          }
           if (excluded &&
               (excluded->match(id) || (!nameOf(op->getLoc()).empty() &&
                                        excluded->match(nameOf(op->getLoc())))))

@@ -163,6 +163,46 @@ public:
     return address(c);
   }
 
+  /// The address of a private constant global holding `text`'s bytes.
+  Value stringAddress(StringRef text, StringRef symbolPrefix) {
+    auto bytesType = MemRefType::get({int64_t(text.size())}, b.getI8Type());
+    std::string symbol;
+    for (int n = 0; symbol.empty() || module.lookupSymbol(symbol); ++n)
+      symbol = (symbolPrefix + Twine(n)).str();
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      SmallVector<int8_t> bytes(text.begin(), text.end());
+      auto initial = DenseElementsAttr::get(
+          RankedTensorType::get(bytesType.getShape(), b.getI8Type()),
+          ArrayRef<int8_t>(bytes));
+      memref::GlobalOp::create(b, loc, symbol, b.getStringAttr("private"),
+                               bytesType, initial, /*constant=*/true,
+                               /*alignment=*/IntegerAttr());
+    }
+    Value buffer = memref::GetGlobalOp::create(b, loc, bytesType, symbol);
+    return addressOfBuffer(buffer);
+  }
+
+  /// A run-time check that dimension `d` of `tensor` equals `expected`
+  /// (dimension `expectedDim` of `expectedTensor`), emitted only where one
+  /// side is dynamic: the verifier has checked the static cases, and a
+  /// mismatch the runtime cannot see would read past a buffer.
+  void checkSize(Operation *op, Value tensor, int64_t d, Value expectedTensor,
+                 int64_t expectedDim, StringRef what) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    auto expectedType = cast<RankedTensorType>(expectedTensor.getType());
+    if (!type.isDynamicDim(d) && !expectedType.isDynamicDim(expectedDim))
+      return;
+    emitCheck(op, dim(tensor, d), dim(expectedTensor, expectedDim), what);
+  }
+  void checkSize(Operation *op, Value tensor, int64_t d, int64_t expected,
+                 StringRef what) {
+    if (!cast<RankedTensorType>(tensor.getType()).isDynamicDim(d))
+      return;
+    emitCheck(op, dim(tensor, d), i64(expected), what);
+  }
+
   /// Calls `name`, declaring it (private, C ABI) on first use.
   void call(StringRef name, ValueRange args) {
     auto fnType = b.getFunctionType(TypeRange(args), {});
@@ -178,6 +218,26 @@ public:
   ConversionPatternRewriter &b;
   Location loc;
   ModuleOp module;
+
+private:
+  void emitCheck(Operation *op, Value actual, Value expected, StringRef what) {
+    std::string located;
+    llvm::raw_string_ostream os(located);
+    os << op->getName();
+    // file:line:col of the op, the form a user can open.
+    op->getLoc()->walk([&](Location l) {
+      if (auto file = dyn_cast<FileLineColLoc>(l)) {
+        os << " at " << file.getFilename().getValue() << ":" << file.getLine()
+           << ":" << file.getColumn();
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    os << ": " << what;
+    Value text = stringAddress(located, "__qforge_check_");
+    call("qforge_rt_m_check_size",
+         {actual, expected, text, i64(int64_t(located.size()))});
+  }
 };
 
 /// Per-tensor parameters, or per-axis ones, of a quantized type.
@@ -238,6 +298,8 @@ struct QuantizeLowering : OpConversionPattern<QuantizeOp> {
                cb.f32(p->scale), cb.i32(p->zeroPoint), cb.i32(p->qmin),
                cb.i32(p->qmax), cb.addressOfBuffer(out)});
     } else {
+      cb.checkSize(op, input, p->axis, int64_t(p->scales.size()),
+                   "the per-axis channel count");
       SmallVector<Value> view = cb.axisView(input, p->axis);
       cb.call("qforge_rt_m_quantize_per_axis",
               {cb.address(input), dtype, view[0], view[1], view[2],
@@ -268,6 +330,8 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
               {cb.address(input), cb.numElements(input), cb.f32(p->scale),
                cb.i32(p->zeroPoint), dtype, cb.addressOfBuffer(out)});
     } else {
+      cb.checkSize(op, input, p->axis, int64_t(p->scales.size()),
+                   "the per-axis channel count");
       SmallVector<Value> view = cb.axisView(input, p->axis);
       cb.call("qforge_rt_m_dequantize_per_axis",
               {cb.address(input), view[0], view[1], view[2],
@@ -381,7 +445,17 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     auto optionalCount = [&](Value v) {
       return v ? cb.numElements(v) : cb.i64(0);
     };
+    // Sizes the runtime takes on trust: checked at run time where dynamic.
+    int64_t rhsK = transposed ? rhsRank - 1 : rhsRank - 2;
+    int64_t rhsN = transposed ? rhsRank - 2 : rhsRank - 1;
+    cb.checkSize(op, rhs, rhsK, lhs, lhsRank - 1, "the rhs contraction size");
+    if (!shared)
+      for (int64_t d = 0; d + 2 < lhsRank; ++d)
+        cb.checkSize(op, rhs, d, lhs, d,
+                     ("rhs batch dimension " + Twine(d)).str());
     Value bias = adaptor.getBias();
+    if (bias)
+      cb.checkSize(op, bias, 0, rhs, rhsN, "the bias length");
     int32_t biasType =
         bias ? runtimeDType(
                    cast<RankedTensorType>(bias.getType()).getElementType())
@@ -412,30 +486,12 @@ struct ObserveLowering : OpConversionPattern<ObserveOp> {
                   ConversionPatternRewriter &rewriter) const override {
     CallBuilder cb(rewriter, op);
     StringRef id = op.getId();
-    auto bytesType =
-        MemRefType::get({int64_t(id.size())}, rewriter.getI8Type());
-    std::string symbol;
-    for (int n = 0; symbol.empty() || cb.module.lookupSymbol(symbol); ++n)
-      symbol = "__qforge_observer_id_" + std::to_string(n);
-    {
-      OpBuilder::InsertionGuard guard(rewriter);
-      rewriter.setInsertionPointToStart(cb.module.getBody());
-      SmallVector<int8_t> bytes(id.begin(), id.end());
-      auto initial = DenseElementsAttr::get(
-          RankedTensorType::get(bytesType.getShape(), rewriter.getI8Type()),
-          ArrayRef<int8_t>(bytes));
-      memref::GlobalOp::create(rewriter, op.getLoc(), symbol,
-                               rewriter.getStringAttr("private"), bytesType,
-                               initial, /*constant=*/true,
-                               /*alignment=*/IntegerAttr());
-    }
-    Value idBuffer =
-        memref::GetGlobalOp::create(rewriter, op.getLoc(), bytesType, symbol);
+    Value idAddress = cb.stringAddress(id, "__qforge_observer_id_");
     Value input = adaptor.getInput();
     auto inType = cast<RankedTensorType>(input.getType());
     cb.call("qforge_rt_m_observe",
-            {cb.addressOfBuffer(idBuffer), cb.i64(int64_t(id.size())),
-             cb.address(input), cb.i32(runtimeDType(inType.getElementType())),
+            {idAddress, cb.i64(int64_t(id.size())), cb.address(input),
+             cb.i32(runtimeDType(inType.getElementType())),
              cb.numElements(input)});
     rewriter.replaceOp(op, input);
     return success();

@@ -120,8 +120,7 @@ QFORGE_RT_API qforge_status qforge_rt_copy_on_device(qforge_context *ctx,
  * returns host_data itself. */
 QFORGE_RT_API qforge_status qforge_rt_constant(qforge_context *ctx,
                                                const void *host_data,
-                                               int64_t bytes,
-                                               const void **out);
+                                               int64_t bytes, const void **out);
 
 /* Host<->device copies made by this context so far (uploads of constants
  * included). */
@@ -135,12 +134,9 @@ QFORGE_RT_API qforge_status qforge_rt_transfer_count(const qforge_context *ctx,
  * Scales must be finite and > 0, zero points within [qmin, qmax], and
  * -128 <= qmin <= qmax <= 127. */
 
-QFORGE_RT_API qforge_status qforge_rt_quantize(qforge_context *ctx,
-                                               qforge_dtype in_dtype,
-                                               const void *in, int64_t count,
-                                               float scale, int32_t zero_point,
-                                               int32_t qmin, int32_t qmax,
-                                               int8_t *out);
+QFORGE_RT_API qforge_status qforge_rt_quantize(
+    qforge_context *ctx, qforge_dtype in_dtype, const void *in, int64_t count,
+    float scale, int32_t zero_point, int32_t qmin, int32_t qmax, int8_t *out);
 
 /* Per-axis: the tensor is viewed as [outer, channels, inner]; channel c uses
  * scales[c] and zero_points[c] (zero_points may be NULL: all zero). */
@@ -160,12 +156,9 @@ QFORGE_RT_API qforge_status qforge_rt_dynamic_quantize(
     int64_t cols, qforge_granularity granularity, int8_t *out, float *scales);
 
 /* x = (q - zero_point) * scale in f32, rounded to out_dtype (f32/f16/bf16). */
-QFORGE_RT_API qforge_status qforge_rt_dequantize(qforge_context *ctx,
-                                                 const int8_t *in,
-                                                 int64_t count, float scale,
-                                                 int32_t zero_point,
-                                                 qforge_dtype out_dtype,
-                                                 void *out);
+QFORGE_RT_API qforge_status qforge_rt_dequantize(
+    qforge_context *ctx, const int8_t *in, int64_t count, float scale,
+    int32_t zero_point, qforge_dtype out_dtype, void *out);
 QFORGE_RT_API qforge_status qforge_rt_dequantize_per_axis(
     qforge_context *ctx, const int8_t *in, int64_t outer, int64_t channels,
     int64_t inner, const float *scales, const int32_t *zero_points,
@@ -197,23 +190,23 @@ QFORGE_RT_API qforge_status qforge_rt_requantize(
 #define QFORGE_MAX_GEMM_K 131072
 
 typedef struct qforge_gemm_desc {
-  int64_t batch;            /* >= 1 */
-  int64_t m, n, k;          /* >= 1 */
-  int32_t rhs_transposed;   /* 0: rhs is K x N; 1: rhs is N x K */
-  int32_t rhs_shared;       /* 1: one rhs for every batch (a weight) */
-  const int8_t *lhs;        /* batch x M x K */
-  const int8_t *rhs;        /* (batch x) K x N, or (batch x) N x K */
-  const float *lhs_scale;   /* may be NULL when lhs_scale_count == 0 */
+  int64_t batch;          /* >= 1 */
+  int64_t m, n, k;        /* >= 1 */
+  int32_t rhs_transposed; /* 0: rhs is K x N; 1: rhs is N x K */
+  int32_t rhs_shared;     /* 1: one rhs for every batch (a weight) */
+  const int8_t *lhs;      /* batch x M x K */
+  const int8_t *rhs;      /* (batch x) K x N, or (batch x) N x K */
+  const float *lhs_scale; /* may be NULL when lhs_scale_count == 0 */
   int64_t lhs_scale_count;
-  const float *rhs_scale;   /* may be NULL when rhs_scale_count == 0 */
+  const float *rhs_scale; /* may be NULL when rhs_scale_count == 0 */
   int64_t rhs_scale_count;
-  const void *bias;         /* N values of bias_dtype, or NULL */
-  qforge_dtype bias_dtype;  /* QFORGE_I32 or QFORGE_F32 */
+  const void *bias;        /* N values of bias_dtype, or NULL */
+  qforge_dtype bias_dtype; /* QFORGE_I32 or QFORGE_F32 */
   qforge_activation activation;
   qforge_dtype out_dtype;
-  float out_scale;          /* i8 output only */
-  int32_t out_zero_point;   /* i8 output only */
-  void *out;                /* batch x M x N */
+  float out_scale;        /* i8 output only */
+  int32_t out_zero_point; /* i8 output only */
+  void *out;              /* batch x M x N */
 } qforge_gemm_desc;
 
 QFORGE_RT_API qforge_status qforge_rt_gemm(qforge_context *ctx,
@@ -229,11 +222,11 @@ QFORGE_RT_API qforge_status qforge_rt_gemm(qforge_context *ctx,
 typedef struct qforge_observer qforge_observer;
 
 typedef struct qforge_observer_stats {
-  double min, max;        /* over finite values; 0 when none */
-  int64_t count;          /* finite values seen */
-  int64_t nan_count;      /* NaN values seen (left out of everything else) */
-  int64_t inf_count;      /* +-Inf values seen (left out of everything else) */
-  double range;           /* histogram covers [-range, range]; 0 = all zero */
+  double min, max;   /* over finite values; 0 when none */
+  int64_t count;     /* finite values seen */
+  int64_t nan_count; /* NaN values seen (left out of everything else) */
+  int64_t inf_count; /* +-Inf values seen (left out of everything else) */
+  double range;      /* histogram covers [-range, range]; 0 = all zero */
   int32_t num_bins;
   const int64_t *histogram; /* num_bins counts, owned by the observer */
 } qforge_observer_stats;
@@ -247,8 +240,8 @@ QFORGE_RT_API qforge_status qforge_rt_observe(qforge_context *ctx,
                                               qforge_dtype dtype,
                                               const void *data, int64_t count);
 /* Stats stay valid until the next observe/destroy of `obs`. */
-QFORGE_RT_API qforge_status qforge_rt_observer_stats(qforge_observer *obs,
-                                                     qforge_observer_stats *out);
+QFORGE_RT_API qforge_status
+qforge_rt_observer_stats(qforge_observer *obs, qforge_observer_stats *out);
 
 /*--- calibration by observer id -------------------------------------------*/
 /* A context keeps one observer (2048 bins) per id: what the qforge.observe
@@ -260,9 +253,9 @@ QFORGE_RT_API qforge_status qforge_rt_observe_by_id(qforge_context *ctx,
                                                     int64_t count);
 QFORGE_RT_API int64_t qforge_rt_calibration_size(const qforge_context *ctx);
 /* `*id` and `stats` stay valid until the next observe on `ctx`. */
-QFORGE_RT_API qforge_status qforge_rt_calibration_entry(
-    qforge_context *ctx, int64_t index, const char **id,
-    qforge_observer_stats *stats);
+QFORGE_RT_API qforge_status
+qforge_rt_calibration_entry(qforge_context *ctx, int64_t index, const char **id,
+                            qforge_observer_stats *stats);
 
 /*--- entry points of compiled models --------------------------------------*/
 /* Code generated by qforge-lower-to-runtime calls these. They take pointers
@@ -288,16 +281,17 @@ QFORGE_RT_API void qforge_rt_m_quantize(int64_t in, int32_t in_dtype,
                                         int64_t count, float scale,
                                         int32_t zero_point, int32_t qmin,
                                         int32_t qmax, int64_t out);
-QFORGE_RT_API void qforge_rt_m_quantize_per_axis(
-    int64_t in, int32_t in_dtype, int64_t outer, int64_t channels,
-    int64_t inner, int64_t scales, int64_t zero_points, int32_t qmin,
-    int32_t qmax, int64_t out);
+QFORGE_RT_API void
+qforge_rt_m_quantize_per_axis(int64_t in, int32_t in_dtype, int64_t outer,
+                              int64_t channels, int64_t inner, int64_t scales,
+                              int64_t zero_points, int32_t qmin, int32_t qmax,
+                              int64_t out);
 QFORGE_RT_API void qforge_rt_m_dequantize(int64_t in, int64_t count,
                                           float scale, int32_t zero_point,
                                           int32_t out_dtype, int64_t out);
 QFORGE_RT_API void qforge_rt_m_dequantize_per_axis(
-    int64_t in, int64_t outer, int64_t channels, int64_t inner,
-    int64_t scales, int64_t zero_points, int32_t out_dtype, int64_t out);
+    int64_t in, int64_t outer, int64_t channels, int64_t inner, int64_t scales,
+    int64_t zero_points, int32_t out_dtype, int64_t out);
 QFORGE_RT_API void qforge_rt_m_dynamic_quantize(int64_t in, int32_t in_dtype,
                                                 int64_t rows, int64_t cols,
                                                 int32_t granularity,
@@ -312,12 +306,20 @@ QFORGE_RT_API void qforge_rt_m_requantize(int64_t in, int32_t in_dtype,
 QFORGE_RT_API void qforge_rt_m_observe(int64_t id, int64_t id_length,
                                        int64_t data, int32_t dtype,
                                        int64_t count);
-QFORGE_RT_API void qforge_rt_m_gemm(
-    int64_t batch, int64_t m, int64_t n, int64_t k, int32_t rhs_transposed,
-    int32_t rhs_shared, int64_t lhs, int64_t rhs, int64_t lhs_scale,
-    int64_t lhs_scale_count, int64_t rhs_scale, int64_t rhs_scale_count,
-    int64_t bias, int32_t bias_dtype, int32_t activation, int32_t out_dtype,
-    float out_scale, int32_t out_zero_point, int64_t out);
+/* A run-time shape check the compiler emits where a size it must trust is
+ * dynamic (a contraction size, a batch size, a bias length, a per-axis
+ * channel count): when actual != expected it records an invalid-argument
+ * failure "<what> is <actual>, expected <expected>", and the model's later
+ * runtime calls are skipped. `what` is `what_length` bytes. */
+QFORGE_RT_API void qforge_rt_m_check_size(int64_t actual, int64_t expected,
+                                          int64_t what, int64_t what_length);
+QFORGE_RT_API void
+qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
+                 int32_t rhs_transposed, int32_t rhs_shared, int64_t lhs,
+                 int64_t rhs, int64_t lhs_scale, int64_t lhs_scale_count,
+                 int64_t rhs_scale, int64_t rhs_scale_count, int64_t bias,
+                 int32_t bias_dtype, int32_t activation, int32_t out_dtype,
+                 float out_scale, int32_t out_zero_point, int64_t out);
 
 #ifdef __cplusplus
 } /* extern "C" */

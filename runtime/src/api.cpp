@@ -230,6 +230,24 @@ qforge_status resolveBackend(qforge_backend requested, qforge_backend &out) {
   return QFORGE_OK;
 }
 
+/// Fails, naming the magnitude, if doubling the observer's range (as
+/// growObserverRange does) cannot cover `absMax` without overflowing float.
+qforge_status checkObserverRangeCovers(const qforge_observer &obs,
+                                       float absMax) {
+  float range = obs.range;
+  if (range == 0.0f)
+    return QFORGE_OK; // the first non-zero batch sets the range to its max
+  while (absMax > range) {
+    if (!std::isfinite(range * 2.0f))
+      return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                  "observed magnitude %g is too large for a float histogram "
+                  "range",
+                  double(absMax));
+    range *= 2.0f;
+  }
+  return QFORGE_OK;
+}
+
 /// Doubles the observer's range until it covers `absMax`, merging pairs of
 /// bins: bin j of [-R, R] lies inside bin numBins/4 + j/2 of [-2R, 2R].
 qforge_status growObserverRange(qforge_observer &obs, float absMax) {
@@ -563,6 +581,10 @@ qforge_status qforge_rt_observe(qforge_context *ctx, qforge_observer *obs,
   return guarded([&]() -> qforge_status {
     BatchStats batch;
     QF_RETURN_IF_ERROR(ctx->backend->batchStats(type, data, count, batch));
+    // Every check before the first change: a rejected batch leaves the
+    // observer as it was (found by the runtime ABI fuzzer).
+    QF_RETURN_IF_ERROR(checkObserverRangeCovers(
+        *obs, std::max(std::fabs(batch.min), std::fabs(batch.max))));
     obs->nanCount += batch.nan;
     obs->infCount += batch.inf;
     if (batch.finite == 0)
@@ -585,7 +607,9 @@ qforge_status qforge_rt_observe(qforge_context *ctx, qforge_observer *obs,
       obs->pendingZeros = 0;
     }
     QF_RETURN_IF_ERROR(growObserverRange(*obs, absMax));
-    float invWidth = float(obs->numBins) / (2.0f * obs->range);
+    // Half the bins over the half range: 2 * range overflows for ranges
+    // near FLT_MAX (the same quotient otherwise, as both halvings are exact).
+    float invWidth = float(obs->numBins / 2) / obs->range;
     return ctx->backend->histogram(type, data, count, obs->range, invWidth,
                                    obs->numBins, obs->histogram.data());
   });

@@ -270,6 +270,16 @@ void qforge_rt_m_observe(int64_t id, int64_t idLength, int64_t data,
   });
 }
 
+void qforge_rt_m_check_size(int64_t actual, int64_t expected, int64_t what,
+                            int64_t whatLength) {
+  if (!ready() || actual == expected)
+    return;
+  record(qforge::rt::fail(QFORGE_ERR_INVALID_ARGUMENT,
+                          "%.*s is %lld, expected %lld", int(whatLength),
+                          ptr<const char>(what), (long long)actual,
+                          (long long)expected));
+}
+
 void qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                       int32_t rhsTransposed, int32_t rhsShared, int64_t lhs,
                       int64_t rhs, int64_t lhsScale, int64_t lhsScaleCount,

@@ -122,7 +122,11 @@ QF_HD int8_t quantizeValue(float x, float scale, int32_t zeroPoint,
   float q = roundHalfEven(x / scale);
   float lo = float(qmin - zeroPoint);
   float hi = float(qmax - zeroPoint);
-  q = q < lo ? lo : (q > hi ? hi : q);
+  // Written so that a NaN quotient (possible only with an invalid scale,
+  // which per-axis calls cannot check: their scales may live in device
+  // memory) gives the zero point instead of an undefined float->int cast.
+  q = q >= lo ? q : (q < lo ? lo : 0.0f);
+  q = q <= hi ? q : hi;
   return int8_t(int32_t(q) + zeroPoint);
 }
 
@@ -131,16 +135,23 @@ QF_HD float dequantizeValue(int32_t q, float scale, int32_t zeroPoint) {
   return float(int64_t(q) - int64_t(zeroPoint)) * scale;
 }
 
+/// A group whose largest magnitude is below this is quantized as all zero
+/// (scale 1, every code 0). Below it, 127 / max|x| overflows float to Inf
+/// (and 0 * Inf is NaN), and max|x| / 127 can underflow to a zero scale;
+/// the values it drops are within 1e-30 of zero. Found by the runtime ABI
+/// fuzzer (a denormal group).
+constexpr float kMinGroupAbsMax = 1e-30f;
+
 /// The scale of a symmetric int8 group with maximum magnitude `absMax`.
 QF_HD float symmetricScale(float absMax) {
-  return absMax > 0.0f ? absMax / 127.0f : 1.0f;
+  return absMax >= kMinGroupAbsMax ? absMax / 127.0f : 1.0f;
 }
 
 /// What dynamic quantization multiplies by: 127 / max|x|, or 1 for an
 /// all-zero group (whose scale is 1). One division per group instead of one
 /// per element.
 QF_HD float symmetricInverseScale(float absMax) {
-  return absMax > 0.0f ? 127.0f / absMax : 1.0f;
+  return absMax >= kMinGroupAbsMax ? 127.0f / absMax : 1.0f;
 }
 
 /// Dynamic (symmetric, run-time scale) quantization of one element:
@@ -200,8 +211,13 @@ QF_HD float epilogueValue(int32_t acc, int32_t biasInt, float lhsScale,
 QF_HD int32_t histogramBin(float x, float range, float invWidth,
                            int32_t numBins) {
   float position = (x + range) * invWidth;
-  int32_t bin = int32_t(floorf(position));
-  return bin < 0 ? 0 : (bin >= numBins ? numBins - 1 : bin);
+  // Clamped in float before the conversion: near FLT_MAX, x + range
+  // overflows to Inf, and a float->int cast of Inf is undefined.
+  if (!(position >= 0.0f))
+    return 0;
+  if (position >= float(numBins))
+    return numBins - 1;
+  return int32_t(floorf(position));
 }
 
 } // namespace qforge::rt

@@ -89,7 +89,64 @@ TEST(CalibrationTable, RejectsMalformedTablesWithSpecificErrors) {
       {replaced("\"range\": 4", "\"range\": 2"),
        "range 2 does not cover min/max (3.5)"},
       {replaced("\"histogram\"", "\"histo\""), "missing \"histogram\" object"},
+      {"", "not valid JSON"},
+      {table(good) + " trailing", "not valid JSON"},
+      {"\"a string\"", "must be a JSON object"},
+      {replaced("\"format\": \"qforge-calibration\",", ""),
+       "not a qforge calibration table"},
+      {replaced("\"qforge-calibration\"", "7"),
+       "not a qforge calibration table"},
+      {replaced("\"version\": 1", "\"version\": \"1\""),
+       "missing integer \"version\""},
+      {replaced("\"version\": 1", "\"version\": 1.5"),
+       "missing integer \"version\""},
+      {replaced("0123abcd", "0123ABCD"),
+       "\"model_hash\" must be a lowercase hex string"},
+      {replaced("\"0123abcd\"", "\"\""),
+       "\"model_hash\" must be a lowercase hex string"},
+      {replaced("\"model_hash\": \"0123abcd\",", ""),
+       "\"model_hash\" must be a lowercase hex string"},
+      {replaced("\"samples\": 3", "\"samples\": -1"),
+       "\"samples\" must be a positive integer"},
+      {replaced("\"samples\": 3", "\"samples\": 2.5"),
+       "\"samples\" must be a positive integer"},
+      {R"({"format": "qforge-calibration", "version": 1, "model_hash": "ab",
+           "samples": 1})",
+       "missing \"observers\" object"},
+      {R"({"format": "qforge-calibration", "version": 1, "model_hash": "ab",
+           "samples": 1, "observers": [1]})",
+       "missing \"observers\" object"},
+      {table("[1, 2]"), "observer 'f.matmul_0.lhs': must be an object"},
+      {replaced("\"min\": -1.5", "\"min\": null"),
+       "\"min\" must be a finite number"},
+      {replaced("\"max\": 3.5", "\"max\": 1e999"),
+       "\"max\" must be a finite number"},
+      {replaced("\"count\": 6", "\"count\": 6.5"),
+       "\"count\" must be a non-negative integer"},
+      {replaced("\"nan_count\": 1, ", ""), "missing \"nan_count\""},
+      {replaced("\"inf_count\": 0", "\"inf_count\": -3"),
+       "\"inf_count\" must be a non-negative integer"},
+      {replaced("\"range\": 4", "\"range\": -4"), "range must be >= 0"},
+      {replaced("\"range\": 4, ", ""), "missing \"range\""},
+      {replaced("\"bins\"", "\"counts\""), "missing \"bins\" array"},
+      {replaced("[0, 0, 1, 1, 2, 0, 0, 2]", "{}"), "missing \"bins\" array"},
+      {replaced("[0, 0, 1, 1, 2, 0, 0, 2]", "[0, 0, 1, 1]"),
+       "4 bins; expected a multiple of 4 in [8, 2^24]"},
+      {replaced("[0, 0, 1, 1, 2, 0, 0, 2]", "[0, 0, 1, 1, 2, 0, 0, 1.5]"),
+       "bins must be non-negative integers"},
+      {replaced("[0, 0, 1, 1, 2, 0, 0, 2]",
+                "[0, 0, 1, 1, 2, 0, 9223372036854775807, 2]"),
+       "the bins' total overflows 64 bits"},
+      {replaced("{\"range\": 4,", "3, \"x\": {\"range\": 4,"),
+       "missing \"histogram\" object"},
+      {R"({"format": "qforge-calibration", "version": 1, "model_hash": "ab",
+           "samples": 1, "observers": {"f.m.lhs": {"min": -1, "max": 1,
+           "count": 0, "nan_count": 0, "inf_count": 0, "histogram":
+           {"range": 1, "bins": [0, 0, 0, 0, 0, 0, 0, 0]}}}})",
+       "count is 0 but min/max are -1/1"},
   };
+  // docs/RELIABILITY.md counts these: keep the number there in step.
+  EXPECT_EQ(std::size(cases), 46u);
   for (const Case &c : cases) {
     std::string message = parseError(c.json);
     EXPECT_NE(message.find(c.message), std::string::npos)
@@ -264,3 +321,12 @@ TEST(CalibrationTable, ModuleHashIsDeterministic) {
 }
 
 } // namespace
+
+TEST(CalibrationTable, MissingFileIsAnError) {
+  auto loaded = loadCalibrationTable("/nonexistent/dir/calib.json");
+  ASSERT_FALSE(bool(loaded));
+  std::string message = llvm::toString(loaded.takeError());
+  EXPECT_NE(message.find("cannot read calibration table /nonexistent/dir/"),
+            std::string::npos)
+      << message;
+}

@@ -567,7 +567,12 @@ int main(int argc, char **argv) {
   if (!parseArgs(argc, argv, o, error))
     return fail(error);
 
-  void *library = dlopen(o.model.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // dlopen searches the library path for a bare file name; a user means
+  // the file in the current directory, as with every other path argument.
+  std::string modelPath = o.model.find('/') == std::string::npos
+                              ? "./" + o.model
+                              : o.model;
+  void *library = dlopen(modelPath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!library)
     return fail(std::string("cannot load the model: ") + dlerror());
   auto *metadata =
