@@ -49,7 +49,7 @@ const mlir::DialectRegistry &registry() {
 // anything); a pass that succeeds must leave valid IR.
 void runPipeline(mlir::ModuleOp module, llvm::StringRef pipeline) {
   mlir::OwningOpRef<mlir::ModuleOp> copy(module.clone());
-  mlir::PassManager pm(module.getContext());
+  auto pm = mlir::PassManager::on<mlir::ModuleOp>(module.getContext());
   // Verification after each pass is what we check ourselves below, so a
   // broken pass is told apart from a rejected input.
   pm.enableVerifier(false);
@@ -59,6 +59,11 @@ void runPipeline(mlir::ModuleOp module, llvm::StringRef pipeline) {
   }
   if (mlir::failed(pm.run(*copy)))
     return;
+  // QFORGE_FUZZ_PRINT=1 shows what the pipeline made (to check, on the
+  // replay build, that the passes really run on the seeds).
+  static const bool print = std::getenv("QFORGE_FUZZ_PRINT") != nullptr;
+  if (print)
+    llvm::outs() << "// after " << pipeline << "\n" << *copy << "\n";
   if (mlir::failed(mlir::verify(*copy))) {
     llvm::errs() << "fuzzer: '" << pipeline
                  << "' succeeded but left IR that does not verify\n";
@@ -109,8 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       mlir::parseSourceString<mlir::ModuleOp>(text, &context);
   if (!module)
     return 0;
-  runPipeline(*module, "builtin.module(qforge-insert-calibration)");
-  runPipeline(*module, "builtin.module(qforge-ptq{mode=dynamic},"
-                       "qforge-lower-to-runtime)");
+  runPipeline(*module, "qforge-insert-calibration");
+  runPipeline(*module, "qforge-ptq{mode=dynamic},qforge-lower-to-runtime");
   return 0;
 }

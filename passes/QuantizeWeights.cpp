@@ -307,6 +307,8 @@ private:
     FailureOr<Value> dequantized = dequantizedConstant(op, *source);
     if (failed(dequantized))
       return failure();
+    if (!*dequantized) // left in float, with a remark saying why
+      return success();
 
     // Re-create the layout path from the dequantized weight to this op; the
     // float path stays for any other user and is erased if none is left.
@@ -324,7 +326,8 @@ private:
     return success();
   }
 
-  /// The dequantized form of a constant for the given axes, created once.
+  /// The dequantized form of a constant for the given axes, created once;
+  /// a null value when the weight stays float (remarked), failure on error.
   FailureOr<Value> dequantizedConstant(linalg::LinalgOp op,
                                        WeightSource source) {
     auto key = std::make_tuple(source.constant.getOperation(),
