@@ -1,67 +1,93 @@
 #!/usr/bin/env bash
-# The main job on the shipped example, from a fresh machine: set-up, build,
-# then the compiler flow on examples/mlp (a float MLP with nn.Linear-style
-# weights):
-#   qforge-opt --qforge-insert-calibration  observers on the activations
-#   qforge-compile + qforge-run --calibrate  statistics over 200 samples
-#   qforge-opt --qforge-ptq                  quantize-weights, fold-scales,
-#                                            fuse-qdq: int8 weights + static
-#                                            int8 activations, integer matmuls
-#                                            with bias/relu epilogues, one
-#                                            model per calibration method
-#   qforge-compile, qforge-run               run every model, compare, time
-# and the int8 linear layer of examples/linear through the runtime (dynamic
-# per-token activations + int8 GEMM with fused epilogue; CPU, and CUDA when a
-# GPU is present).
+# The main job, from a fresh machine: set-up, build, then post-training
+# quantization of a real classifier (examples/digits: an MLP trained on the
+# handwritten digits that ship inside scikit-learn) and one table of float
+# vs int8 static (each calibration method) vs int8 dynamic: top-1 accuracy
+# on the 500 held-out images, agreement with the float model's top-1, SQNR
+# of the logits, latency (median of 20 runs of the whole test batch).
 #
-# See README.md, "What works today".
+#   train_digits.py                          trains (numpy, fixed seeds) and
+#                                            writes the float model as MLIR
+#   qforge-opt --qforge-insert-calibration   observers on the activations
+#   qforge-compile + qforge-run --calibrate  statistics over training images
+#   qforge-opt --qforge-ptq                  int8 weights and activations,
+#                                            integer matmuls, fused epilogues
+#   qforge-compile, qforge-run               run every model, time it
+#
+# The same model given as TOSA goes through qforge-opt's upstream
+# tosa-to-linalg pipeline first (last rows). Rows run on the CPU, and again
+# on CUDA when a GPU is present. Environment: QFORGE_BUILD_DIR,
+# QFORGE_EXAMPLE_DIR (work directory), QFORGE_BENCH_RUNS (default 20).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="${QFORGE_BUILD_DIR:-$root/build}"
 bin="$build/bin"
 work="${QFORGE_EXAMPLE_DIR:-$build/example}"
+runs="${QFORGE_BENCH_RUNS:-20}"
+python=/usr/bin/python3 # Debian's, with python3-numpy and python3-sklearn
 
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
 mkdir -p "$work"
+cd "$work"
 
-echo "== examples/mlp: generate the float model (x[64,256] -> 512 relu -> 10) and 200 calibration samples"
-python3 "$root/examples/mlp/make_mlp.py" "$work/mlp.mlir" "$work/x.npy" \
-  --calibration-dir "$work/calibration" --calibration-samples 200
-echo "== calibrate: instrument, compile, run over the samples"
-"$bin/qforge-opt" "$work/mlp.mlir" --qforge-insert-calibration -o "$work/mlp_calib.mlir"
-"$bin/qforge-compile" "$work/mlp_calib.mlir" -o "$work/mlp_calib.so"
-"$bin/qforge-run" "$work/mlp_calib.so" --calibrate --data "$work/calibration" -o "$work/calib.json"
-echo "== quantize and compile: f32, int8 weights only (QDQ), int8 static (each method, fused)"
-"$bin/qforge-compile" "$work/mlp.mlir" -o "$work/mlp_f32.so"
-"$bin/qforge-opt" "$work/mlp.mlir" --qforge-quantize-weights -o "$work/mlp_w8.mlir"
-"$bin/qforge-compile" "$work/mlp_w8.mlir" -o "$work/mlp_w8.so"
+echo "== examples/digits: train the float MLP 64-256-128-10 on 1297 images"
+"$python" "$root/examples/digits/train_digits.py" .
+echo "== calibrate: instrument, compile, run over 512 training images"
+"$bin/qforge-opt" digits.mlir --qforge-insert-calibration -o digits_calib.mlir
+"$bin/qforge-compile" digits_calib.mlir -o digits_calib.so
+"$bin/qforge-run" ./digits_calib.so --calibrate --data calibration -o calib.json
+echo "== quantize and compile: f32, int8 static (each method), int8 dynamic"
+"$bin/qforge-compile" digits.mlir -o digits_f32.so
 methods=(minmax percentile entropy mse)
 for m in "${methods[@]}"; do
-  "$bin/qforge-opt" "$work/mlp.mlir" \
-    --qforge-ptq="calibration=$work/calib.json method=$m" -o "$work/mlp_int8_$m.mlir"
-  "$bin/qforge-compile" "$work/mlp_int8_$m.mlir" -o "$work/mlp_int8_$m.so"
+  "$bin/qforge-opt" digits.mlir --qforge-ptq="calibration=calib.json method=$m" \
+    -o "digits_int8_$m.mlir"
+  "$bin/qforge-compile" "digits_int8_$m.mlir" -o "digits_int8_$m.so"
 done
-"$bin/qforge-opt" "$work/mlp.mlir" --qforge-ptq="mode=dynamic" -o "$work/mlp_int8_dynamic.mlir"
-"$bin/qforge-compile" "$work/mlp_int8_dynamic.mlir" -o "$work/mlp_int8_dynamic.so"
-echo "== run"
-"$bin/qforge-run" "$work/mlp_f32.so" --input "$work/x.npy" --output "$work/y_f32.npy" > /dev/null
-median() { sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$1"; }
-row() { # name, model
-  local out err cos sqnr
-  out=$("$bin/qforge-run" "$2" --input "$work/x.npy" --bench 20 --compare "$work/y_f32.npy")
-  read -r err cos sqnr < <(sed -n 's/.*max abs error \([^,]*\), cosine \([^,]*\), SQNR \([^ ]*\) dB.*/\1 \2 \3/p' <<<"$out")
-  printf '%-46s %12s %10s %10s %12s\n' "$1" "$err" "$cos" "$sqnr" "$(median "$out")"
-}
-printf '\n%-46s %12s %10s %10s %12s\n' "model (cpu), output vs f32" "max |err|" "cosine" "SQNR dB" "latency ms"
-row "f32" "$work/mlp_f32.so"
-row "int8 weights only (QDQ, float matmuls)" "$work/mlp_w8.so"
-for m in "${methods[@]}"; do
-  row "int8 static, $m (int8 matmuls)" "$work/mlp_int8_$m.so"
-done
-row "int8 dynamic, per-token (int8 matmuls)" "$work/mlp_int8_dynamic.so"
-echo "(f32 matmuls run as plain loops; the int8 ones in the runtime's GEMM)"
+"$bin/qforge-opt" digits.mlir --qforge-ptq="mode=dynamic" -o digits_int8_dynamic.mlir
+"$bin/qforge-compile" digits_int8_dynamic.mlir -o digits_int8_dynamic.so
 
+echo "== the TOSA path: tosa-to-linalg in qforge-opt, calibrate, quantize"
+"$bin/qforge-opt" digits_tosa.mlir --tosa-to-linalg-pipeline --tosa-to-arith \
+  -o digits_tosa_linalg.mlir
+"$bin/qforge-opt" digits_tosa_linalg.mlir --qforge-insert-calibration -o tosa_calib.mlir
+"$bin/qforge-compile" tosa_calib.mlir -o tosa_calib.so
+"$bin/qforge-run" ./tosa_calib.so --calibrate --data calibration_tosa -o tosa_calib.json
+"$bin/qforge-compile" digits_tosa_linalg.mlir -o tosa_f32.so
+"$bin/qforge-opt" digits_tosa_linalg.mlir --qforge-ptq="calibration=tosa_calib.json" \
+  -o tosa_int8.mlir
+"$bin/qforge-compile" tosa_int8.mlir -o tosa_int8.so
+
+devices=(cpu)
+if [[ -e /dev/nvidiactl ]] && "$bin/qforge-run" --help | grep -q cuda; then
+  devices+=(cuda)
+fi
+evaluate=("$python" "$root/examples/digits/evaluate.py")
+# row NAME MODEL INPUT DEVICE REFERENCE
+row() {
+  local name=$1 model=$2 input=$3 device=$4 reference=$5 out latency
+  out=$("$bin/qforge-run" "./$model" --device "$device" --input "$input" \
+    --output "logits_${model%.so}_$device.npy" --bench "$runs")
+  latency=$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$out")
+  "${evaluate[@]}" row "$name" "logits_${model%.so}_$device.npy" "$latency" \
+    --labels test_labels.npy --reference "$reference"
+}
 echo
-echo "== examples/linear: int8 GEMM with dynamic activations through the runtime"
-"$bin/linear_demo" "$@"
+echo "digits: 500 held-out test images, batch of 500; agreement and SQNR against"
+echo "the float model on the same device; latency = median of $runs runs"
+"${evaluate[@]}" header
+for device in "${devices[@]}"; do
+  "$bin/qforge-run" ./digits_f32.so --device "$device" --input test_x.npy \
+    --output "ref_$device.npy" >/dev/null
+  row "[$device] float32" digits_f32.so test_x.npy "$device" "ref_$device.npy"
+  for m in "${methods[@]}"; do
+    row "[$device] int8 static, $m" "digits_int8_$m.so" test_x.npy "$device" "ref_$device.npy"
+  done
+  row "[$device] int8 dynamic (per-token)" digits_int8_dynamic.so test_x.npy "$device" "ref_$device.npy"
+  "$bin/qforge-run" ./tosa_f32.so --device "$device" --input test_x_tosa.npy \
+    --output "ref_tosa_$device.npy" >/dev/null
+  row "[$device] TOSA float32" tosa_f32.so test_x_tosa.npy "$device" "ref_tosa_$device.npy"
+  row "[$device] TOSA int8 static, minmax" tosa_int8.so test_x_tosa.npy "$device" "ref_tosa_$device.npy"
+done
+echo "(float matmuls are plain compiled loops; the int8 ones run in the runtime's GEMM)"

@@ -5,6 +5,8 @@
 #   LLVM/MLIR 22 (Debian's packages): headers, libMLIR, mlir-tblgen, lit, FileCheck
 #   build tools: cmake, ninja, ccache, a C++17 compiler
 #   GoogleTest sources (built by the project itself)
+#   numpy and scikit-learn for Debian's /usr/bin/python3: the digits example
+#   trains on the dataset that ships inside scikit-learn
 #
 # The CUDA toolkit is optional: when /usr/local/cuda (or nvcc on PATH) exists the
 # CUDA backend is built, otherwise the CPU backend alone.
@@ -14,6 +16,7 @@ packages=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   cmake ninja-build ccache g++ python3 googletest
   zlib1g-dev libzstd-dev
+  python3-numpy python3-sklearn
 )
 
 missing=()

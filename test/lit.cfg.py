@@ -45,6 +45,18 @@ llvm_config.add_tool_substitutions(tools, tool_dirs)
 if "-fsanitize=address" in config.c_flags:
     config.available_features.add("asan")
 
+# The digits example needs Debian's python3 with numpy and scikit-learn
+# (scripts/setup.sh installs them).
+import subprocess
+debian_python = "/usr/bin/python3"
+try:
+    subprocess.run([debian_python, "-c", "import numpy, sklearn"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config.available_features.add("sklearn")
+except (OSError, subprocess.CalledProcessError):
+    pass
+config.substitutions.append(("%debian_python", debian_python))
+
 # Features: a CUDA device, for the integration/cuda suite.
 if config.qforge_cuda_enabled and os.path.exists("/dev/nvidiactl"):
     config.available_features.add("cuda-device")
