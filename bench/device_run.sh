@@ -2,10 +2,12 @@
 # One call on the GPU machine: build the runtime alone (no LLVM/MLIR there),
 # run the unit tests (the CUDA ones compare against the CPU reference), then
 # the benchmarks. GoogleTest comes from .gtest/ (Debian's source, carried).
-# usage: bench/device_run.sh [tests|bench|models|all]
+# usage: bench/device_run.sh [tests|bench|models|gpu-models|all]
 #   models: run the .so files compiled on the CI-like machine and carried in
 #   .device-carry/ with qforge-run built here, comparing with the outputs
 #   computed there (expected: identical).
+#   gpu-models: the cpu- and cuda-target builds of bench/prepare_gpu_models.sh,
+#   the cuda ones checked against the cpu ones.
 set -uo pipefail
 what="${1:-all}"
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +40,31 @@ if [[ "$what" == models || "$what" == all ]] && [[ -d "$root/.device-carry" ]]; 
   else
     echo "calibration tables: DIFFERENT"; status=1
   fi
+fi
+if [[ "$what" == gpu-models ]] && [[ -f "$root/.device-carry/gpu-models.txt" ]]; then
+  # Models from bench/prepare_gpu_models.sh: the cpu-target build on
+  # --device cpu is the reference; the cuda-target build (tensors on the
+  # device, generated kernels) runs on --device cuda and is compared with it.
+  c="$root/.device-carry"
+  run=/tmp/qf-build/bin/qforge-run
+  printf '\n%-14s %12s %10s %10s %12s %12s %s\n' model "max |err|" cosine "SQNR dB" "cpu ms" "cuda ms" "copies/run"
+  while read -r name input; do
+    cpu_out=$($run "$c/$name.cpu.so" --device cpu --input "$c/$input" \
+      --output "$out/$name.ref.npy" --bench 3 2>&1) || { echo "$name cpu: $cpu_out"; status=1; continue; }
+    cuda_out=$($run "$c/$name.cuda.so" --device cuda --input "$c/$input" \
+      --compare "$out/$name.ref.npy" --bench 50 2>&1) || { echo "$name cuda: $cuda_out"; status=1; continue; }
+    read -r err cos sqnr < <(sed -n 's/.*max abs error \([^,]*\), cosine \([^,]*\), SQNR \([^ ]*\) dB.*/\1 \2 \3/p' <<<"$cuda_out")
+    cpu_ms=$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$cpu_out")
+    cuda_ms=$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$cuda_out")
+    copies=$(sed -n 's/.*memory: \([0-9]*\) host-to-device and \([0-9]*\) device-to-host.*/\1 in, \2 out/p' <<<"$cuda_out")
+    printf '%-14s %12s %10s %10s %12s %12s %s\n' "$name" "$err" "$cos" "$sqnr" "$cpu_ms" "$cuda_ms" "$copies"
+    # Pass: within 60 dB of the CPU reference (float kernels contract FMAs
+    # and use libdevice's exp/erf), and one copy in and one out per run.
+    if ! awk -v s="$sqnr" 'BEGIN { exit !(s == "inf" || s + 0 >= 60) }' || [[ "$copies" != "1 in, 1 out" ]]; then
+      echo "$name: FAILED (SQNR $sqnr dB, copies $copies)"; status=1
+    fi
+    echo "$cuda_out" >"$out/$name.cuda.log"
+  done <"$c/gpu-models.txt"
 fi
 if [[ "$what" == bench || "$what" == all ]]; then
   PYTHONUNBUFFERED=1 python3 "$root/bench/bench_runtime.py" \

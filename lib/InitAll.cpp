@@ -11,6 +11,8 @@
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void qforge::registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<qforge::QForgeDialect, mlir::quant::QuantDialect,
@@ -25,4 +27,9 @@ void qforge::registerAllPasses() {
     return true;
   }();
   (void)registered;
+}
+
+void qforge::registerCodegenInterfaces(mlir::DialectRegistry &registry) {
+  mlir::registerAllToLLVMIRTranslations(registry);
+  mlir::NVVM::registerNVVMTargetInterfaceExternalModels(registry);
 }

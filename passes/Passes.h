@@ -8,6 +8,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
@@ -25,6 +27,8 @@ namespace qforge {
 /// Registers the `qforge-to-llvm` pipeline: qforge-lower-to-runtime, one-shot
 /// bufferization, buffer deallocation and upstream lowering to the LLVM
 /// dialect.
+/// and `qforge-to-nvvm`: the same for the cuda target, with the model's
+/// tensors in device memory and every other op a generated GPU kernel.
 void registerQForgePipelines();
 
 } // namespace qforge

@@ -183,4 +183,46 @@ def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def DeviceMemory : Pass<"qforge-device-memory", "::mlir::ModuleOp"> {
+  let summary = "Keep a bufferized model's tensors in device memory";
+  let description = [{
+    For the cuda target (pipeline `qforge-to-nvvm`), after bufferization:
+    every `memref.alloc` / `memref.dealloc` of the host functions becomes
+    `gpu.alloc` / `gpu.dealloc`, every `memref.copy` a `gpu.memcpy`, and
+    every constant global the model reads (`memref.get_global` of a
+    bufferized `arith.constant`) the device copy the runtime uploads once
+    per context (`qforge_rt_m_device_constant`, viewed with `memref.view`).
+    The byte strings of qforge's own runtime calls (observer ids, shape-check
+    messages: globals named `__qforge_*`) stay host data. Together with the
+    runtime calls, which use device pointers in place, a model's tensors
+    then stay on the device from its inputs to its outputs.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def ParallelToGPU : Pass<"qforge-parallel-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Run the parallel loops of host functions as GPU kernels";
+  let description = [{
+    Every outermost `scf.parallel` of a host function (what
+    `convert-linalg-to-parallel-loops` makes of elementwise ops, broadcasts,
+    transposes, reductions such as softmax and layernorm, and float matmuls)
+    becomes a `gpu.launch`: its iteration space is flattened to one index,
+    one thread per point, `block-size` threads per block, the innermost
+    dimension fastest (coalesced); reductions stay sequential loops inside
+    a thread. Then every host operation that would read or write device
+    memory (a `memref.load` / `memref.store` outside a kernel) is an error
+    naming it, since the cuda target keeps tensors on the device.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 #endif // QFORGE_PASSES_TD

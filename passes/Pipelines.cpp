@@ -6,6 +6,8 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <string>
+
 using namespace mlir;
 
 namespace {
@@ -20,13 +22,76 @@ constexpr const char *kToLLVM =
     "expand-strided-metadata,"
     "lower-affine,"
     "finalize-memref-to-llvm,"
-    "convert-math-to-libm,"
+    // LLVM intrinsics (and rsqrt as 1/sqrt) first; libm for what has none
+    // (erf): libm has no rsqrtf.
     "convert-math-to-llvm,"
+    "convert-math-to-libm,"
     "convert-arith-to-llvm,"
     "convert-index-to-llvm,"
     "convert-cf-to-llvm,"
     "convert-func-to-llvm,"
     "reconcile-unrealized-casts";
+/// The cuda target (docs/DESIGN.md §9): tensors in device memory, runtime
+/// calls on device pointers, every other op a kernel from MLIR's GPU path
+/// (PTX embedded in the library, JIT-compiled by the driver on first use).
+/// The host tail follows upstream's gpu-lower-to-nvvm-pipeline; libdevice
+/// (math in kernels) comes from the toolkit given.
+std::string toNVVMPipeline(const std::string &chip, const std::string &features,
+                           const std::string &toolkit, int64_t blockSize) {
+  return "qforge-lower-to-runtime,"
+         "one-shot-bufferize{bufferize-function-boundaries "
+         "function-boundary-type-conversion=identity-layout-map},"
+         "buffer-deallocation-pipeline,"
+         "qforge-device-memory,"
+         "func.func(convert-linalg-to-parallel-loops),"
+         "qforge-parallel-to-gpu{block-size=" +
+         std::to_string(blockSize) +
+         "},"
+         "gpu-kernel-outlining,"
+         // gpu-to-llvm lowers device allocations and copies in async form
+         // only; the runtime runs every "stream" in order on the context's
+         // one stream (runtime/src/gpu_abi.cpp).
+         "func.func(gpu-async-region),"
+         "convert-scf-to-cf,"
+         "convert-cf-to-llvm,"
+         "convert-func-to-llvm,"
+         "expand-strided-metadata,"
+         "nvvm-attach-target{chip=" +
+         chip + " features=" + features +
+         " O=3},"
+         "lower-affine,"
+         "convert-arith-to-llvm,"
+         "convert-index-to-llvm,"
+         "canonicalize,cse,"
+         "gpu.module(strip-debuginfo,convert-gpu-to-nvvm,canonicalize,cse,"
+         "reconcile-unrealized-casts),"
+         "gpu-to-llvm,"
+         "gpu-module-to-binary{format=isa toolkit=" +
+         toolkit +
+         "},"
+         "finalize-memref-to-llvm,"
+         "convert-math-to-llvm,"
+         "canonicalize,cse,"
+         "reconcile-unrealized-casts";
+}
+
+/// Options of the qforge-to-nvvm pipeline.
+struct NVVMOptions : public PassPipelineOptions<NVVMOptions> {
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("GPU architecture of the PTX"),
+                           llvm::cl::init("sm_90")};
+  Option<std::string> features{*this, "features",
+                               llvm::cl::desc("PTX features (ISA version)"),
+                               llvm::cl::init("+ptx80")};
+  Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit whose libdevice the kernels link"),
+      llvm::cl::init("/usr/local/cuda")};
+  Option<int64_t> blockSize{*this, "block-size",
+                            llvm::cl::desc("threads per block of the kernels"),
+                            llvm::cl::init(256)};
+};
+
 /// Fails with `message`: how a pipeline reports an option it cannot honour
 /// (a pipeline builder itself cannot fail).
 struct ErrorPass : public PassWrapper<ErrorPass, OperationPass<ModuleOp>> {
@@ -110,6 +175,21 @@ void qforge::registerQForgePipelines() {
         pm.addPass(createFuseQDQ(fuse));
         pm.addPass(createCanonicalizerPass());
         pm.addPass(createCSEPass());
+      });
+  PassPipelineRegistration<NVVMOptions>(
+      "qforge-to-nvvm",
+      "Lower a module with qforge ops for the cuda target: tensors stay in "
+      "device memory, qforge ops become runtime calls on device pointers, "
+      "every other op a generated GPU kernel (PTX in the module), host code "
+      "to the LLVM dialect",
+      [](OpPassManager &pm, const NVVMOptions &options) {
+        std::string text = toNVVMPipeline(options.chip, options.features,
+                                          options.toolkit, options.blockSize);
+        if (failed(parsePassPipeline(text, pm)))
+          pm.addPass(std::make_unique<ErrorPass>(
+              "qforge-to-nvvm: bad pipeline options (chip '" + options.chip +
+              "', features '" + options.features + "', toolkit '" +
+              options.toolkit + "')"));
       });
   PassPipelineRegistration<>(
       "qforge-to-llvm",

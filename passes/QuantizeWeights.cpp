@@ -258,6 +258,9 @@ private:
     source.channelAxis = channelAxis;
     source.groupAxis = groupAxis;
     Value value = op.getDpsInputs()[1];
+    // The first layout op that cannot carry the axis: reported only if the
+    // chain does end at a constant (an activation is no weight to remark on).
+    Operation *splitting = nullptr;
     while (true) {
       Operation *def = value.getDefiningOp();
       if (!def)
@@ -265,6 +268,12 @@ private:
       if (auto constant = dyn_cast<arith::ConstantOp>(def)) {
         if (!isa<ElementsAttr>(constant.getValue()))
           return std::nullopt;
+        if (splitting) {
+          op->emitRemark() << "weight left in float: the layout op '"
+                           << splitting->getName()
+                           << "' splits or merges the quantization axis";
+          return std::nullopt;
+        }
         source.constant = constant;
         std::reverse(source.layoutOps.begin(), source.layoutOps.end());
         return source;
@@ -274,12 +283,8 @@ private:
       Value input = mapThroughLayoutOp(def, axes, representable);
       if (!input)
         return std::nullopt;
-      if (!representable) {
-        op->emitRemark() << "weight left in float: the layout op '"
-                         << def->getName()
-                         << "' splits or merges the quantization axis";
-        return std::nullopt;
-      }
+      if (!representable && !splitting)
+        splitting = def;
       source.layoutOps.push_back(def);
       value = input;
     }

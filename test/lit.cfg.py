@@ -57,6 +57,10 @@ except (OSError, subprocess.CalledProcessError):
     pass
 config.substitutions.append(("%debian_python", debian_python))
 
+# The cuda target's PTX links libdevice from the toolkit (qforge-to-nvvm).
+if os.path.exists("/usr/local/cuda/nvvm/libdevice/libdevice.10.bc"):
+    config.available_features.add("cuda-toolkit")
+
 # Features: a CUDA device, for the integration/cuda suite.
 if config.qforge_cuda_enabled and os.path.exists("/dev/nvidiactl"):
     config.available_features.add("cuda-device")

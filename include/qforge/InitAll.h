@@ -26,6 +26,12 @@ void registerAllDialects(mlir::DialectRegistry &registry);
 /// Safe to call more than once.
 void registerAllPasses();
 
+/// What the cuda target's code generation needs besides dialects: LLVM IR
+/// translations of the builtin, LLVM, GPU and NVVM dialects and the NVVM
+/// target's serialization (gpu-module-to-binary). Tools that run
+/// `qforge-to-nvvm` call it on their registry.
+void registerCodegenInterfaces(mlir::DialectRegistry &registry);
+
 } // namespace qforge
 
 #endif // QFORGE_INITALL_H

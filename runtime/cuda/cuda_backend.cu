@@ -13,12 +13,16 @@
 #include "kernels.cuh"
 
 #include <cublasLt.h>
+#include <cuda.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <string>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -116,11 +120,59 @@ int pointerAlignment(const void *ptr) {
   return 1;
 }
 
+/// The few driver-API entry points that generated kernels need (PTX
+/// modules and launches), resolved from libcuda.so.1 on first use: linking
+/// the driver would stop the runtime from loading on machines without one.
+struct DriverApi {
+  decltype(&::cuModuleLoadDataEx) moduleLoadDataEx = nullptr;
+  decltype(&::cuModuleGetFunction) moduleGetFunction = nullptr;
+  decltype(&::cuModuleUnload) moduleUnload = nullptr;
+  decltype(&::cuLaunchKernel) launchKernel = nullptr;
+  decltype(&::cuGetErrorString) getErrorString = nullptr;
+  std::string error;
+
+  static const DriverApi &get() {
+    static const DriverApi api = load();
+    return api;
+  }
+  bool ok() const { return error.empty(); }
+  std::string message(CUresult result) const {
+    const char *text = nullptr;
+    if (getErrorString)
+      getErrorString(result, &text);
+    return text ? text : "unknown driver error " + std::to_string(result);
+  }
+
+private:
+  static DriverApi load() {
+    DriverApi api;
+    void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      api.error = std::string("cannot open the CUDA driver: ") + dlerror();
+      return api;
+    }
+    auto resolve = [&](auto &fn, const char *name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
+          dlsym(library, name));
+      if (!fn && api.error.empty())
+        api.error = std::string("the CUDA driver lacks ") + name;
+    };
+    resolve(api.moduleLoadDataEx, "cuModuleLoadDataEx");
+    resolve(api.moduleGetFunction, "cuModuleGetFunction");
+    resolve(api.moduleUnload, "cuModuleUnload");
+    resolve(api.launchKernel, "cuLaunchKernel");
+    resolve(api.getErrorString, "cuGetErrorString");
+    return api;
+  }
+};
+
 class CudaBackend final : public Backend {
 public:
   ~CudaBackend() override {
     if (stream)
       cudaStreamSynchronize(stream);
+    for (auto &entry : modules)
+      DriverApi::get().moduleUnload(static_cast<CUmodule>(entry.second));
     plans.clear();
     for (auto &entry : constants)
       cudaFree(const_cast<void *>(entry.second.device));
@@ -145,6 +197,7 @@ public:
       return fail(QFORGE_ERR_DEVICE, "no CUDA device is available (%s)",
                   error == cudaSuccess ? "0 devices"
                                        : cudaGetErrorString(error));
+    QF_CUDA(cudaGetDevice(&device));
     if (useExternal) {
       stream = static_cast<cudaStream_t>(externalStream);
     } else {
@@ -708,7 +761,90 @@ private:
     return QFORGE_OK;
   }
 
+  //--- device-resident models ----------------------------------------------
+  qforge_status kernel(uint64_t moduleId, const void *image, const char *name,
+                       void **function) override {
+    const DriverApi &driver = DriverApi::get();
+    if (!driver.ok())
+      return fail(QFORGE_ERR_DEVICE, "%s", driver.error.c_str());
+    auto key = std::make_pair(moduleId, std::string(name));
+    auto found = functions.find(key);
+    if (found != functions.end()) {
+      *function = found->second;
+      return QFORGE_OK;
+    }
+    QF_CUDA(cudaSetDevice(device)); // the primary context, current here
+    auto loaded = modules.find(moduleId);
+    if (loaded == modules.end()) {
+      char log[8192] = "";
+      CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER,
+                                CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+      void *values[] = {log, reinterpret_cast<void *>(sizeof log)};
+      CUmodule module = nullptr;
+      CUresult result =
+          driver.moduleLoadDataEx(&module, image, 2, options, values);
+      if (result != CUDA_SUCCESS)
+        return fail(QFORGE_ERR_DEVICE,
+                    "cannot load the model's GPU kernels (PTX JIT): %s%s%s",
+                    driver.message(result).c_str(), log[0] ? ": " : "", log);
+      loaded = modules.emplace(moduleId, module).first;
+    }
+    CUfunction fn = nullptr;
+    CUresult result = driver.moduleGetFunction(
+        &fn, static_cast<CUmodule>(loaded->second), name);
+    if (result != CUDA_SUCCESS)
+      return fail(QFORGE_ERR_DEVICE, "no kernel '%s' in the model: %s", name,
+                  driver.message(result).c_str());
+    functions.emplace(key, fn);
+    *function = fn;
+    return QFORGE_OK;
+  }
+
+  qforge_status launch(void *function, const int64_t grid[3],
+                       const int64_t block[3], int32_t sharedBytes,
+                       void **params) override {
+    const DriverApi &driver = DriverApi::get();
+    CUresult result = driver.launchKernel(
+        static_cast<CUfunction>(function), unsigned(grid[0]), unsigned(grid[1]),
+        unsigned(grid[2]), unsigned(block[0]), unsigned(block[1]),
+        unsigned(block[2]), unsigned(sharedBytes),
+        reinterpret_cast<CUstream>(stream), params, nullptr);
+    if (result != CUDA_SUCCESS)
+      return fail(QFORGE_ERR_DEVICE,
+                  "kernel launch (grid %lld x %lld x %lld, block %lld x %lld "
+                  "x %lld) failed: %s",
+                  (long long)grid[0], (long long)grid[1], (long long)grid[2],
+                  (long long)block[0], (long long)block[1], (long long)block[2],
+                  driver.message(result).c_str());
+    return QFORGE_OK;
+  }
+
+  qforge_status allocAsync(int64_t bytes, void **out) override {
+    QF_CUDA(cudaMallocAsync(out, size_t(std::max<int64_t>(bytes, 1)), stream));
+    return QFORGE_OK;
+  }
+  qforge_status releaseAsync(void *ptr) override {
+    QF_CUDA(cudaFreeAsync(ptr, stream));
+    return QFORGE_OK;
+  }
+  qforge_status copyAny(void *dst, const void *src, int64_t bytes) override {
+    QF_CUDA(
+        cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDefault, stream));
+    return QFORGE_OK;
+  }
+  bool isDevicePointer(const void *ptr) const override {
+    cudaPointerAttributes attributes{};
+    if (cudaPointerGetAttributes(&attributes, ptr) != cudaSuccess) {
+      cudaGetLastError(); // not a CUDA pointer: clear the sticky-free error
+      return false;
+    }
+    return attributes.type == cudaMemoryTypeDevice;
+  }
+
   cudaStream_t stream = nullptr;
+  int device = 0;
+  std::map<uint64_t, void *> modules; // model image id -> CUmodule
+  std::map<std::pair<uint64_t, std::string>, void *> functions;
   bool ownsStream = false;
   cublasLtHandle_t lt = nullptr;
   void *workspace = nullptr;

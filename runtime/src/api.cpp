@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "backend.h"
+#include "model_state.h"
 #include "numerics.h"
 
 #include <algorithm>
@@ -37,6 +38,10 @@ struct qforge_context {
   // Calibration statistics by observer id (qforge.observe in a model).
   std::map<std::string, std::unique_ptr<qforge_observer>> calibration;
 };
+
+namespace qforge::rt {
+Backend &backendOf(qforge_context *ctx) { return *ctx->backend; }
+} // namespace qforge::rt
 
 namespace {
 thread_local std::string lastError;

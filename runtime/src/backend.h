@@ -81,6 +81,27 @@ public:
                                   int64_t count, float range, float invWidth,
                                   int32_t numBins, int64_t *bins) = 0;
 
+  //--- device-resident models (qforge-compile --target cuda) -------------
+  // Kernels come as PTX inside the model library; `moduleId` names one
+  // image for the life of the process (runtime/src/gpu_abi.cpp). The CPU
+  // backend cannot run them and says so.
+
+  /// The kernel `name` of the PTX `image`, JIT-compiled on first use.
+  virtual qforge_status kernel(uint64_t moduleId, const void *image,
+                               const char *name, void **function);
+  /// Launches `function` on the context's stream.
+  virtual qforge_status launch(void *function, const int64_t grid[3],
+                               const int64_t block[3], int32_t sharedBytes,
+                               void **params);
+  /// Stream-ordered device allocation (a model's intermediate tensors).
+  virtual qforge_status allocAsync(int64_t bytes, void **out);
+  virtual qforge_status releaseAsync(void *ptr);
+  /// A copy between any two buffers of this backend (host or device).
+  virtual qforge_status copyAny(void *dst, const void *src, int64_t bytes);
+  /// Whether `ptr` is device memory (a device-resident model's tensor),
+  /// which model calls then use in place instead of staging it.
+  virtual bool isDevicePointer(const void *ptr) const;
+
   int64_t hostToDevice = 0;
   int64_t deviceToHost = 0;
 };

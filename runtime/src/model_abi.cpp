@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "backend.h"
+#include "model_state.h"
 
 #include <string>
 #include <vector>
@@ -72,11 +73,14 @@ public:
   }
   bool ok() const { return status == QFORGE_OK; }
 
-  /// A device copy of `bytes` at `host` (0 stays 0).
+  /// A device copy of `bytes` at `host` (0 stays 0); device memory (a
+  /// device-resident model's tensor) is used in place.
   int64_t in(int64_t host, int64_t bytes) {
     if (!host || !ok())
       return 0;
     const void *source = reinterpret_cast<const void *>(intptr_t(host));
+    if (qforge::rt::backendOf(current).isDevicePointer(source))
+      return host;
     Dl_info info;
     if (dladdr(source, &info) && info.dli_fname) {
       const void *device = nullptr;
@@ -88,8 +92,12 @@ public:
       check(qforge_rt_copy_to_device(current, device, source, bytes));
     return int64_t(intptr_t(device));
   }
-  /// A device buffer whose contents go back to `host` at finish().
+  /// A device buffer whose contents go back to `host` at finish(); device
+  /// memory is written in place.
   int64_t out(int64_t host, int64_t bytes) {
+    if (host && qforge::rt::backendOf(current).isDevicePointer(
+                    reinterpret_cast<const void *>(intptr_t(host))))
+      return host;
     void *device = allocate(bytes);
     if (device)
       results.push_back({host, device, bytes});
@@ -153,6 +161,12 @@ template <typename Prepare> void staged(Prepare prepare) {
 }
 
 } // namespace
+
+namespace qforge::rt {
+qforge_context *modelContext() { return current; }
+bool modelReady() { return ready(); }
+void modelRecord(qforge_status status) { record(status); }
+} // namespace qforge::rt
 
 extern "C" {
 

@@ -55,9 +55,25 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
 static cl::opt<std::string> outputFile("o", cl::desc("output shared library"),
                                        cl::value_desc("model.so"),
                                        cl::Required);
+static cl::opt<std::string> target(
+    "target",
+    cl::desc("where the model runs: cpu (every op on the host; the runtime's "
+             "cpu or cuda backend for qforge ops, operands staged per call) "
+             "or cuda (tensors stay in GPU memory from inputs to outputs: "
+             "qforge ops in the runtime's CUDA backend, every other op a "
+             "generated GPU kernel; runs with --device cuda only)"),
+    cl::init("cpu"));
 static cl::opt<std::string>
-    target("target", cl::desc("where the model runs: cpu (cuda: not yet)"),
-           cl::init("cpu"));
+    cudaChip("cuda-chip",
+             cl::desc("cuda target: GPU architecture of the "
+                      "generated PTX (JIT-compiled by the driver "
+                      "for the GPU it runs on)"),
+             cl::init("sm_90"));
+static cl::opt<std::string>
+    cudaToolkit("cuda-toolkit",
+                cl::desc("cuda target: CUDA toolkit whose libdevice the "
+                         "kernels link (math functions)"),
+                cl::init("/usr/local/cuda"));
 static cl::opt<bool> keepObject("keep-object",
                                 cl::desc("also write <output>.o"),
                                 cl::init(false));
@@ -104,6 +120,7 @@ std::string describeType(Type type) {
 ///   func <name> <inputs> <outputs>
 ///   input <dtype> <dims>
 ///   output <dtype> <dims>
+///   target <cpu|cuda>
 FailureOr<std::string> modelMetadata(ModuleOp module, uint64_t hash) {
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -190,17 +207,14 @@ int main(int argc, char **argv) {
       "Public functions become entry points (C interface "
       "_mlir_ciface_<name>); their signatures and the module's hash are "
       "stored in the library as the string qforge_model_metadata.\n");
-  if (target != "cpu")
-    return fail("--target=" + target +
-                " is not supported yet; compiled models run on the cpu "
-                "target (the runtime's cpu backend)");
+  if (target != "cpu" && target != "cuda")
+    return fail("--target must be cpu or cuda, got '" + target + "'");
 
   DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);
   qforge::registerAllDialects(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
+  qforge::registerCodegenInterfaces(registry);
   MLIRContext context(registry);
 
   std::string error;
@@ -222,10 +236,14 @@ int main(int argc, char **argv) {
     FailureOr<std::string> described = modelMetadata(*module, hash);
     if (failed(described))
       return 1;
-    metadata = *described;
+    metadata = *described + "target " + target + "\n";
+    std::string pipeline = target == "cuda"
+                               ? "qforge-to-nvvm{chip=" + cudaChip +
+                                     " toolkit=" + cudaToolkit + "}"
+                               : std::string("qforge-to-llvm");
     PassManager pm(&context);
-    if (failed(parsePassPipeline("qforge-to-llvm", pm)))
-      return fail("cannot build the qforge-to-llvm pipeline");
+    if (failed(parsePassPipeline(pipeline, pm)))
+      return fail("cannot build the " + pipeline + " pipeline");
     if (failed(pm.run(*module)))
       return fail("lowering to the LLVM dialect failed");
   } else {

@@ -20,6 +20,7 @@ int main(int argc, char **argv) {
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   qforge::registerAllDialects(registry);
+  qforge::registerCodegenInterfaces(registry);
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "qforge optimizer: quantization passes over MLIR\n",

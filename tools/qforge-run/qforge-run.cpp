@@ -34,10 +34,14 @@ const char *kUsage =
     "Runs an entry function of a model compiled by qforge-compile.\n"
     "\n"
     "  --entry NAME        entry function (default: the first one)\n"
-    "  --device cpu|cuda   runtime backend (default cpu; QFORGE_DEVICE\n"
-    "                      overrides). On cuda the qforge ops run on the GPU\n"
-    "                      with their operands copied in and out around each\n"
-    "                      call (reported); the other ops run on the CPU\n"
+    "  --device cpu|cuda   runtime backend (default: the model's target;\n"
+    "                      QFORGE_DEVICE overrides). A model compiled with\n"
+    "                      --target cpu runs on either: on cuda its qforge\n"
+    "                      ops run on the GPU with their operands copied in\n"
+    "                      and out around each call (reported), its other\n"
+    "                      ops on the CPU. A model compiled with --target\n"
+    "                      cuda runs on cuda only, every op on the GPU: its\n"
+    "                      inputs are copied in and its outputs out, once\n"
     "  --input FILE.npy    an input, in argument order (repeat per input)\n"
     "  --output FILE.npy   where output 0 goes (repeat for more outputs)\n"
     "  --output-dir DIR    write every output as DIR/output<i>.npy\n"
@@ -105,7 +109,8 @@ bool parseTensorSpec(const std::string &dtype, const std::string &dims,
 
 /// Reads the qforge_model_metadata record (see qforge-compile).
 bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
-                   std::string &hash, std::string &error) {
+                   std::string &hash, std::string &target, std::string &error) {
+  target = "cpu"; // records before the target line had none
   std::stringstream stream(text);
   std::string line;
   if (!std::getline(stream, line) || line != "qforge-model 1") {
@@ -118,6 +123,12 @@ bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
     fields >> kind;
     if (kind == "hash") {
       fields >> hash;
+    } else if (kind == "target") {
+      fields >> target;
+      if (target != "cpu" && target != "cuda") {
+        error = "unknown model target '" + target + "'";
+        return false;
+      }
     } else if (kind == "func") {
       EntrySpec entry;
       size_t inputs = 0, outputs = 0;
@@ -248,7 +259,8 @@ Comparison compare(const std::vector<double> &got,
 }
 
 struct Options {
-  std::string model, entry, device = "cpu", outputDir, dataDir, tablePath;
+  // device "" = the model's own target (cpu, or cuda for --target cuda).
+  std::string model, entry, device, outputDir, dataDir, tablePath;
   bool calibrate = false;
   std::vector<std::string> inputs, outputs, compares;
   int bench = 0;
@@ -324,7 +336,7 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
     error = "--calibrate needs --data DIR and -o FILE.json";
     return false;
   }
-  if (o.device != "cpu" && o.device != "cuda") {
+  if (!o.device.empty() && o.device != "cpu" && o.device != "cuda") {
     error = "--device must be cpu or cuda, got '" + o.device + "'";
     return false;
   }
@@ -371,15 +383,69 @@ bool loadInputs(const std::vector<std::string> &paths, const EntrySpec &entry,
   return true;
 }
 
+/// Device copies of a device-resident model's inputs (--target cuda), freed
+/// with the context's allocator.
+struct DeviceInputs {
+  qforge_context *ctx = nullptr;
+  std::vector<void *> buffers;
+  ~DeviceInputs() {
+    for (void *p : buffers)
+      qforge_rt_free(ctx, p);
+  }
+};
+
+/// A device-resident result (contiguous, as the model allocates it) copied
+/// to the host, then freed.
+bool readDeviceResult(qforge_context *ctx, const int64_t *d, size_t rank,
+                      const std::string &dtype, qforge::npy::Array *out) {
+  int64_t elements = 1, stride = 1;
+  bool contiguous = true;
+  for (size_t i = rank; i-- > 0;) {
+    contiguous = contiguous && (d[3 + i] == 1 || d[3 + rank + i] == stride);
+    stride *= d[3 + i];
+    elements *= d[3 + i];
+  }
+  int64_t width = qforge::npy::elementSize(dtype);
+  bool ok = contiguous;
+  if (ok && out) {
+    out->dtype = dtype;
+    out->shape.assign(d + 3, d + 3 + rank);
+    out->data.resize(size_t(elements * width));
+    const auto *base = reinterpret_cast<const uint8_t *>(intptr_t(d[1]));
+    ok = elements == 0 ||
+         qforge_rt_copy_to_host(ctx, out->data.data(), base + d[2] * width,
+                                elements * width) == QFORGE_OK;
+  }
+  void *allocated = reinterpret_cast<void *>(intptr_t(d[0]));
+  if (allocated && allocated != reinterpret_cast<void *>(0xdeadbeef))
+    qforge_rt_free(ctx, allocated);
+  return ok;
+}
+
 /// One call of the entry function on `inputs`; results are copied out (when
-/// `outputs` is given) and their buffers released.
+/// `outputs` is given) and their buffers released. `deviceCtx`: the model
+/// was compiled for cuda; its inputs go to device memory first and its
+/// results come back from there.
 bool runEntry(void *symbol, const EntrySpec &entry,
               std::vector<qforge::npy::Array> &inputs,
-              std::vector<qforge::npy::Array> *outputs) {
+              std::vector<qforge::npy::Array> *outputs,
+              qforge_context *deviceCtx = nullptr) {
   std::vector<std::vector<int64_t>> descriptors;
   std::vector<void *> args;
-  for (auto &input : inputs)
+  DeviceInputs device{deviceCtx, {}};
+  for (auto &input : inputs) {
     descriptors.push_back(descriptorFor(input));
+    if (!deviceCtx)
+      continue;
+    void *buffer = nullptr;
+    int64_t bytes = int64_t(input.data.size());
+    if (qforge_rt_alloc(deviceCtx, bytes, &buffer) != QFORGE_OK ||
+        qforge_rt_copy_to_device(deviceCtx, buffer, input.data.data(), bytes) !=
+            QFORGE_OK)
+      return false;
+    device.buffers.push_back(buffer);
+    descriptors.back()[0] = descriptors.back()[1] = int64_t(intptr_t(buffer));
+  }
   for (auto &d : descriptors)
     args.push_back(d.data());
   // Results: one descriptor, or a struct of them, laid out back to back.
@@ -394,6 +460,15 @@ bool runEntry(void *symbol, const EntrySpec &entry,
   bool ok = qforge_rt_model_status() == QFORGE_OK;
   if (outputs)
     outputs->assign(entry.outputs.size(), {});
+  if (deviceCtx) {
+    for (size_t i = 0; i < entry.outputs.size(); ++i)
+      ok =
+          readDeviceResult(deviceCtx, &results[offsets[i]],
+                           entry.outputs[i].dims.size(), entry.outputs[i].dtype,
+                           ok && outputs ? &(*outputs)[i] : nullptr) &&
+          ok;
+    return ok;
+  }
   for (size_t i = 0; i < entry.outputs.size(); ++i) {
     if (ok && outputs)
       readResult(&results[offsets[i]], entry.outputs[i].dims.size(),
@@ -492,7 +567,7 @@ qforge_context *createCurrentContext(const std::string &device) {
 
 /// --calibrate: runs every sample, then writes the statistics table.
 int calibrate(const Options &o, void *symbol, const EntrySpec &entry,
-              const std::string &hash) {
+              const std::string &hash, bool deviceResident) {
   std::string error;
   std::vector<std::vector<std::string>> samples;
   if (!listSamples(o.dataDir, entry.inputs.size(), samples, error))
@@ -505,7 +580,8 @@ int calibrate(const Options &o, void *symbol, const EntrySpec &entry,
     std::vector<qforge::npy::Array> inputs;
     if (!loadInputs(samples[i], entry, inputs, error))
       return fail("sample " + std::to_string(i) + ": " + error);
-    if (!runEntry(symbol, entry, inputs, nullptr))
+    if (!runEntry(symbol, entry, inputs, nullptr,
+                  deviceResident ? ctx : nullptr))
       return fail("sample " + std::to_string(i) +
                   ": the model failed: " + qforge_rt_last_error());
     if (i + 1 == samples.size() || (i + 1) % 100 == 0)
@@ -569,9 +645,8 @@ int main(int argc, char **argv) {
 
   // dlopen searches the library path for a bare file name; a user means
   // the file in the current directory, as with every other path argument.
-  std::string modelPath = o.model.find('/') == std::string::npos
-                              ? "./" + o.model
-                              : o.model;
+  std::string modelPath =
+      o.model.find('/') == std::string::npos ? "./" + o.model : o.model;
   void *library = dlopen(modelPath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!library)
     return fail(std::string("cannot load the model: ") + dlerror());
@@ -581,9 +656,16 @@ int main(int argc, char **argv) {
     return fail(o.model +
                 " has no qforge_model_metadata: not built by qforge-compile");
   std::vector<EntrySpec> entries;
-  std::string hash;
-  if (!parseMetadata(metadata, entries, hash, error))
+  std::string hash, target;
+  if (!parseMetadata(metadata, entries, hash, target, error))
     return fail(error);
+  if (o.device.empty())
+    o.device = target;
+  if (target == "cuda" && o.device != "cuda")
+    return fail(o.model + " was compiled for the cuda target (its tensors "
+                          "live in GPU memory): run it with --device cuda, "
+                          "or compile it with --target cpu");
+  bool deviceResident = target == "cuda";
   if (entries.empty())
     return fail(o.model + " records no entry function");
   const EntrySpec *entry = &entries[0];
@@ -613,7 +695,7 @@ int main(int argc, char **argv) {
     return fail(
         "entry functions with more than 4 inputs are not supported yet");
   if (o.calibrate)
-    return calibrate(o, symbol, *entry, hash);
+    return calibrate(o, symbol, *entry, hash, deviceResident);
   std::vector<qforge::npy::Array> inputs;
   if (!loadInputs(o.inputs, *entry, inputs, error))
     return fail(error);
@@ -622,15 +704,28 @@ int main(int argc, char **argv) {
   if (!ctx)
     return fail(qforge_rt_last_error());
 
+  qforge_context *deviceCtx = deviceResident ? ctx : nullptr;
   std::vector<qforge::npy::Array> outputs;
-  if (!runEntry(symbol, *entry, inputs, &outputs))
+  if (!runEntry(symbol, *entry, inputs, &outputs, deviceCtx))
     return fail(std::string("the model failed: ") + qforge_rt_last_error());
+  // Copies of one run after the first (which also uploads the constants).
+  int64_t runToDevice = 0, runToHost = 0;
+  if (deviceResident) {
+    int64_t beforeIn = 0, beforeOut = 0, afterIn = 0, afterOut = 0;
+    qforge_rt_transfer_count(ctx, &beforeIn, &beforeOut);
+    std::vector<qforge::npy::Array> again; // a full run: outputs come back
+    if (!runEntry(symbol, *entry, inputs, &again, deviceCtx))
+      return fail(std::string("the model failed: ") + qforge_rt_last_error());
+    qforge_rt_transfer_count(ctx, &afterIn, &afterOut);
+    runToDevice = afterIn - beforeIn;
+    runToHost = afterOut - beforeOut;
+  }
 
   if (o.bench > 0) {
     std::vector<double> ms;
     for (int r = 0; r < o.bench; ++r) {
       auto start = std::chrono::steady_clock::now();
-      bool ok = runEntry(symbol, *entry, inputs, nullptr);
+      bool ok = runEntry(symbol, *entry, inputs, nullptr, deviceCtx);
       qforge_rt_synchronize(ctx);
       ms.push_back(std::chrono::duration<double, std::milli>(
                        std::chrono::steady_clock::now() - start)
@@ -670,7 +765,13 @@ int main(int argc, char **argv) {
         "output %zu vs %s: max abs error %.6g, cosine %.6f, SQNR %.2f dB\n", i,
         o.compares[i].c_str(), c.maxAbsError, c.cosine, c.sqnrDb);
   }
-  if (qforge_rt_backend(ctx) == QFORGE_BACKEND_CUDA) {
+  if (deviceResident) {
+    std::fprintf(stderr,
+                 "qforge-run: note: the model ran on the GPU with its tensors "
+                 "in device memory: %lld host-to-device and %lld "
+                 "device-to-host copies per run (its inputs and outputs)\n",
+                 (long long)runToDevice, (long long)runToHost);
+  } else if (qforge_rt_backend(ctx) == QFORGE_BACKEND_CUDA) {
     int64_t toDevice = 0, toHost = 0;
     qforge_rt_transfer_count(ctx, &toDevice, &toHost);
     std::fprintf(stderr,

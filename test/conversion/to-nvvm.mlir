@@ -1,0 +1,43 @@
+// The cuda target's lowering (qforge-to-nvvm), checked as IR on any machine:
+// tensors in device memory, qforge ops as runtime calls, every other op a
+// kernel (to-nvvm-binary.mlir: the whole pipeline, PTX included).
+//
+// RUN: qforge-opt %s --pass-pipeline='builtin.module(qforge-lower-to-runtime,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},buffer-deallocation-pipeline,qforge-device-memory)' | FileCheck %s --check-prefix=MEM
+// RUN: qforge-opt %s --pass-pipeline='builtin.module(qforge-lower-to-runtime,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},buffer-deallocation-pipeline,qforge-device-memory,func.func(convert-linalg-to-parallel-loops),qforge-parallel-to-gpu)' | FileCheck %s --check-prefix=GPU
+
+// Device memory: allocations, frees and constants.
+// MEM: func.func private @qforge_rt_m_device_constant(i64, i64) -> memref<?xi8> attributes {llvm.emit_c_interface}
+// MEM-LABEL: func.func @bias_gelu
+// MEM-NOT: memref.alloc
+// MEM: gpu.alloc () : memref<4x16xi32>
+// MEM: call @qforge_rt_m_gemm
+// MEM: %[[G:.*]] = memref.get_global
+// MEM: memref.extract_aligned_pointer_as_index %[[G]]
+// MEM: %[[D:.*]] = call @qforge_rt_m_device_constant
+// MEM: memref.view %[[D]]
+// MEM: gpu.alloc () : memref<4x16xf32>
+// MEM: gpu.dealloc
+
+// One thread per output element, flattened, with a bound check.
+// GPU-LABEL: func.func @bias_gelu
+// GPU: call @qforge_rt_m_gemm
+// GPU: gpu.launch blocks({{.*}}) in ({{.*}}) threads({{.*}}) in ({{.*}} = %c256
+// GPU: arith.cmpi slt
+// GPU: scf.if
+// GPU: math.erf
+// GPU-NOT: scf.parallel
+func.func @bias_gelu(%x: tensor<4x8xi8>, %w: tensor<8x16xi8>) -> tensor<4x16xf32> {
+  %y = qforge.matmul %x, %w : tensor<4x8xi8>, tensor<8x16xi8> -> tensor<4x16xi32>
+  %b = arith.constant dense<0.5> : tensor<16xf32>
+  %e = tensor.empty() : tensor<4x16xf32>
+  %g = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%y, %b : tensor<4x16xi32>, tensor<16xf32>) outs(%e : tensor<4x16xf32>) {
+  ^bb0(%a: i32, %bias: f32, %o: f32):
+    %f = arith.sitofp %a : i32 to f32
+    %s = arith.addf %f, %bias : f32
+    %r = math.erf %s : f32
+    linalg.yield %r : f32
+  } -> tensor<4x16xf32>
+  return %g : tensor<4x16xf32>
+}
