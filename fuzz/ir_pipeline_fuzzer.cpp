@@ -80,7 +80,7 @@ bool hitsKnownUpstreamCrash(llvm::StringRef text) {
   // a null attribute (fuzz/upstream/linalg-transpose-permutation*.mlir).
   // Screened: every such keyword not followed by a well-formed list.
   static const llvm::Regex wellFormed(
-      "^[[:space:]]*=[[:space:]]*\\[[-0-9, \t\n]*\\]");
+      "^[[:space:]]*=[[:space:]]*\\[[[:space:]]*(-?[0-9]+([[:space:]]*,[[:space:]]*-?[0-9]+)*)?[[:space:]]*\\]");
   for (llvm::StringRef keyword : {"permutation", "dimensions"}) {
     for (size_t at = text.find(keyword); at != llvm::StringRef::npos;
          at = text.find(keyword, at + 1)) {

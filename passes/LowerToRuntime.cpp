@@ -14,6 +14,8 @@
 
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace qforge {
@@ -65,7 +67,7 @@ public:
 /// Builds the IR around one runtime call.
 class CallBuilder {
 public:
-  CallBuilder(ConversionPatternRewriter &rewriter, Operation *op)
+  CallBuilder(OpBuilder &rewriter, Operation *op)
       : b(rewriter), loc(op->getLoc()),
         module(op->getParentOfType<ModuleOp>()) {}
 
@@ -215,7 +217,7 @@ public:
     func::CallOp::create(b, loc, name, TypeRange{}, args);
   }
 
-  ConversionPatternRewriter &b;
+  OpBuilder &b;
   Location loc;
   ModuleOp module;
 
@@ -535,10 +537,107 @@ LogicalResult checkLowerable(Operation *op) {
   return success();
 }
 
+/// Whether `value` is a linalg.fill of zero (the init a runtime GEMM, which
+/// has no accumulator operand, can replace).
+bool isZeroFill(Value value) {
+  auto fill = value.getDefiningOp<linalg::FillOp>();
+  if (!fill)
+    return false;
+  return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+}
+
+/// Float linalg.matmul / batch_matmul -> qforge_rt_m_gemm_float (see the
+/// float-gemms option). Anything else is left alone.
+void lowerFloatMatmul(linalg::LinalgOp op) {
+  bool batched = isa<linalg::BatchMatmulOp>(op.getOperation());
+  if (!isa<linalg::MatmulOp, linalg::BatchMatmulOp>(op.getOperation()) ||
+      !op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
+      !isZeroFill(op.getDpsInits()[0]))
+    return;
+  // Default maps only (a matmul with user maps transposes implicitly).
+  auto named = cast<linalg::LinalgOp>(op.getOperation());
+  SmallVector<AffineMap> maps = named.getIndexingMapsArray();
+  MLIRContext *ctx = op->getContext();
+  int rank = batched ? 4 : 3; // loop dims
+  auto dim = [&](unsigned d) { return getAffineDimExpr(d, ctx); };
+  unsigned b0 = batched ? 1 : 0;
+  SmallVector<AffineExpr> batchDims;
+  if (batched)
+    batchDims.push_back(dim(0));
+  auto mapOf = [&](AffineExpr x, AffineExpr y) {
+    SmallVector<AffineExpr> exprs(batchDims);
+    exprs.push_back(x);
+    exprs.push_back(y);
+    return AffineMap::get(rank, 0, exprs, ctx);
+  };
+  if (maps[0] != mapOf(dim(b0), dim(b0 + 2)) ||
+      maps[1] != mapOf(dim(b0 + 2), dim(b0 + 1)) ||
+      maps[2] != mapOf(dim(b0), dim(b0 + 1)))
+    return;
+  Value lhs = op.getDpsInputs()[0], rhs = op.getDpsInputs()[1];
+  auto lhsType = cast<RankedTensorType>(lhs.getType());
+  auto outType = cast<RankedTensorType>(op->getResult(0).getType());
+  Type element = lhsType.getElementType();
+  if (!(element.isF32() || element.isF16() || element.isBF16()) ||
+      cast<RankedTensorType>(rhs.getType()).getElementType() != element ||
+      outType.getElementType() != element)
+    return;
+  // An rhs that is a transpose of its last two dimensions is read stored.
+  bool transposed = false;
+  if (auto t = rhs.getDefiningOp<linalg::TransposeOp>()) {
+    ArrayRef<int64_t> perm = t.getPermutation();
+    bool swapsLast = perm.size() == (batched ? 3u : 2u) &&
+                     perm[perm.size() - 1] == int64_t(perm.size()) - 2 &&
+                     perm[perm.size() - 2] == int64_t(perm.size()) - 1 &&
+                     (!batched || perm[0] == 0);
+    if (swapsLast) {
+      rhs = t.getInput();
+      transposed = true;
+    }
+  }
+  OpBuilder b(op);
+  CallBuilder cb(b, op);
+  // Result sizes: batch and M from lhs, N from rhs.
+  int64_t rhsRank = cast<RankedTensorType>(rhs.getType()).getRank();
+  SmallVector<Value> dynamicSizes;
+  for (int64_t d = 0; d < outType.getRank(); ++d) {
+    if (!outType.isDynamicDim(d))
+      continue;
+    bool isN = d + 1 == outType.getRank();
+    dynamicSizes.push_back(tensor::DimOp::create(
+        b, op.getLoc(), isN ? rhs : lhs,
+        isN ? (transposed ? rhsRank - 2 : rhsRank - 1) : d));
+  }
+  Value out = cb.alloc(outType.getShape(), element, dynamicSizes);
+  int64_t lhsRank = lhsType.getRank();
+  int32_t dtype = element.isF32() ? 0 : element.isF16() ? 1 : 2;
+  cb.call("qforge_rt_m_gemm_float",
+          {batched ? cb.dim(lhs, 0) : cb.i64(1), cb.dim(lhs, lhsRank - 2),
+           cb.dim(rhs, transposed ? rhsRank - 2 : rhsRank - 1),
+           cb.dim(lhs, lhsRank - 1), cb.i32(transposed), cb.i32(0),
+           cb.i32(dtype), cb.address(lhs), cb.address(rhs), cb.i64(0),
+           cb.i32(0), cb.addressOfBuffer(out)});
+  Value result = cb.toTensor(out);
+  Operation *transposeOp =
+      transposed ? op.getDpsInputs()[1].getDefiningOp() : nullptr;
+  op->getResult(0).replaceAllUsesWith(result);
+  op->erase();
+  if (transposeOp && transposeOp->use_empty())
+    transposeOp->erase();
+}
+
 struct LowerToRuntimePass
     : public qforge::impl::LowerToRuntimeBase<LowerToRuntimePass> {
+  using LowerToRuntimeBase::LowerToRuntimeBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (floatGemms) {
+      SmallVector<linalg::LinalgOp> matmuls;
+      module.walk([&](linalg::LinalgOp op) { matmuls.push_back(op); });
+      for (linalg::LinalgOp op : matmuls)
+        lowerFloatMatmul(op);
+    }
     WalkResult checked = module.walk([](Operation *op) {
       if (isa<QForgeDialect>(op->getDialect()) && failed(checkLowerable(op)))
         return WalkResult::interrupt();

@@ -175,7 +175,18 @@ def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
     constant global: the runtime collects statistics per id (a calibration
     build). Not lowered yet, with an error saying so: sub-channel
     (per-group) quantized types, per-axis requantize.
+
+    With `float-gemms=true` (the cuda target's pipeline sets it), float
+    `linalg.matmul` / `linalg.batch_matmul` (f32, f16, bf16; default
+    indexing maps; accumulating into a zero fill) become calls of the
+    runtime's float GEMM (`qforge_rt_m_gemm_float`: cuBLASLt on cuda) too;
+    an rhs made by a `linalg.transpose` of the last two dimensions is read
+    in its stored layout (`rhs_transposed`), as nn.Linear weights are.
   }];
+  let options = [
+    Option<"floatGemms", "float-gemms", "bool", /*default=*/"false",
+           "Lower float matmuls to the runtime's float GEMM">,
+  ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::bufferization::BufferizationDialect",
                            "::mlir::func::FuncDialect",

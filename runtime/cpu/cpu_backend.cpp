@@ -197,6 +197,35 @@ public:
     return QFORGE_OK;
   }
 
+  /// The reference float GEMM: f32 accumulation in k order, then the
+  /// epilogue of numerics.h (CUDA agrees within rounding, not bit for bit:
+  /// cuBLASLt sums in its own order).
+  qforge_status gemmFloat(const qforge_float_gemm_desc &d) override {
+    std::vector<float> rhsRow(static_cast<size_t>(d.k));
+    for (int64_t b = 0; b < d.batch; ++b) {
+      int64_t rhsBase = d.rhs_shared ? 0 : b * d.k * d.n;
+      for (int64_t j = 0; j < d.n; ++j) {
+        for (int64_t p = 0; p < d.k; ++p)
+          rhsRow[size_t(p)] = loadFloat(
+              d.dtype, d.rhs,
+              rhsBase + (d.rhs_transposed ? j * d.k + p : p * d.n + j));
+        for (int64_t i = 0; i < d.m; ++i) {
+          int64_t lhsBase = (b * d.m + i) * d.k;
+          float acc = 0.0f;
+          for (int64_t p = 0; p < d.k; ++p)
+            acc += loadFloat(d.dtype, d.lhs, lhsBase + p) * rhsRow[size_t(p)];
+          float value = acc + (d.bias ? d.bias[j] : 0.0f);
+          if (d.activation == QFORGE_ACT_RELU)
+            value = relu(value);
+          else if (d.activation == QFORGE_ACT_GELU)
+            value = gelu(value);
+          storeFloat(d.dtype, d.out, (b * d.m + i) * d.n + j, value);
+        }
+      }
+    }
+    return QFORGE_OK;
+  }
+
   qforge_status gemm(const qforge_gemm_desc &d) override {
     std::vector<int32_t> acc(size_t(d.m * d.n));
     int64_t lhsStride = d.m * d.k;

@@ -174,6 +174,7 @@ public:
     for (auto &entry : modules)
       DriverApi::get().moduleUnload(static_cast<CUmodule>(entry.second));
     plans.clear();
+    floatPlans.clear();
     for (auto &entry : constants)
       cudaFree(const_cast<void *>(entry.second.device));
     for (auto &entry : transposedConstants)
@@ -761,6 +762,105 @@ private:
     return QFORGE_OK;
   }
 
+  //--- float GEMM ------------------------------------------------------------
+  /// cuBLASLt in column-major terms: the row-major [M, N] result is the
+  /// column-major N x M product rhs^T lhs^T. A row-major K x N rhs already
+  /// is that N x K column-major A (op N); an N x K rhs is used with op T;
+  /// B = lhs. The first heuristic algorithm is kept per shape; bias and
+  /// activation run after it in one elementwise kernel (cuBLASLt's own
+  /// GELU is the tanh form, qforge's the erf form).
+  qforge_status gemmFloat(const qforge_float_gemm_desc &d) override {
+    cudaDataType_t type = d.dtype == QFORGE_F16    ? CUDA_R_16F
+                          : d.dtype == QFORGE_BF16 ? CUDA_R_16BF
+                                                   : CUDA_R_32F;
+    cublasComputeType_t compute =
+        d.allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    FloatPlanKey key{d.batch,
+                     d.m,
+                     d.n,
+                     d.k,
+                     d.rhs_transposed != 0,
+                     d.rhs_shared != 0,
+                     int(d.dtype),
+                     d.allow_tf32 != 0};
+    auto found = floatPlans.find(key);
+    if (found == floatPlans.end()) {
+      auto plan = std::make_unique<Plan>();
+      qforge_status status = makeFloatPlan(d, type, compute, *plan);
+      if (status != QFORGE_OK)
+        return status;
+      found = floatPlans.emplace(key, std::move(plan)).first;
+    }
+    Plan &plan = *found->second;
+    if (!plan.usable)
+      return fail(QFORGE_ERR_UNSUPPORTED,
+                  "cuBLASLt has no algorithm for the float gemm %lldx%lldx%lld "
+                  "(batch %lld)",
+                  (long long)d.m, (long long)d.n, (long long)d.k,
+                  (long long)d.batch);
+    float alpha = 1.0f, beta = 0.0f;
+    QF_CUBLAS(cublasLtMatmul(lt, plan.op, &alpha, d.rhs, plan.a, d.lhs, plan.b,
+                             &beta, d.out, plan.c, d.out, plan.c, &plan.algo,
+                             workspace, kWorkspaceBytes, stream));
+    if (d.bias || d.activation != QFORGE_ACT_NONE) {
+      int64_t count = d.batch * d.m * d.n;
+      auto launch = [&](auto zero) -> cudaError_t {
+        using T = decltype(zero);
+        floatEpilogueKernel<T><<<gridFor(count, 256), 256, 0, stream>>>(
+            static_cast<T *>(d.out), count, d.n, d.bias, int(d.activation));
+        return cudaGetLastError();
+      };
+      QF_CUDA(withFloatType(d.dtype, launch));
+    }
+    return QFORGE_OK;
+  }
+
+  qforge_status makeFloatPlan(const qforge_float_gemm_desc &d,
+                              cudaDataType_t type, cublasComputeType_t compute,
+                              Plan &plan) {
+    QF_CUBLAS(cublasLtMatmulDescCreate(&plan.op, compute, CUDA_R_32F));
+    cublasOperation_t opA = d.rhs_transposed ? CUBLAS_OP_T : CUBLAS_OP_N;
+    QF_CUBLAS(cublasLtMatmulDescSetAttribute(
+        plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof opA));
+    // A: rhs, stored K x N row-major (= N x K column-major, ld N) or N x K
+    // row-major (= K x N column-major, ld K, used transposed).
+    uint64_t aRows = d.rhs_transposed ? d.k : d.n;
+    uint64_t aCols = d.rhs_transposed ? d.n : d.k;
+    QF_CUBLAS(cublasLtMatrixLayoutCreate(&plan.a, type, aRows, aCols,
+                                         int64_t(aRows)));
+    QF_CUBLAS(cublasLtMatrixLayoutCreate(&plan.b, type, d.k, d.m, d.k));
+    QF_CUBLAS(cublasLtMatrixLayoutCreate(&plan.c, type, d.n, d.m, d.n));
+    if (d.batch > 1) {
+      int32_t batch = int32_t(d.batch);
+      int64_t strideA = d.rhs_shared ? 0 : d.n * d.k, strideB = d.m * d.k,
+              strideC = d.m * d.n;
+      for (auto [layout, stride] :
+           {std::pair{plan.a, strideA}, {plan.b, strideB}, {plan.c, strideC}}) {
+        QF_CUBLAS(cublasLtMatrixLayoutSetAttribute(
+            layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
+        QF_CUBLAS(cublasLtMatrixLayoutSetAttribute(
+            layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+            sizeof stride));
+      }
+    }
+    cublasLtMatmulPreference_t preference = nullptr;
+    QF_CUBLAS(cublasLtMatmulPreferenceCreate(&preference));
+    size_t workspaceBytes = kWorkspaceBytes;
+    cublasLtMatmulPreferenceSetAttribute(
+        preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspaceBytes,
+        sizeof workspaceBytes);
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    cublasStatus_t status =
+        cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.a, plan.b, plan.c,
+                                       plan.c, preference, 1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(preference);
+    plan.usable = status == CUBLAS_STATUS_SUCCESS && found > 0;
+    if (plan.usable)
+      plan.algo = result.algo;
+    return QFORGE_OK;
+  }
+
   //--- device-resident models ----------------------------------------------
   qforge_status kernel(uint64_t moduleId, const void *image, const char *name,
                        void **function) override {
@@ -851,6 +951,9 @@ private:
   cudaEvent_t timerStart = nullptr, timerStop = nullptr;
   Scratch accumulators, transposed, small;
   std::map<PlanKey, std::unique_ptr<Plan>> plans;
+  using FloatPlanKey =
+      std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, int, bool>;
+  std::map<FloatPlanKey, std::unique_ptr<Plan>> floatPlans;
   std::unordered_map<const void *, ConstantEntry> constants;    // host -> dev
   std::unordered_map<const void *, int64_t> deviceConstants;    // dev -> bytes
   std::unordered_map<const void *, void *> transposedConstants; // dev -> N x K

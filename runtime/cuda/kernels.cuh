@@ -603,6 +603,22 @@ __global__ void histogramKernel(const In *__restrict__ in, int64_t n,
       atomicAdd(&bins[b], (unsigned long long)blockBins[b]);
 }
 
+/// In place: out = act(out + bias[n]) over a row-major [rows, n] matrix
+/// (the float GEMM's epilogue, after cuBLASLt).
+template <typename T>
+__global__ void floatEpilogueKernel(T *out, int64_t count, int64_t n,
+                                    const float *bias, int activation) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    float value = toFloat(out[i]) + (bias ? bias[i % n] : 0.0f);
+    if (activation == 1)
+      value = relu(value);
+    else if (activation == 2)
+      value = gelu(value);
+    out[i] = fromFloat<T>(value);
+  }
+}
+
 } // namespace qforge::rt::cuda
 
 #endif // QFORGE_RT_CUDA_KERNELS_CUH

@@ -212,6 +212,31 @@ typedef struct qforge_gemm_desc {
 QFORGE_RT_API qforge_status qforge_rt_gemm(qforge_context *ctx,
                                            const qforge_gemm_desc *desc);
 
+/*--- float GEMM -----------------------------------------------------------*/
+
+/* out[b] = act(lhs[b] (M x K) * rhs[b] + bias[n]) with lhs, rhs and out of
+ * `dtype` (f32, f16 or bf16), rhs K x N or, when rhs_transposed, N x K;
+ * accumulation in f32 (cuBLASLt on cuda; TF32 inputs only with allow_tf32,
+ * f32 only). bias: N f32 values or NULL; activation as for the int8 GEMM
+ * (GELU exact, erf form). What float matmuls of a model compiled for the
+ * cuda target run on. */
+typedef struct qforge_float_gemm_desc {
+  int64_t batch;   /* >= 1 */
+  int64_t m, n, k; /* >= 1 */
+  int32_t rhs_transposed;
+  int32_t rhs_shared; /* 1: one rhs for every batch */
+  qforge_dtype dtype; /* of lhs, rhs and out */
+  int32_t allow_tf32;
+  const void *lhs;
+  const void *rhs;
+  const float *bias; /* N values, or NULL */
+  qforge_activation activation;
+  void *out;
+} qforge_float_gemm_desc;
+
+QFORGE_RT_API qforge_status
+qforge_rt_gemm_float(qforge_context *ctx, const qforge_float_gemm_desc *desc);
+
 /*--- calibration observers ------------------------------------------------*/
 
 /* Running statistics of the values flowing through one calibration point:
@@ -313,6 +338,12 @@ QFORGE_RT_API void qforge_rt_m_observe(int64_t id, int64_t id_length,
  * runtime calls are skipped. `what` is `what_length` bytes. */
 QFORGE_RT_API void qforge_rt_m_check_size(int64_t actual, int64_t expected,
                                           int64_t what, int64_t what_length);
+QFORGE_RT_API void qforge_rt_m_gemm_float(int64_t batch, int64_t m, int64_t n,
+                                          int64_t k, int32_t rhs_transposed,
+                                          int32_t rhs_shared, int32_t dtype,
+                                          int64_t lhs, int64_t rhs,
+                                          int64_t bias, int32_t activation,
+                                          int64_t out);
 QFORGE_RT_API void
 qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                  int32_t rhs_transposed, int32_t rhs_shared, int64_t lhs,

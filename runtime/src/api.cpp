@@ -219,6 +219,27 @@ qforge_status checkGemm(const qforge_gemm_desc *d) {
   return QFORGE_OK;
 }
 
+qforge_status checkFloatGemm(const qforge_float_gemm_desc *d) {
+  QF_RETURN_IF_ERROR(checkPointer("float gemm descriptor", d));
+  if (d->batch < 1 || d->m < 1 || d->n < 1 || d->k < 1)
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "float gemm sizes must be >= 1, got batch=%lld m=%lld n=%lld "
+                "k=%lld",
+                (long long)d->batch, (long long)d->m, (long long)d->n,
+                (long long)d->k);
+  QF_RETURN_IF_ERROR(checkFloatType("float gemm", d->dtype));
+  if (d->allow_tf32 && d->dtype != QFORGE_F32)
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "allow_tf32 applies to f32 gemms only");
+  QF_RETURN_IF_ERROR(checkPointer("float gemm lhs", d->lhs));
+  QF_RETURN_IF_ERROR(checkPointer("float gemm rhs", d->rhs));
+  QF_RETURN_IF_ERROR(checkPointer("float gemm out", d->out));
+  if (d->activation < QFORGE_ACT_NONE || d->activation > QFORGE_ACT_GELU)
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "float gemm activation %d is invalid", int(d->activation));
+  return QFORGE_OK;
+}
+
 /// Applies QFORGE_DEVICE, if set, over the requested backend.
 qforge_status resolveBackend(qforge_backend requested, qforge_backend &out) {
   out = requested;
@@ -541,6 +562,13 @@ qforge_status qforge_rt_requantize(qforge_context *ctx, qforge_dtype inType,
     return ctx->backend->requantize(inType, in, count, inScale, inZeroPoint,
                                     outScale, outZeroPoint, qmin, qmax, out);
   });
+}
+
+qforge_status qforge_rt_gemm_float(qforge_context *ctx,
+                                   const qforge_float_gemm_desc *desc) {
+  QF_RETURN_IF_ERROR(checkContext(ctx));
+  QF_RETURN_IF_ERROR(checkFloatGemm(desc));
+  return guarded([&] { return ctx->backend->gemmFloat(*desc); });
 }
 
 qforge_status qforge_rt_gemm(qforge_context *ctx,

@@ -294,6 +294,29 @@ void qforge_rt_m_check_size(int64_t actual, int64_t expected, int64_t what,
                           (long long)expected));
 }
 
+void qforge_rt_m_gemm_float(int64_t batch, int64_t m, int64_t n, int64_t k,
+                            int32_t rhsTransposed, int32_t rhsShared,
+                            int32_t dtype, int64_t lhs, int64_t rhs,
+                            int64_t bias, int32_t activation, int64_t out) {
+  staged([&](auto stageIn, auto stageOut) {
+    int64_t width = dtypeSize(dtype);
+    qforge_float_gemm_desc d{};
+    d.batch = batch;
+    d.m = m;
+    d.n = n;
+    d.k = k;
+    d.rhs_transposed = rhsTransposed;
+    d.rhs_shared = rhsShared;
+    d.dtype = qforge_dtype(dtype);
+    d.lhs = ptr<void>(stageIn(lhs, batch * m * k * width));
+    d.rhs = ptr<void>(stageIn(rhs, (rhsShared ? 1 : batch) * n * k * width));
+    d.bias = ptr<float>(stageIn(bias, n * 4));
+    d.activation = qforge_activation(activation);
+    d.out = ptr<void>(stageOut(out, batch * m * n * width));
+    return [=] { return qforge_rt_gemm_float(current, &d); };
+  });
+}
+
 void qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                       int32_t rhsTransposed, int32_t rhsShared, int64_t lhs,
                       int64_t rhs, int64_t lhsScale, int64_t lhsScaleCount,

@@ -640,3 +640,72 @@ TEST(RuntimeThreads, FourContextsMatchSerialRuns) {
 }
 
 } // namespace
+
+namespace {
+
+/// The float GEMM against a double-precision reference, every layout.
+TEST(RuntimeFloatGemm, MatchesDoubleReference) {
+  Context cpu(QFORGE_BACKEND_CPU);
+  ASSERT_TRUE(cpu.ctx);
+  std::mt19937 rng(77);
+  for (int transposed = 0; transposed < 2; ++transposed) {
+    for (int shared = 0; shared < 2; ++shared) {
+      int64_t batch = 3, m = 5, n = 7, k = 33;
+      auto lhs = randomFloats(rng, size_t(batch * m * k));
+      auto rhs = randomFloats(rng, size_t((shared ? 1 : batch) * k * n));
+      auto bias = randomFloats(rng, size_t(n));
+      std::vector<float> out(size_t(batch * m * n), NAN);
+      qforge_float_gemm_desc d{};
+      d.batch = batch;
+      d.m = m;
+      d.n = n;
+      d.k = k;
+      d.rhs_transposed = transposed;
+      d.rhs_shared = shared;
+      d.dtype = QFORGE_F32;
+      d.lhs = lhs.data();
+      d.rhs = rhs.data();
+      d.bias = bias.data();
+      d.activation = QFORGE_ACT_RELU;
+      d.out = out.data();
+      QF_ASSERT_OK(qforge_rt_gemm_float(cpu, &d));
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double acc = bias[size_t(j)];
+            for (int64_t p = 0; p < k; ++p) {
+              size_t r = size_t((shared ? 0 : b * k * n) +
+                                (transposed ? j * k + p : p * n + j));
+              acc += double(lhs[size_t((b * m + i) * k + p)]) * rhs[r];
+            }
+            acc = acc > 0 ? acc : 0;
+            EXPECT_NEAR(out[size_t((b * m + i) * n + j)], acc, 1e-4)
+                << "b" << b << " i" << i << " j" << j << " t" << transposed;
+          }
+    }
+  }
+}
+
+TEST(RuntimeFloatGemm, RejectsBadRequests) {
+  Context cpu(QFORGE_BACKEND_CPU);
+  float a[4] = {1, 2, 3, 4}, out[4];
+  qforge_float_gemm_desc d{};
+  d.batch = 1;
+  d.m = d.n = d.k = 2;
+  d.dtype = QFORGE_I8;
+  d.lhs = a;
+  d.rhs = a;
+  d.out = out;
+  EXPECT_EQ(qforge_rt_gemm_float(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  d.dtype = QFORGE_F16;
+  d.allow_tf32 = 1;
+  EXPECT_EQ(qforge_rt_gemm_float(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(qforge_rt_last_error()).find("allow_tf32"),
+            std::string::npos);
+  d.dtype = QFORGE_F32;
+  d.allow_tf32 = 0;
+  d.k = 0;
+  EXPECT_EQ(qforge_rt_gemm_float(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+}
+
+} // namespace

@@ -511,3 +511,99 @@ TEST_F(RuntimeCuda, ModelEntryPointsStageHostOperands) {
 }
 
 } // namespace
+
+namespace {
+
+/// cuBLASLt's float GEMM against the CPU reference (not bit for bit: the
+/// summation orders differ), for f32, f16 and bf16, every layout, with the
+/// erf-GELU epilogue.
+TEST(RuntimeCudaFloatGemm, MatchesCpuWithinRounding) {
+  if (!qforge_rt_cuda_available())
+    GTEST_SKIP() << "no CUDA device";
+  Context cpu(QFORGE_BACKEND_CPU), gpu(QFORGE_BACKEND_CUDA);
+  ASSERT_TRUE(cpu.ctx && gpu.ctx);
+  std::mt19937 rng{std::random_device{}()};
+  for (qforge_dtype type : {QFORGE_F32, QFORGE_F16, QFORGE_BF16}) {
+    for (int transposed = 0; transposed < 2; ++transposed) {
+      int64_t batch = 2, m = 37, n = 64, k = 96;
+      size_t lhsCount = size_t(batch * m * k), rhsCount = size_t(k * n),
+             outCount = size_t(batch * m * n);
+      int64_t width = type == QFORGE_F32 ? 4 : 2;
+      auto toType = [&](const std::vector<float> &v) {
+        std::vector<uint8_t> bytes(v.size() * size_t(width));
+        for (size_t i = 0; i < v.size(); ++i) {
+          if (type == QFORGE_F32) {
+            std::memcpy(&bytes[i * 4], &v[i], 4);
+          } else {
+            uint16_t h = type == QFORGE_F16 ? qforge::rt::floatToHalf(v[i])
+                                            : qforge::rt::floatToBf16(v[i]);
+            std::memcpy(&bytes[i * 2], &h, 2);
+          }
+        }
+        return bytes;
+      };
+      auto lhs = toType(randomFloats(rng, lhsCount, -1, 1));
+      auto rhs = toType(randomFloats(rng, rhsCount, -1, 1));
+      auto bias = randomFloats(rng, size_t(n));
+      std::vector<uint8_t> cpuOut(outCount * size_t(width)),
+          gpuOut(cpuOut.size());
+      qforge_float_gemm_desc d{};
+      d.batch = batch;
+      d.m = m;
+      d.n = n;
+      d.k = k;
+      d.rhs_transposed = transposed;
+      d.rhs_shared = 1;
+      d.dtype = type;
+      d.bias = bias.data();
+      d.activation = QFORGE_ACT_GELU;
+      d.lhs = lhs.data();
+      d.rhs = rhs.data();
+      d.out = cpuOut.data();
+      QF_ASSERT_OK(qforge_rt_gemm_float(cpu, &d));
+      void *dl = nullptr, *dr = nullptr, *db = nullptr, *dout = nullptr;
+      QF_ASSERT_OK(qforge_rt_alloc(gpu, int64_t(lhs.size()), &dl));
+      QF_ASSERT_OK(qforge_rt_alloc(gpu, int64_t(rhs.size()), &dr));
+      QF_ASSERT_OK(qforge_rt_alloc(gpu, int64_t(bias.size() * 4), &db));
+      QF_ASSERT_OK(qforge_rt_alloc(gpu, int64_t(gpuOut.size()), &dout));
+      QF_ASSERT_OK(
+          qforge_rt_copy_to_device(gpu, dl, lhs.data(), int64_t(lhs.size())));
+      QF_ASSERT_OK(
+          qforge_rt_copy_to_device(gpu, dr, rhs.data(), int64_t(rhs.size())));
+      QF_ASSERT_OK(qforge_rt_copy_to_device(gpu, db, bias.data(),
+                                            int64_t(bias.size() * 4)));
+      d.lhs = dl;
+      d.rhs = dr;
+      d.bias = static_cast<const float *>(db);
+      d.out = dout;
+      QF_ASSERT_OK(qforge_rt_gemm_float(gpu, &d));
+      QF_ASSERT_OK(qforge_rt_copy_to_host(gpu, gpuOut.data(), dout,
+                                          int64_t(gpuOut.size())));
+      for (size_t i = 0; i < outCount; ++i) {
+        float a, b;
+        if (type == QFORGE_F32) {
+          std::memcpy(&a, &cpuOut[i * 4], 4);
+          std::memcpy(&b, &gpuOut[i * 4], 4);
+        } else {
+          uint16_t ha, hb;
+          std::memcpy(&ha, &cpuOut[i * 2], 2);
+          std::memcpy(&hb, &gpuOut[i * 2], 2);
+          a = type == QFORGE_F16 ? qforge::rt::halfToFloat(ha)
+                                 : qforge::rt::bf16ToFloat(ha);
+          b = type == QFORGE_F16 ? qforge::rt::halfToFloat(hb)
+                                 : qforge::rt::bf16ToFloat(hb);
+        }
+        float tolerance = type == QFORGE_F32   ? 1e-4f
+                          : type == QFORGE_F16 ? 2e-2f
+                                               : 1e-1f;
+        ASSERT_NEAR(a, b, tolerance * (1.0f + std::fabs(a)))
+            << "dtype " << type << " transposed " << transposed << " at "
+            << i;
+      }
+      for (void *p : {dl, dr, db, dout})
+        qforge_rt_free(gpu, p);
+    }
+  }
+}
+
+} // namespace

@@ -1,0 +1,47 @@
+// RUN: qforge-opt %s -split-input-file --qforge-lower-to-runtime=float-gemms=true | FileCheck %s
+// RUN: qforge-opt %s -split-input-file --qforge-lower-to-runtime | FileCheck %s --check-prefix=OFF
+
+// nn.Linear: the [N, K] weight is read in its stored layout.
+// CHECK-LABEL: func.func @linear
+// CHECK-NOT: linalg.transpose
+// CHECK-NOT: linalg.matmul
+// CHECK: call @qforge_rt_m_gemm_float(%c1_i64, %c4_i64, %c3_i64, %c2_i64, %c1_i32, %c0_i32, %c0_i32{{.*}},
+// OFF-LABEL: func.func @linear
+// OFF: linalg.matmul
+func.func @linear(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
+  %w = arith.constant dense<[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]> : tensor<3x2xf32>
+  %et = tensor.empty() : tensor<2x3xf32>
+  %wt = linalg.transpose ins(%w : tensor<3x2xf32>) outs(%et : tensor<2x3xf32>) permutation = [1, 0]
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x3xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x3xf32>) -> tensor<4x3xf32>
+  %y = linalg.matmul ins(%x, %wt : tensor<4x2xf32>, tensor<2x3xf32>) outs(%f : tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %y : tensor<4x3xf32>
+}
+
+// -----
+
+// Attention scores: a batched f16 matmul with a dynamic M.
+// CHECK-LABEL: func.func @scores
+// CHECK: memref.alloc(%{{.*}}) : memref<4x?x16xf16>
+// CHECK: call @qforge_rt_m_gemm_float(%c4_i64, %{{.*}}, %c16_i64, %c8_i64, %c0_i32, %c0_i32{{.*}}, %c1_i32,
+func.func @scores(%q: tensor<4x?x8xf16>, %k: tensor<4x8x16xf16>) -> tensor<4x?x16xf16> {
+  %c1 = arith.constant 1 : index
+  %m = tensor.dim %q, %c1 : tensor<4x?x8xf16>
+  %zero = arith.constant 0.0 : f16
+  %e = tensor.empty(%m) : tensor<4x?x16xf16>
+  %f = linalg.fill ins(%zero : f16) outs(%e : tensor<4x?x16xf16>) -> tensor<4x?x16xf16>
+  %y = linalg.batch_matmul ins(%q, %k : tensor<4x?x8xf16>, tensor<4x8x16xf16>) outs(%f : tensor<4x?x16xf16>) -> tensor<4x?x16xf16>
+  return %y : tensor<4x?x16xf16>
+}
+
+// -----
+
+// Accumulating into a non-zero init: left for the loops / kernels.
+// CHECK-LABEL: func.func @accumulate
+// CHECK: linalg.matmul
+// CHECK-NOT: qforge_rt_m_gemm_float
+func.func @accumulate(%x: tensor<4x2xf32>, %w: tensor<2x3xf32>, %acc: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %y = linalg.matmul ins(%x, %w : tensor<4x2xf32>, tensor<2x3xf32>) outs(%acc : tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %y : tensor<4x3xf32>
+}
