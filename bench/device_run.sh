@@ -2,7 +2,7 @@
 # One call on the GPU machine: build the runtime alone (no LLVM/MLIR there),
 # run the unit tests (the CUDA ones compare against the CPU reference), then
 # the benchmarks. GoogleTest comes from .gtest/ (Debian's source, carried).
-# usage: bench/device_run.sh [tests|bench|models|gpu-models|all]
+# usage: bench/device_run.sh [tests|bench|models|gpu-models|block-perf|all]
 #   models: run the .so files compiled on the CI-like machine and carried in
 #   .device-carry/ with qforge-run built here, comparing with the outputs
 #   computed there (expected: identical).
@@ -65,6 +65,26 @@ if [[ "$what" == gpu-models ]] && [[ -f "$root/.device-carry/gpu-models.txt" ]];
     fi
     echo "$cuda_out" >"$out/$name.cuda.log"
   done <"$c/gpu-models.txt"
+fi
+if [[ "$what" == block-perf ]] && [[ -f "$root/.device-carry/perf/block.txt" ]]; then
+  # The big transformer block of bench/prepare_gpu_models.sh perf: qforge's
+  # cuda-target builds timed with qforge-run (median of 50, inputs copied in
+  # and outputs out each run), PyTorch on the same weights (median of 50,
+  # input already on the GPU), accuracy against PyTorch fp32.
+  c="$root/.device-carry/perf"
+  run=/tmp/qf-build/bin/qforge-run
+  read -r seq hidden heads <"$c/block.txt"
+  compares=()
+  printf '\n%-22s %12s %s\n' "qforge (cuda target)" "ms" "copies"
+  for m in "$c"/*.cuda.so; do
+    name=$(basename "$m" .cuda.so)
+    o=$($run "$m" --input "$c/x.npy" --output "$out/block_$name.npy" --bench 50 2>&1) || { echo "$name: $o"; status=1; continue; }
+    printf '%-22s %12s %s\n' "qforge $name" "$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
+      "$(sed -n 's/.*memory: \([0-9]*\) host-to-device and \([0-9]*\) device-to-host.*/\1 in, \2 out/p' <<<"$o")"
+    compares+=(--compare "qforge $name=$out/block_$name.npy")
+  done
+  python3 "$root/bench/block_torch.py" --seq "$seq" --hidden "$hidden" --heads "$heads" \
+    --input "$c/x.npy" "${compares[@]}" --runs 50 || status=1
 fi
 if [[ "$what" == bench || "$what" == all ]]; then
   PYTHONUNBUFFERED=1 python3 "$root/bench/bench_runtime.py" \

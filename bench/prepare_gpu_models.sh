@@ -5,11 +5,37 @@
 # cuda target (tensors on the device, every op on the GPU). Writes them,
 # their inputs and .device-carry/gpu-models.txt into .device-carry/.
 #   bench/prepare_gpu_models.sh [BLOCK_SEQ BLOCK_HIDDEN BLOCK_HEADS]
+#   bench/prepare_gpu_models.sh perf [SEQ HIDDEN HEADS]
+# perf: only the cuda-target builds of one big block (f32, int8 static
+# calibrated here on one sample, int8 dynamic) into .device-carry/perf/,
+# for bench/device_run.sh block-perf (the carry is limited to 64 MiB).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/build/bin"
 carry="$root/.device-carry"
 work="$root/build/gpu-models"
+if [[ "${1:-}" == perf ]]; then
+  seq=${2:-2048}
+  hidden=${3:-768}
+  heads=${4:-12}
+  perf="$carry/perf"
+  rm -rf "$perf" && mkdir -p "$perf" "$work/perf"
+  w="$work/perf"
+  python3 "$root/examples/transformer/make_block.py" "$w/block.mlir" "$perf/x.npy" \
+    --seq "$seq" --hidden "$hidden" --heads "$heads" --calibration-dir "$w/cal" --samples 1
+  echo "$seq $hidden $heads" >"$perf/block.txt"
+  "$bin/qforge-compile" "$w/block.mlir" -o "$perf/f32.cuda.so" --target cuda
+  "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="mode=dynamic" -o "$w/dyn.mlir"
+  "$bin/qforge-compile" "$w/dyn.mlir" -o "$perf/int8_dynamic.cuda.so" --target cuda
+  # Calibration on this CPU (float matmuls in the runtime's GEMM).
+  "$bin/qforge-opt" "$w/block.mlir" --qforge-insert-calibration -o "$w/calib.mlir"
+  "$bin/qforge-compile" "$w/calib.mlir" -o "$w/calib.so"
+  "$bin/qforge-run" "$w/calib.so" --calibrate --data "$w/cal" -o "$w/calib.json"
+  "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="calibration=$w/calib.json" -o "$w/int8.mlir"
+  "$bin/qforge-compile" "$w/int8.mlir" -o "$perf/int8_static.cuda.so" --target cuda
+  du -sh "$perf"
+  exit 0
+fi
 seq=${1:-128}
 hidden=${2:-256}
 heads=${3:-4}

@@ -13,7 +13,9 @@ using namespace mlir;
 namespace {
 // The CPU recipe of docs/DESIGN.md §8, after qforge's own lowering.
 constexpr const char *kToLLVM =
-    "qforge-lower-to-runtime,"
+    // Float matmuls through the runtime's GEMM too: its CPU loop is the
+    // same k-order sum (identical results) and vectorizes.
+    "qforge-lower-to-runtime{float-gemms=true},"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "buffer-deallocation-pipeline,"
