@@ -55,7 +55,7 @@ if [[ "$what" == gpu-models ]] && [[ -f "$root/.device-carry/gpu-models.txt" ]];
       --compare "$out/$name.ref.npy" --bench 50 2>&1) || { echo "$name cuda: $cuda_out"; status=1; continue; }
     read -r err cos sqnr < <(sed -n 's/.*max abs error \([^,]*\), cosine \([^,]*\), SQNR \([^ ]*\) dB.*/\1 \2 \3/p' <<<"$cuda_out")
     cpu_ms=$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$cpu_out")
-    cuda_ms=$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$cuda_out")
+    cuda_ms=$(sed -n 's/^on the device.*median \([0-9.]*\) ms.*/\1/p' <<<"$cuda_out")
     copies=$(sed -n 's/.*memory: \([0-9]*\) host-to-device and \([0-9]*\) device-to-host.*/\1 in, \2 out/p' <<<"$cuda_out")
     printf '%-14s %12s %10s %10s %12s %12s %s\n' "$name" "$err" "$cos" "$sqnr" "$cpu_ms" "$cuda_ms" "$copies"
     # Pass: within 60 dB of the CPU reference (float kernels contract FMAs
@@ -75,11 +75,12 @@ if [[ "$what" == block-perf ]] && [[ -f "$root/.device-carry/perf/block.txt" ]];
   run=/tmp/qf-build/bin/qforge-run
   read -r seq hidden heads <"$c/block.txt"
   compares=()
-  printf '\n%-22s %12s %s\n' "qforge (cuda target)" "ms" "copies"
+  printf '\n%-22s %12s %14s %s\n' "qforge (cuda target)" "ms" "device-only ms" "copies"
   for m in "$c"/*.cuda.so; do
     name=$(basename "$m" .cuda.so)
     o=$($run "$m" --input "$c/x.npy" --output "$out/block_$name.npy" --bench 50 2>&1) || { echo "$name: $o"; status=1; continue; }
-    printf '%-22s %12s %s\n' "qforge $name" "$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
+    printf '%-22s %12s %14s %s\n' "qforge $name" "$(sed -n 's/^latency.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
+      "$(sed -n 's/^on the device.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
       "$(sed -n 's/.*memory: \([0-9]*\) host-to-device and \([0-9]*\) device-to-host.*/\1 in, \2 out/p' <<<"$o")"
     compares+=(--compare "qforge $name=$out/block_$name.npy")
   done

@@ -19,6 +19,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace qforge {
@@ -88,6 +89,197 @@ LogicalResult launchParallel(scf::ParallelOp loop, int64_t blockSize) {
   return success();
 }
 
+/// A row reduction as convert-linalg-to-parallel-loops writes it: the
+/// parallel loop's only op is an scf.for whose body loads the accumulator
+/// out[ivs], combines it with a per-element value and stores it back.
+struct RowReduction {
+  scf::ForOp loop;
+  memref::LoadOp accLoad;
+  Operation *combiner;
+  memref::StoreOp store;
+  Value element; // the combiner's other operand
+};
+
+/// The combiner's identity, or null for a combiner we do not reduce
+/// in parallel (it must be associative and commutative).
+Value identityOf(OpBuilder &b, Location loc, Operation *combiner) {
+  auto type = dyn_cast<FloatType>(combiner->getResult(0).getType());
+  if (!type)
+    return Value();
+  const llvm::fltSemantics &sem = type.getFloatSemantics();
+  llvm::APFloat value(sem);
+  if (isa<arith::AddFOp>(combiner))
+    value = llvm::APFloat::getZero(sem);
+  else if (isa<arith::MulFOp>(combiner))
+    value = llvm::APFloat::getOne(sem);
+  else if (isa<arith::MaximumFOp, arith::MaxNumFOp>(combiner))
+    value = llvm::APFloat::getInf(sem, /*Negative=*/true);
+  else if (isa<arith::MinimumFOp, arith::MinNumFOp>(combiner))
+    value = llvm::APFloat::getInf(sem, /*Negative=*/false);
+  else
+    return Value();
+  return arith::ConstantOp::create(b, loc, type, b.getFloatAttr(type, value));
+}
+
+std::optional<RowReduction> matchRowReduction(scf::ParallelOp loop) {
+  scf::ForOp inner;
+  for (Operation &op : loop.getBody()->without_terminator()) {
+    if (auto f = dyn_cast<scf::ForOp>(op); f && !inner)
+      inner = f;
+    else if (!isa<arith::ConstantOp>(op))
+      return std::nullopt;
+  }
+  if (!inner || inner.getNumRegionIterArgs() != 0)
+    return std::nullopt;
+  for (Value bound :
+       {inner.getLowerBound(), inner.getUpperBound(), inner.getStep()})
+    if (loop->isAncestor(bound.getParentBlock()->getParentOp()) &&
+        !bound.getDefiningOp<arith::ConstantOp>())
+      return std::nullopt;
+  RowReduction r;
+  r.loop = inner;
+  for (Operation &op : inner.getBody()->without_terminator()) {
+    if (auto store = dyn_cast<memref::StoreOp>(op)) {
+      if (r.store)
+        return std::nullopt; // one store only
+      r.store = store;
+    } else if (!isMemoryEffectFree(&op) && !isa<memref::LoadOp>(op)) {
+      return std::nullopt;
+    }
+  }
+  if (!r.store)
+    return std::nullopt;
+  // The accumulator is indexed by the parallel IVs alone, not the loop's.
+  for (Value index : r.store.getIndices())
+    if (!llvm::is_contained(loop.getInductionVars(), index))
+      return std::nullopt;
+  r.combiner = r.store.getValueToStore().getDefiningOp();
+  if (!r.combiner || r.combiner->getNumOperands() != 2 ||
+      !r.combiner->hasOneUse() || r.combiner->getBlock() != inner.getBody())
+    return std::nullopt;
+  for (int i = 0; i < 2; ++i) {
+    auto load = r.combiner->getOperand(i).getDefiningOp<memref::LoadOp>();
+    if (load && load.getMemref() == r.store.getMemref() &&
+        load.getIndices() == r.store.getIndices() && load->hasOneUse()) {
+      r.accLoad = load;
+      r.element = r.combiner->getOperand(1 - i);
+    }
+  }
+  if (!r.accLoad)
+    return std::nullopt;
+  OpBuilder probe(loop);
+  Value identity = identityOf(probe, loop.getLoc(), r.combiner);
+  if (!identity)
+    return std::nullopt;
+  identity.getDefiningOp()->erase();
+  return r;
+}
+
+/// One warp per reduced row: lanes stride over the row, then combine with
+/// a butterfly of shuffles; lane 0 folds the result into the accumulator
+/// (which the preceding fill initialized). The per-thread form reads 32
+/// different rows per warp access; this one reads one row coalesced.
+void launchRowReduction(scf::ParallelOp loop, RowReduction r,
+                        int64_t blockSize) {
+  constexpr int64_t kWarp = 32;
+  OpBuilder b(loop);
+  Location loc = loop.getLoc();
+  SmallVector<Value> trips;
+  Value total = arith::ConstantIndexOp::create(b, loc, 1);
+  for (auto [lb, ub, step] :
+       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+    trips.push_back(tripCount(b, loc, lb, ub, step));
+    total = arith::MulIOp::create(b, loc, total, trips.back());
+  }
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
+  Value warpsPerBlock =
+      arith::ConstantIndexOp::create(b, loc, blockSize / kWarp);
+  Value blocks = arith::MaxSIOp::create(
+      b, loc, arith::CeilDivSIOp::create(b, loc, total, warpsPerBlock), one);
+  auto launch =
+      gpu::LaunchOp::create(b, loc, blocks, one, one, threads, one, one);
+
+  OpBuilder body = OpBuilder::atBlockBegin(&launch.getBody().front());
+  Value warpSize = arith::ConstantIndexOp::create(body, loc, kWarp);
+  Value tid = launch.getThreadIds().x;
+  Value lane = arith::RemUIOp::create(body, loc, tid, warpSize);
+  Value warp = arith::AddIOp::create(
+      body, loc,
+      arith::MulIOp::create(body, loc, launch.getBlockIds().x, warpsPerBlock),
+      arith::DivUIOp::create(body, loc, tid, warpSize));
+  Value inRange =
+      arith::CmpIOp::create(body, loc, arith::CmpIPredicate::slt, warp, total);
+  auto guard = scf::IfOp::create(body, loc, inRange, /*withElse=*/false);
+  gpu::TerminatorOp::create(body, loc);
+
+  OpBuilder inner = guard.getThenBodyBuilder();
+  IRMapping mapping;
+  Value rest = warp;
+  for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
+    Value index =
+        d == 0 ? rest : arith::RemSIOp::create(inner, loc, rest, trips[d]);
+    if (d > 0)
+      rest = arith::DivSIOp::create(inner, loc, rest, trips[d]);
+    Value iv = arith::AddIOp::create(
+        inner, loc, loop.getLowerBound()[d],
+        arith::MulIOp::create(inner, loc, index, loop.getStep()[d]));
+    mapping.map(loop.getInductionVars()[d], iv);
+  }
+  for (Operation &op : loop.getBody()->without_terminator())
+    if (isa<arith::ConstantOp>(op))
+      inner.clone(op, mapping);
+  auto combine = [&](OpBuilder &at, Value x, Value y) {
+    OperationState state(loc, r.combiner->getName());
+    state.addOperands({x, y});
+    state.addTypes(r.combiner->getResultTypes());
+    state.addAttributes(r.combiner->getAttrs());
+    return at.create(state)->getResult(0);
+  };
+  // Per-lane partial over j = lb + lane * step, stride 32 * step.
+  Value lb = mapping.lookupOrDefault(r.loop.getLowerBound());
+  Value ub = mapping.lookupOrDefault(r.loop.getUpperBound());
+  Value step = mapping.lookupOrDefault(r.loop.getStep());
+  Value start = arith::AddIOp::create(
+      inner, loc, lb, arith::MulIOp::create(inner, loc, lane, step));
+  Value stride = arith::MulIOp::create(inner, loc, step, warpSize);
+  Value identity = identityOf(inner, loc, r.combiner);
+  auto partialLoop =
+      scf::ForOp::create(inner, loc, start, ub, stride, ValueRange{identity});
+  {
+    OpBuilder lb2 = OpBuilder::atBlockBegin(partialLoop.getBody());
+    IRMapping bodyMap = mapping;
+    bodyMap.map(r.loop.getInductionVar(), partialLoop.getInductionVar());
+    for (Operation &op : r.loop.getBody()->without_terminator()) {
+      if (&op == r.accLoad.getOperation() || &op == r.combiner ||
+          &op == r.store.getOperation())
+        continue;
+      lb2.clone(op, bodyMap);
+    }
+    Value element = bodyMap.lookupOrDefault(r.element);
+    Value next = combine(lb2, partialLoop.getRegionIterArgs()[0], element);
+    scf::YieldOp::create(lb2, loc, next);
+  }
+  Value partial = partialLoop.getResult(0);
+  for (int32_t offset = kWarp / 2; offset >= 1; offset /= 2) {
+    auto shuffle = gpu::ShuffleOp::create(
+        inner, loc, partial, offset, int32_t(kWarp), gpu::ShuffleMode::XOR);
+    partial = combine(inner, partial, shuffle.getShuffleResult());
+  }
+  Value zero = arith::ConstantIndexOp::create(inner, loc, 0);
+  Value isLeader =
+      arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, lane, zero);
+  auto write = scf::IfOp::create(inner, loc, isLeader, /*withElse=*/false);
+  OpBuilder w = write.getThenBodyBuilder();
+  SmallVector<Value> indices;
+  for (Value index : r.store.getIndices())
+    indices.push_back(mapping.lookup(index));
+  Value acc = memref::LoadOp::create(w, loc, r.store.getMemref(), indices);
+  memref::StoreOp::create(w, loc, combine(w, acc, partial), r.store.getMemref(),
+                          indices);
+  loop.erase();
+}
+
 /// Whether `value` is device memory: a function argument, a gpu.alloc, a
 /// device constant, or a view of one of them.
 bool isDeviceMemory(Value value) {
@@ -127,9 +319,15 @@ struct ParallelToGPUPass
             !loop->getParentOfType<gpu::LaunchOp>())
           loops.push_back(loop);
       });
-    for (scf::ParallelOp loop : loops)
+    for (scf::ParallelOp loop : loops) {
+      if (rowReductions && blockSize % 32 == 0)
+        if (std::optional<RowReduction> r = matchRowReduction(loop)) {
+          launchRowReduction(loop, *r, blockSize);
+          continue;
+        }
       if (failed(launchParallel(loop, blockSize)))
         return signalPassFailure();
+    }
 
     // What is left on the host must not touch the tensors.
     bool hostAccess = false;

@@ -222,14 +222,22 @@ def ParallelToGPU : Pass<"qforge-parallel-to-gpu", "::mlir::ModuleOp"> {
     transposes, reductions such as softmax and layernorm, and float matmuls)
     becomes a `gpu.launch`: its iteration space is flattened to one index,
     one thread per point, `block-size` threads per block, the innermost
-    dimension fastest (coalesced); reductions stay sequential loops inside
-    a thread. Then every host operation that would read or write device
+    dimension fastest (coalesced). A row reduction (the parallel loop's
+    body an scf.for accumulating into out[ivs] with add, mul, max or min,
+    as linalg reductions such as softmax's and layernorm's become) gets one
+    warp per row instead: lanes stride over the row, a butterfly of
+    `gpu.shuffle`s combines them and lane 0 folds the result into the
+    accumulator (`row-reductions=false`: one thread per row). Other
+    reductions stay sequential loops inside a thread. Then every host operation that would read or write device
     memory (a `memref.load` / `memref.store` outside a kernel) is an error
     naming it, since the cuda target keeps tensors on the device.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
            "Threads per block">,
+    Option<"rowReductions", "row-reductions", "bool", /*default=*/"true",
+           "Reduce rows with one warp each (shuffles) instead of one "
+           "thread each">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -41,3 +41,28 @@ func.func @bias_gelu(%x: tensor<4x8xi8>, %w: tensor<8x16xi8>) -> tensor<4x16xf32
   } -> tensor<4x16xf32>
   return %g : tensor<4x16xf32>
 }
+
+// A row reduction (layernorm's, softmax's): one warp per row, shuffles.
+// GPU-LABEL: func.func @row_sum
+// GPU: gpu.launch
+// GPU: arith.remui %{{.*}}, %c32
+// GPU: scf.for {{.*}} iter_args
+// GPU-COUNT-5: gpu.shuffle  xor
+// GPU: scf.if
+// GPU: memref.load
+// GPU: arith.addf
+// GPU: memref.store
+func.func @row_sum(%x: tensor<8x100xf32>) -> tensor<8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<8xf32>) -> tensor<8xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>],
+                       iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<8x100xf32>) outs(%f : tensor<8xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %sq = arith.mulf %v, %v : f32
+    %r = arith.addf %sq, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<8xf32>
+  return %s : tensor<8xf32>
+}
