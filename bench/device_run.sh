@@ -2,7 +2,7 @@
 # One call on the GPU machine: build the runtime alone (no LLVM/MLIR there),
 # run the unit tests (the CUDA ones compare against the CPU reference), then
 # the benchmarks. GoogleTest comes from .gtest/ (Debian's source, carried).
-# usage: bench/device_run.sh [tests|bench|models|gpu-models|block-perf|all]
+# usage: bench/device_run.sh [tests|bench|models|gpu-models|block-perf|sanitize|all]
 #   models: run the .so files compiled on the CI-like machine and carried in
 #   .device-carry/ with qforge-run built here, comparing with the outputs
 #   computed there (expected: identical).
@@ -65,6 +65,21 @@ if [[ "$what" == gpu-models ]] && [[ -f "$root/.device-carry/gpu-models.txt" ]];
     fi
     echo "$cuda_out" >"$out/$name.cuda.log"
   done <"$c/gpu-models.txt"
+fi
+if [[ "$what" == sanitize ]]; then
+  # compute-sanitizer over the CUDA tests added in session 2 and over
+  # cuda-target models (generated kernels, runtime GPU ABI).
+  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in memcheck racecheck; do
+    $cs --tool $tool --error-exitcode 1 /tmp/qf-build/bin/runtime_tests \
+      --gtest_filter='RuntimeCudaFloatGemm*:Matrix/DegenerateNumerics.Cuda*' 2>&1 |
+      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" | sed "s/^/$tool tests: /" || status=1
+    for m in digits_f32 block_f32 block_int8 block_dyn; do
+      $cs --tool $tool --error-exitcode 1 /tmp/qf-build/bin/qforge-run "$root/.device-carry/$m.cuda.so" \
+        --input "$root/.device-carry/$(sed -n "s/^$m //p" "$root/.device-carry/gpu-models.txt")" 2>&1 |
+        grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | sed "s/^/$tool $m: /" || status=1
+    done
+  done
 fi
 if [[ "$what" == block-perf ]] && [[ -f "$root/.device-carry/perf/block.txt" ]]; then
   # The big transformer block of bench/prepare_gpu_models.sh perf: qforge's
