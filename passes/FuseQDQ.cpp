@@ -182,6 +182,7 @@ struct FuseQDQPass : public qforge::impl::FuseQDQBase<FuseQDQPass> {
         op.emitRemark() << "not fused into qforge.matmul: " << why;
     }
     removeRedundantPairs();
+    fuseRequantizedOutputs();
   }
 
 private:
@@ -546,6 +547,33 @@ private:
   }
 
   /// quantize(dequantize(q)) to q's own type is q.
+  /// qforge.matmul (float result) whose only user quantizes it to a
+  /// per-tensor int8 type: the GEMM's epilogue writes the int8 codes itself
+  /// (what the next layer reads), with the quantize's exact formula and
+  /// storage range (numerics.h quantizeValue), so the f32 intermediate and
+  /// the separate quantize kernel disappear and the result is bit-identical.
+  void fuseRequantizedOutputs() {
+    SmallVector<QuantizeOp> quantizes;
+    getOperation().walk([&](QuantizeOp op) { quantizes.push_back(op); });
+    for (QuantizeOp quantize : quantizes) {
+      auto matmul = quantize.getInput().getDefiningOp<MatmulOp>();
+      if (!matmul || !matmul->hasOneUse())
+        continue;
+      auto resultType = cast<RankedTensorType>(matmul.getResult().getType());
+      auto qtype = dyn_cast<quant::UniformQuantizedType>(
+          quantize.getResult().getType().getElementType());
+      if (!resultType.getElementType().isF32() || !qtype ||
+          qtype.getStorageTypeIntegralWidth() != 8 || !qtype.isSigned())
+        continue;
+      OpBuilder b(matmul);
+      Operation *fused = b.clone(*matmul);
+      fused->getResult(0).setType(quantize.getResult().getType());
+      quantize.getResult().replaceAllUsesWith(fused->getResult(0));
+      quantize.erase();
+      matmul.erase();
+    }
+  }
+
   void removeRedundantPairs() {
     SmallVector<QuantizeOp> quantizes;
     getOperation().walk([&](QuantizeOp op) { quantizes.push_back(op); });

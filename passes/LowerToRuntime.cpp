@@ -420,11 +420,13 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     Type resultElement = op.getResult().getType().getElementType();
     int32_t outType = runtimeDType(resultElement);
     double outScale = 1;
-    int64_t outZeroPoint = 0;
+    int64_t outZeroPoint = 0, outQmin = 0, outQmax = 0;
     if (auto q = dyn_cast<quant::UniformQuantizedType>(resultElement)) {
       outType = I8;
       outScale = q.getScale();
       outZeroPoint = q.getZeroPoint();
+      outQmin = q.getStorageTypeMin();
+      outQmax = q.getStorageTypeMax();
     }
     Type storage = outType == I8 ? Type(rewriter.getI8Type()) : resultElement;
     // Result shape: lhs's batch dims and M, then N from rhs.
@@ -463,16 +465,26 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
                    cast<RankedTensorType>(bias.getType()).getElementType())
              : F32;
     cb.call("qforge_rt_m_gemm",
-            {cb.product(lhs, 0, lhsRank - 2), cb.dim(lhs, lhsRank - 2),
+            {cb.product(lhs, 0, lhsRank - 2),
+             cb.dim(lhs, lhsRank - 2),
              cb.dim(rhs, transposed ? rhsRank - 2 : rhsRank - 1),
-             cb.dim(lhs, lhsRank - 1), cb.i32(transposed), cb.i32(shared),
-             cb.address(lhs), cb.address(rhs),
+             cb.dim(lhs, lhsRank - 1),
+             cb.i32(transposed),
+             cb.i32(shared),
+             cb.address(lhs),
+             cb.address(rhs),
              optionalAddress(adaptor.getLhsScale()),
              optionalCount(adaptor.getLhsScale()),
              optionalAddress(adaptor.getRhsScale()),
-             optionalCount(adaptor.getRhsScale()), optionalAddress(bias),
-             cb.i32(biasType), cb.i32(int32_t(op.getActivation())),
-             cb.i32(outType), cb.f32(outScale), cb.i32(outZeroPoint),
+             optionalCount(adaptor.getRhsScale()),
+             optionalAddress(bias),
+             cb.i32(biasType),
+             cb.i32(int32_t(op.getActivation())),
+             cb.i32(outType),
+             cb.f32(outScale),
+             cb.i32(outZeroPoint),
+             cb.i32(outQmin),
+             cb.i32(outQmax),
              cb.addressOfBuffer(out)});
     rewriter.replaceOp(op, cb.toTensor(out));
     return success();

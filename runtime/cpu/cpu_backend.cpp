@@ -296,8 +296,8 @@ private:
             biasFloat ? biasFloat[j] : 0.0f, int(d.activation));
         int64_t index = row * d.n + j;
         if (d.out_dtype == QFORGE_I8)
-          static_cast<int8_t *>(d.out)[index] =
-              quantizeValue(value, d.out_scale, d.out_zero_point, -128, 127);
+          static_cast<int8_t *>(d.out)[index] = quantizeValue(
+              value, d.out_scale, d.out_zero_point, outQmin(d), outQmax(d));
         else
           storeFloat(d.out_dtype, d.out, index, value);
       }

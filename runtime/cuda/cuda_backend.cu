@@ -737,6 +737,8 @@ private:
     p.activation = int(d.activation);
     p.outScale = d.out_scale;
     p.outZeroPoint = d.out_zero_point;
+    p.outQmin = outQmin(d);
+    p.outQmax = outQmax(d);
     return p;
   }
 

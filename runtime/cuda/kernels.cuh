@@ -292,7 +292,7 @@ struct EpilogueParams {
   const float *biasFloat;
   int activation;
   float outScale;
-  int32_t outZeroPoint;
+  int32_t outZeroPoint, outQmin, outQmax;
 };
 
 template <typename Out> struct EpilogueStore {
@@ -302,7 +302,7 @@ template <typename Out> struct EpilogueStore {
 };
 template <> struct EpilogueStore<int8_t> {
   __device__ static int8_t apply(float v, const EpilogueParams &p) {
-    return quantizeValue(v, p.outScale, p.outZeroPoint, -128, 127);
+    return quantizeValue(v, p.outScale, p.outZeroPoint, p.outQmin, p.outQmax);
   }
 };
 

@@ -185,7 +185,8 @@ QFORGE_RT_API qforge_status qforge_rt_requantize(
  * lhs_scale has lhs_scale_count = 0 (absent: 1), 1 (per tensor) or
  * batch*M (per row) entries; rhs_scale has 0, 1, N (per output channel) or
  * batch*N entries. out_dtype: f32, f16, bf16; i8 (requantized:
- * clamp(rne(y / out_scale) + out_zero_point, -128, 127)); or i32 (the raw
+ * clamp(rne(y / out_scale) + out_zero_point, out_qmin, out_qmax), the
+ * range [-128, 127] when both are 0); or i32 (the raw
  * accumulator, which takes no scales, bias or activation). */
 #define QFORGE_MAX_GEMM_K 131072
 
@@ -206,6 +207,8 @@ typedef struct qforge_gemm_desc {
   qforge_dtype out_dtype;
   float out_scale;        /* i8 output only */
   int32_t out_zero_point; /* i8 output only */
+  int32_t out_qmin;       /* i8 output only: storage range; both 0 means */
+  int32_t out_qmax;       /* [-128, 127] */
   void *out;              /* batch x M x N */
 } qforge_gemm_desc;
 
@@ -350,7 +353,8 @@ qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                  int64_t rhs, int64_t lhs_scale, int64_t lhs_scale_count,
                  int64_t rhs_scale, int64_t rhs_scale_count, int64_t bias,
                  int32_t bias_dtype, int32_t activation, int32_t out_dtype,
-                 float out_scale, int32_t out_zero_point, int64_t out);
+                 float out_scale, int32_t out_zero_point, int32_t out_qmin,
+                 int32_t out_qmax, int64_t out);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -157,6 +157,8 @@ qforge_status checkAxisView(const AxisView &view) {
 }
 
 qforge_status checkGemm(const qforge_gemm_desc *d) {
+  using qforge::rt::outQmax;
+  using qforge::rt::outQmin;
   QF_RETURN_IF_ERROR(checkPointer("gemm descriptor", d));
   if (d->batch < 1 || d->m < 1 || d->n < 1 || d->k < 1)
     return fail(QFORGE_ERR_INVALID_ARGUMENT,
@@ -182,7 +184,8 @@ qforge_status checkGemm(const qforge_gemm_desc *d) {
     break;
   case QFORGE_I8:
     QF_RETURN_IF_ERROR(checkScale("gemm out_scale", d->out_scale));
-    QF_RETURN_IF_ERROR(checkQuantRange(-128, 127, d->out_zero_point));
+    QF_RETURN_IF_ERROR(
+        checkQuantRange(outQmin(*d), outQmax(*d), d->out_zero_point));
     break;
   case QFORGE_F32:
   case QFORGE_F16:

@@ -26,6 +26,14 @@ struct BatchStats {
 };
 
 /// A per-axis view [outer, channels, inner] with per-channel parameters.
+/// The i8 output range of a GEMM (both 0: the full [-128, 127]).
+inline int32_t outQmin(const qforge_gemm_desc &d) {
+  return d.out_qmin == 0 && d.out_qmax == 0 ? -128 : d.out_qmin;
+}
+inline int32_t outQmax(const qforge_gemm_desc &d) {
+  return d.out_qmin == 0 && d.out_qmax == 0 ? 127 : d.out_qmax;
+}
+
 struct AxisView {
   int64_t outer, channels, inner;
   const float *scales;

@@ -322,7 +322,8 @@ void qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                       int64_t rhs, int64_t lhsScale, int64_t lhsScaleCount,
                       int64_t rhsScale, int64_t rhsScaleCount, int64_t bias,
                       int32_t biasType, int32_t activation, int32_t outType,
-                      float outScale, int32_t outZeroPoint, int64_t out) {
+                      float outScale, int32_t outZeroPoint, int32_t outQmin,
+                      int32_t outQmax, int64_t out) {
   staged([&](auto stageIn, auto stageOut) {
     qforge_gemm_desc d{};
     d.batch = batch;
@@ -343,6 +344,8 @@ void qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
     d.out_dtype = qforge_dtype(outType);
     d.out_scale = outScale;
     d.out_zero_point = outZeroPoint;
+    d.out_qmin = outQmin;
+    d.out_qmax = outQmax;
     d.out = ptr<void>(stageOut(out, batch * m * n * dtypeSize(outType)));
     return [=] { return qforge_rt_gemm(current, &d); };
   });

@@ -49,7 +49,10 @@ func.func @dynamic_rows(%x: tensor<?x64xf16>) -> (tensor<?x64xi8>, tensor<?xf32>
 // A matmul with a requantized result: out dtype i8 (3) with its scale.
 // CHECK-LABEL: func.func @matmul_requantized
 // CHECK-DAG: %[[OUTSCALE:.*]] = arith.constant 5.000000e-01 : f32
-// CHECK: call @qforge_rt_m_gemm({{.*}}, %[[OUTSCALE]], {{.*}}) : (i64, i64, i64, i64, i32, i32, i64, i64, i64, i64, i64, i64, i64, i32, i32, i32, f32, i32, i64) -> ()
+// The storage range goes with it: [-128, 127] here.
+// CHECK-DAG: %[[QMIN:.*]] = arith.constant -128 : i32
+// CHECK-DAG: %[[QMAX:.*]] = arith.constant 127 : i32
+// CHECK: call @qforge_rt_m_gemm({{.*}}, %[[OUTSCALE]], %{{.*}}, %[[QMIN]], %[[QMAX]], %{{.*}}) : (i64, i64, i64, i64, i32, i32, i64, i64, i64, i64, i64, i64, i64, i32, i32, i32, f32, i32, i32, i32, i64) -> ()
 // CHECK: return %{{.*}} : tensor<2x16x4xi8>
 func.func @matmul_requantized(%a: tensor<2x16x8xi8>, %w: tensor<4x8xi8>, %sw: tensor<4xf32>)
     -> tensor<2x16x4x!quant.uniform<i8:f32, 0.5>> {

@@ -709,3 +709,34 @@ TEST(RuntimeFloatGemm, RejectsBadRequests) {
 }
 
 } // namespace
+
+namespace {
+
+/// A requantized (i8) GEMM output honours the storage range: a narrow
+/// [-127, 127] type never gets -128, the default (0, 0) is [-128, 127].
+TEST(RuntimeGemmRange, RequantizedOutputUsesTheStorageRange) {
+  Context cpu(QFORGE_BACKEND_CPU);
+  int8_t lhs[2] = {-128, -128}, rhs[2] = {127, 127};
+  int8_t out = 0;
+  qforge_gemm_desc d{};
+  d.batch = 1;
+  d.m = 1;
+  d.n = 1;
+  d.k = 2;
+  d.lhs = lhs;
+  d.rhs = rhs;
+  d.out_dtype = QFORGE_I8;
+  d.out_scale = 1.0f; // -32512: saturates
+  d.out = &out;
+  QF_ASSERT_OK(qforge_rt_gemm(cpu, &d));
+  EXPECT_EQ(out, -128);
+  d.out_qmin = -127;
+  d.out_qmax = 127;
+  QF_ASSERT_OK(qforge_rt_gemm(cpu, &d));
+  EXPECT_EQ(out, -127);
+  d.out_qmin = 5;
+  d.out_qmax = 3;
+  EXPECT_EQ(qforge_rt_gemm(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+}
+
+} // namespace

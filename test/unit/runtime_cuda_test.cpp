@@ -486,7 +486,7 @@ TEST_F(RuntimeCuda, ModelEntryPointsStageHostOperands) {
                                  address((onGpu ? sGpu : sCpu).data()));
     qforge_rt_m_gemm(1, m, n, k, 1, 0, address(lhs.data()), address(rhs.data()),
                      0, 0, address(rhsScale.data()), n, 0, QFORGE_F32,
-                     QFORGE_ACT_GELU, QFORGE_F32, 1.0f, 0,
+                     QFORGE_ACT_GELU, QFORGE_F32, 1.0f, 0, 0, 0,
                      address((onGpu ? outGpu : outCpu).data()));
     qforge_rt_m_observe(address("obs"), 3, address(x.data()), QFORGE_F32,
                         m * k);
@@ -597,8 +597,7 @@ TEST(RuntimeCudaFloatGemm, MatchesCpuWithinRounding) {
                           : type == QFORGE_F16 ? 2e-2f
                                                : 1e-1f;
         ASSERT_NEAR(a, b, tolerance * (1.0f + std::fabs(a)))
-            << "dtype " << type << " transposed " << transposed << " at "
-            << i;
+            << "dtype " << type << " transposed " << transposed << " at " << i;
       }
       for (void *p : {dl, dr, db, dout})
         qforge_rt_free(gpu, p);

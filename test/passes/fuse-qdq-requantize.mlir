@@ -1,0 +1,65 @@
+// RUN: qforge-opt %s -split-input-file --qforge-fuse-qdq | FileCheck %s
+
+!qx = !quant.uniform<i8<-127:127>:f32, 0.02>
+!qy = !quant.uniform<i8<-127:127>:f32, 0.05>
+!qw = !quant.uniform<i8<-127:127>:f32:0, {0.01, 0.03}>
+
+// A layer whose output only feeds the next layer's quantize: the GEMM
+// epilogue writes the int8 codes (requantized output), the quantize and
+// the f32 intermediate disappear.
+// CHECK-LABEL: func.func @requantized
+// CHECK: %[[Y:.*]] = qforge.matmul %{{.*}}, %{{.*}} rhs_transposed rhs_scale(%{{.*}} : tensor<2xf32>) bias(%{{.*}} : tensor<2xf32>) activation(relu) : tensor<4x3xi8>, tensor<2x3xi8> -> tensor<4x2x!quant.uniform<i8<-127:127>:f32, 5.000000e-02>>
+// CHECK-NOT: qforge.quantize %[[Y]]
+// CHECK: return %[[Y]]
+func.func @requantized(%x: tensor<4x3xf32>) -> tensor<4x2x!qy> {
+  %c = arith.constant dense<[[100, 50, -127], [-64, 127, 0]]> : tensor<2x3xi8>
+  %s = quant.scast %c : tensor<2x3xi8> to tensor<2x3x!qw>
+  %w = qforge.dequantize %s : tensor<2x3x!qw> to tensor<2x3xf32>
+  %et = tensor.empty() : tensor<3x2xf32>
+  %wt = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%et : tensor<3x2xf32>) permutation = [1, 0]
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!qx>
+  %d = qforge.dequantize %q : tensor<4x3x!qx> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%d, %wt : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %b = arith.constant dense<[0.5, -0.25]> : tensor<2xf32>
+  %e2 = tensor.empty() : tensor<4x2xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%y, %b : tensor<4x2xf32>, tensor<2xf32>) outs(%e2 : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %a = arith.addf %v, %bias : f32
+    %m = arith.maximumf %a, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<4x2xf32>
+  %next = qforge.quantize %r : tensor<4x2xf32> to tensor<4x2x!qy>
+  return %next : tensor<4x2x!qy>
+}
+
+// -----
+
+!qx = !quant.uniform<i8<-127:127>:f32, 0.02>
+!qy = !quant.uniform<i8<-127:127>:f32, 0.05>
+!qw = !quant.uniform<i8<-127:127>:f32:0, {0.01, 0.03}>
+
+// The float result has another user as well: it stays f32, quantized
+// separately.
+// CHECK-LABEL: func.func @two_users
+// CHECK: %[[Y:.*]] = qforge.matmul {{.*}} -> tensor<4x2xf32>
+// CHECK: qforge.quantize %[[Y]]
+func.func @two_users(%x: tensor<4x3xf32>) -> (tensor<4x2x!qy>, tensor<4x2xf32>) {
+  %c = arith.constant dense<[[100, 50, -127], [-64, 127, 0]]> : tensor<2x3xi8>
+  %s = quant.scast %c : tensor<2x3xi8> to tensor<2x3x!qw>
+  %w = qforge.dequantize %s : tensor<2x3x!qw> to tensor<2x3xf32>
+  %et = tensor.empty() : tensor<3x2xf32>
+  %wt = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%et : tensor<3x2xf32>) permutation = [1, 0]
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!qx>
+  %d = qforge.dequantize %q : tensor<4x3x!qx> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%d, %wt : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %next = qforge.quantize %y : tensor<4x2xf32> to tensor<4x2x!qy>
+  return %next, %y : tensor<4x2x!qy>, tensor<4x2xf32>
+}
