@@ -25,6 +25,10 @@ if [[ "${1:-}" == perf ]]; then
     --seq "$seq" --hidden "$hidden" --heads "$heads" --calibration-dir "$w/cal" --samples 1
   echo "$seq $hidden $heads" >"$perf/block.txt"
   "$bin/qforge-compile" "$w/block.mlir" -o "$perf/f32.cuda.so" --target cuda
+  # The same block computing in f16 (weights rounded to f16), f32 I/O.
+  python3 "$root/examples/transformer/make_block.py" "$w/block_f16.mlir" "$w/x16.npy" \
+    --seq "$seq" --hidden "$hidden" --heads "$heads" --dtype f16
+  "$bin/qforge-compile" "$w/block_f16.mlir" -o "$perf/f16.cuda.so" --target cuda
   "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="mode=dynamic" -o "$w/dyn.mlir"
   "$bin/qforge-compile" "$w/dyn.mlir" -o "$perf/int8_dynamic.cuda.so" --target cuda
   # Calibration on this CPU (float matmuls in the runtime's GEMM).

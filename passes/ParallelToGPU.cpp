@@ -261,10 +261,20 @@ void launchRowReduction(scf::ParallelOp loop, RowReduction r,
     scf::YieldOp::create(lb2, loc, next);
   }
   Value partial = partialLoop.getResult(0);
+  // Shuffles move 32-bit values: f16/bf16 partials travel as f32 (exact).
+  Type partialType = partial.getType();
+  bool widen = partialType.getIntOrFloatBitWidth() < 32;
   for (int32_t offset = kWarp / 2; offset >= 1; offset /= 2) {
+    Value moved =
+        widen ? arith::ExtFOp::create(inner, loc, inner.getF32Type(), partial)
+                    .getResult()
+              : partial;
     auto shuffle = gpu::ShuffleOp::create(
-        inner, loc, partial, offset, int32_t(kWarp), gpu::ShuffleMode::XOR);
-    partial = combine(inner, partial, shuffle.getShuffleResult());
+        inner, loc, moved, offset, int32_t(kWarp), gpu::ShuffleMode::XOR);
+    Value other = shuffle.getShuffleResult();
+    if (widen)
+      other = arith::TruncFOp::create(inner, loc, partialType, other);
+    partial = combine(inner, partial, other);
   }
   Value zero = arith::ConstantIndexOp::create(inner, loc, 0);
   Value isLeader =

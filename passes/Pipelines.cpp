@@ -40,7 +40,10 @@ constexpr const char *kToLLVM =
 /// (math in kernels) comes from the toolkit given.
 std::string toNVVMPipeline(const std::string &chip, const std::string &features,
                            const std::string &toolkit, int64_t blockSize) {
-  return "qforge-lower-to-runtime{float-gemms=true},"
+  // Calls inlined first: buffer deallocation across a call needs run-time
+  // bookkeeping arrays on the host, which the device pipeline would move.
+  return "inline,"
+         "qforge-lower-to-runtime{float-gemms=true},"
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map},"
          "buffer-deallocation-pipeline,"

@@ -284,6 +284,31 @@ def build(seq, hidden, heads, ffn, rng, text=True):
     return b
 
 
+def as_f16(text, s, h):
+    """The block in f16: every f32 type becomes f16 (constants round to f16;
+    -inf spelled for f16), the function turns private @block_f16, and a
+    public @block keeps the f32 interface with conversions around it."""
+    body = text.replace("f32", "f16").replace("0xFF800000", "0xFC00")
+    body = body.replace("func.func @block(", "func.func private @block_f16(", 1)
+    t32, t16 = "tensor<%dx%dxf32>" % (s, h), "tensor<%dx%dxf16>" % (s, h)
+    ident = "affine_map<(i, j) -> (i, j)>"
+
+    def convert(src, src_t, dst_t, op, a, b):
+        return ["  %%e_%s = tensor.empty() : %s" % (op, dst_t),
+                "  %%c_%s = linalg.generic {indexing_maps = [%s, %s], iterator_types = [\"parallel\", \"parallel\"]} "
+                "ins(%s : %s) outs(%%e_%s : %s) {" % (op, ident, ident, src, src_t, op, dst_t),
+                "  ^bb0(%%v: %s, %%o: %s):" % (a, b),
+                "    %%r = arith.%s %%v : %s to %s" % (op, a, b),
+                "    linalg.yield %r : " + b,
+                "  } -> " + dst_t]
+    wrapper = (["func.func @block(%%x: %s) -> %s {" % (t32, t32)] +
+               convert("%x", t32, t16, "truncf", "f32", "f16") +
+               ["  %%y = func.call @block_f16(%%c_truncf) : (%s) -> %s" % (t16, t16)] +
+               convert("%y", t16, t32, "extf", "f16", "f32") +
+               ["  return %%c_extf : %s" % t32, "}", ""])
+    return body + "\n" + "\n".join(wrapper)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -294,6 +319,9 @@ def main():
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--ffn", type=int, default=0, help="default 4 x hidden")
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--dtype", choices=["f32", "f16"], default="f32",
+                   help="f16: the block computes in f16 (weights rounded to "
+                        "f16), between f32 input/output conversions")
     p.add_argument("--calibration-dir")
     p.add_argument("--samples", type=int, default=8)
     a = p.parse_args()
@@ -318,6 +346,8 @@ def main():
         "  %%scale = arith.constant %.9e : f32" % (1.0 / math.sqrt(h // a.heads)),
     ]
     text = "\n".join(header + b.lines + ["  return %s : tensor<%dx%dxf32>" % (out, s, h), "}", ""])
+    if a.dtype == "f16":
+        text = as_f16(text, s, h)
     with open(a.mlir, "w") as fh:
         fh.write(text)
     write_npy(a.input, [s, h], [rng.gauss(0, 1) for _ in range(s * h)])
