@@ -2,7 +2,8 @@
 # prefix, configures and builds test/downstream against it with
 # find_package(QForge), runs both programs and an installed tool.
 # Arguments: QFORGE_BUILD_DIR, QFORGE_DOWNSTREAM_SOURCE, QFORGE_WORK_DIR,
-# QFORGE_GENERATOR, QFORGE_CXX_COMPILER.
+# QFORGE_GENERATOR, QFORGE_CXX_COMPILER, QFORGE_C_COMPILER, QFORGE_CXX_FLAGS,
+# QFORGE_C_FLAGS, QFORGE_LINKER_FLAGS.
 function(run_step what)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                   ERROR_VARIABLE err)
@@ -27,7 +28,13 @@ endforeach()
 run_step("configure"
   ${CMAKE_COMMAND} -S ${QFORGE_DOWNSTREAM_SOURCE} -B ${QFORGE_WORK_DIR}/build
   -G ${QFORGE_GENERATOR} -DCMAKE_PREFIX_PATH=${prefix}
-  -DCMAKE_CXX_COMPILER=${QFORGE_CXX_COMPILER} -DCMAKE_BUILD_TYPE=Release)
+  -DCMAKE_CXX_COMPILER=${QFORGE_CXX_COMPILER}
+  -DCMAKE_C_COMPILER=${QFORGE_C_COMPILER}
+  # The same flags as the build under test (a sanitizer build's libraries
+  # need the sanitizer's runtime in the downstream link too).
+  "-DCMAKE_CXX_FLAGS=${QFORGE_CXX_FLAGS}" "-DCMAKE_C_FLAGS=${QFORGE_C_FLAGS}"
+  "-DCMAKE_EXE_LINKER_FLAGS=${QFORGE_LINKER_FLAGS}"
+  -DCMAKE_BUILD_TYPE=Release)
 run_step("build" ${CMAKE_COMMAND} --build ${QFORGE_WORK_DIR}/build)
 
 run_step("downstream_runtime" ${QFORGE_WORK_DIR}/build/downstream_runtime)
