@@ -313,10 +313,8 @@ private:
         why = "the activation is not per-tensor signed int8";
         return failure();
       }
-      if (xq.getZeroPoint() != 0) {
-        why = "the activation is asymmetric (zero point " +
-              std::to_string(xq.getZeroPoint()) +
-              "): its bias correction is not built yet";
+      if (xq.getZeroPoint() != 0 && dynamic) {
+        why = "the activation is asymmetric in a dynamic fusion";
         return failure();
       }
     } else if (!cast<RankedTensorType>(op.getDpsInputs()[0].getType())
@@ -362,13 +360,64 @@ private:
       lhsScale = quantized.getScales();
     }
     Value rhsScale = vector(weight->scales);
-    auto fused = MatmulOp::create(
-        b, loc, resultType, lhs, weight->codes, lhsScale, rhsScale,
-        /*bias=*/Value(), weight->transposed, Activation::none);
+    // An asymmetric activation x = sx (q - zx): the GEMM sums q * w, so the
+    // accumulator is off by zx * sum_k w[k, c]; an i32 bias takes it back.
+    Value bias;
+    if (lhsDq && xq.getZeroPoint() != 0) {
+      FailureOr<Value> correction =
+          zeroPointCorrection(b, loc, *weight, xq.getZeroPoint(), why);
+      if (failed(correction))
+        return failure();
+      bias = *correction;
+    }
+    auto fused =
+        MatmulOp::create(b, loc, resultType, lhs, weight->codes, lhsScale,
+                         rhsScale, bias, weight->transposed, Activation::none);
     op.getResult(0).replaceAllUsesWith(fused.getResult());
     op.erase();
     fuseGelu(fuseEpilogue(fused));
     return success();
+  }
+
+  /// -zx * sum_k w[k, c] per output channel c, as an i32 vector: the
+  /// accumulator-domain correction of an asymmetric activation.
+  static FailureOr<Value> zeroPointCorrection(OpBuilder &b, Location loc,
+                                              const IntWeight &weight,
+                                              int64_t zeroPoint, Reason &why) {
+    ElementsAttr codes;
+    if (!matchPattern(weight.codes, m_Constant(&codes))) {
+      why = "the weight's codes cannot be read (asymmetric activation)";
+      return failure();
+    }
+    auto values = codes.tryGetValues<int8_t>();
+    if (!values) {
+      why = "the weight's codes cannot be read (asymmetric activation)";
+      return failure();
+    }
+    auto shape = cast<ShapedType>(codes.getType()).getShape();
+    // [N, K] when transposed, [K, N] otherwise.
+    int64_t n = weight.transposed ? shape[0] : shape[1];
+    int64_t k = weight.transposed ? shape[1] : shape[0];
+    SmallVector<int64_t> sums(static_cast<size_t>(n), 0);
+    int64_t index = 0;
+    for (int8_t code : *values) {
+      int64_t row = index / shape[1], col = index % shape[1];
+      sums[size_t(weight.transposed ? row : col)] += code;
+      ++index;
+    }
+    SmallVector<int32_t> correction;
+    for (int64_t sum : sums) {
+      int64_t value = -zeroPoint * sum;
+      // |acc| <= K * 128 * 128; the sum must stay an i32.
+      if (std::llabs(value) > 2147483647LL - k * 128 * 128) {
+        why = "the zero-point correction would overflow the i32 accumulator";
+        return failure();
+      }
+      correction.push_back(int32_t(value));
+    }
+    auto type = RankedTensorType::get({n}, b.getI32Type());
+    return Value(arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, ArrayRef(correction))));
   }
 
   /// Folds a following elementwise GELU (erf form, recognised by what it
@@ -495,8 +544,17 @@ private:
           b, generic.getLoc(), DenseElementsAttr::get(type, ArrayRef(product)));
     }
     Value bias = biasInput ? generic.getDpsInputs()[*biasInput] : Value();
-    if (bias && intBias)
+    if (Value correction = matmul.getBias()) {
+      // The zero-point correction (i32) is already there: add the float
+      // bias to it in the accumulator domain when it fits, otherwise carry
+      // the correction into a float bias (b + corr * s).
+      bias = bias ? combineBiases(b, matmul, rhsScale, correction, bias)
+                  : correction;
+      if (!bias)
+        return matmul;
+    } else if (bias && intBias) {
       bias = integerBias(b, matmul, rhsScale, bias);
+    }
     auto fused =
         MatmulOp::create(b, generic.getLoc(), matmul.getResult().getType(),
                          matmul.getLhs(), matmul.getRhs(), matmul.getLhsScale(),
@@ -505,6 +563,45 @@ private:
     generic.erase();
     matmul.erase();
     return fused;
+  }
+
+  /// correction (i32, accumulator domain) + a float bias: f32
+  /// b[c] + corr[c] * s[c], or with int-bias=true one i32 vector when the
+  /// float bias converts (integerBias). Null when the values are not
+  /// constants.
+  Value combineBiases(OpBuilder &b, MatmulOp matmul, Value rhsScale,
+                      Value correction, Value floatBias) {
+    DenseElementsAttr corrValues, scaleValues, biasValues;
+    if (!matchPattern(correction, m_Constant(&corrValues)) || !rhsScale ||
+        !matchPattern(rhsScale, m_Constant(&scaleValues)) ||
+        !matchPattern(floatBias, m_Constant(&biasValues)))
+      return Value();
+    SmallVector<int32_t> corr(corrValues.getValues<int32_t>());
+    // i32 only when asked (int-bias=true): rounding b / s to the accumulator
+    // grid costs accuracy the f32 form (b + corr * s, one rounding) keeps.
+    Value asInt =
+        intBias ? integerBias(b, matmul, rhsScale, floatBias) : floatBias;
+    DenseElementsAttr intValues;
+    if (asInt != floatBias && matchPattern(asInt, m_Constant(&intValues))) {
+      SmallVector<int32_t> sum;
+      int64_t c = 0;
+      for (int32_t v : intValues.getValues<int32_t>())
+        sum.push_back(v + corr[size_t(c++)]);
+      auto type = RankedTensorType::get({int64_t(sum.size())}, b.getI32Type());
+      return arith::ConstantOp::create(
+          b, matmul.getLoc(), DenseElementsAttr::get(type, ArrayRef(sum)));
+    }
+    SmallVector<float> scales(scaleValues.getValues<float>());
+    SmallVector<float> sum;
+    int64_t c = 0;
+    for (float v : biasValues.getValues<float>()) {
+      float s = scales.size() == 1 ? scales[0] : scales[size_t(c)];
+      sum.push_back(v + float(corr[size_t(c)]) * s);
+      ++c;
+    }
+    auto type = RankedTensorType::get({int64_t(sum.size())}, b.getF32Type());
+    return arith::ConstantOp::create(
+        b, matmul.getLoc(), DenseElementsAttr::get(type, ArrayRef(sum)));
   }
 
   /// The bias in the accumulator domain: rne(b[c] / s[c]) as i32 with
@@ -546,7 +643,6 @@ private:
         b, matmul.getLoc(), DenseElementsAttr::get(type, ArrayRef(quantized)));
   }
 
-  /// quantize(dequantize(q)) to q's own type is q.
   /// qforge.matmul (float result) whose only user quantizes it to a
   /// per-tensor int8 type: the GEMM's epilogue writes the int8 codes itself
   /// (what the next layer reads), with the quantize's exact formula and
@@ -574,6 +670,7 @@ private:
     }
   }
 
+  /// quantize(dequantize(q)) to q's own type is q.
   void removeRedundantPairs() {
     SmallVector<QuantizeOp> quantizes;
     getOperation().walk([&](QuantizeOp op) { quantizes.push_back(op); });

@@ -133,6 +133,12 @@ struct PTQOptions : public PassPipelineOptions<PTQOptions> {
       *this, "int-bias",
       llvm::cl::desc("fused biases as i32 at scale sx * sw[c] (static mode)"),
       llvm::cl::init(false)};
+  Option<bool> symmetric{
+      *this, "symmetric",
+      llvm::cl::desc("static activations: symmetric ranges (zero point 0); "
+                     "false: asymmetric (minmax / percentile), the zero "
+                     "point corrected by an i32 bias in the fused matmul"),
+      llvm::cl::init(true)};
   Option<std::string> exclude{
       *this, "exclude",
       llvm::cl::desc(
@@ -174,6 +180,7 @@ void qforge::registerQForgePipelines() {
         scales.calibration = options.calibration;
         scales.method = options.method;
         scales.exclude = options.exclude;
+        scales.symmetric = options.symmetric;
         pm.addPass(createFoldScales(scales));
         FuseQDQOptions fuse;
         fuse.intBias = options.intBias;

@@ -45,6 +45,9 @@ for m in "${methods[@]}"; do
     -o "digits_int8_$m.mlir"
   "$bin/qforge-compile" "digits_int8_$m.mlir" -o "digits_int8_$m.so"
 done
+"$bin/qforge-opt" digits.mlir --qforge-ptq="calibration=calib.json symmetric=false" \
+  -o digits_int8_asymmetric.mlir
+"$bin/qforge-compile" digits_int8_asymmetric.mlir -o digits_int8_asymmetric.so
 "$bin/qforge-opt" digits.mlir --qforge-ptq="mode=dynamic" -o digits_int8_dynamic.mlir
 "$bin/qforge-compile" digits_int8_dynamic.mlir -o digits_int8_dynamic.so
 
@@ -84,6 +87,7 @@ for device in "${devices[@]}"; do
   for m in "${methods[@]}"; do
     row "[$device] int8 static, $m" "digits_int8_$m.so" test_x.npy "$device" "ref_$device.npy"
   done
+  row "[$device] int8 static, minmax asymmetric" digits_int8_asymmetric.so test_x.npy "$device" "ref_$device.npy"
   row "[$device] int8 dynamic (per-token)" digits_int8_dynamic.so test_x.npy "$device" "ref_$device.npy"
   "$bin/qforge-run" ./tosa_f32.so --device "$device" --input test_x_tosa.npy \
     --output "ref_tosa_$device.npy" >/dev/null
