@@ -244,4 +244,27 @@ def ParallelToGPU : Pass<"qforge-parallel-to-gpu", "::mlir::ModuleOp"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def FloatPrecision : Pass<"qforge-float-precision", "::mlir::ModuleOp"> {
+  let summary = "Compute a model's float parts in f16 or bf16";
+  let description = [{
+    Retypes every f32 value of the public functions' bodies (tensors,
+    scalars in linalg bodies, constants, the expressed type of quantized
+    types) to `type`, keeping the functions' f32 signatures: inputs are
+    converted on entry, results on return. What must stay f32 stays: the
+    scale and bias vectors of `qforge.matmul` and the scales of
+    `qforge.dynamic_quantize`. Run after inlining (private functions are
+    left as they are). `qforge-compile --float-precision f16|bf16` runs it
+    first; the float GEMMs then run in that type (cuBLASLt with f32
+    accumulation) and so do the generated kernels.
+  }];
+  let options = [
+    Option<"type", "type", "std::string", /*default=*/"\"f16\"",
+           "f16 or bf16">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::quant::QuantDialect"];
+}
+
 #endif // QFORGE_PASSES_TD

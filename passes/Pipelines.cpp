@@ -20,6 +20,11 @@ constexpr const char *kToLLVM =
     "function-boundary-type-conversion=identity-layout-map},"
     "buffer-deallocation-pipeline,"
     "convert-linalg-to-loops,"
+    // bf16 (--float-precision bf16): arithmetic in f32, conversions as
+    // integer ops (libgcc has no bf16 helpers).
+    "func.func(math-extend-to-supported-types{target-type=f32},"
+    "arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}),"
+    "arith-expand{include-bf16=true},"
     "convert-scf-to-cf,"
     "expand-strided-metadata,"
     "lower-affine,"

@@ -63,6 +63,12 @@ static cl::opt<std::string> target(
              "qforge ops in the runtime's CUDA backend, every other op a "
              "generated GPU kernel; runs with --device cuda only)"),
     cl::init("cpu"));
+static cl::opt<std::string> floatPrecision(
+    "float-precision",
+    cl::desc("type the model's float parts compute in: f32 (as written), f16 "
+             "or bf16 (inputs and outputs stay f32, converted at the "
+             "boundary; float GEMMs accumulate in f32)"),
+    cl::init("f32"));
 static cl::opt<std::string>
     cudaChip("cuda-chip",
              cl::desc("cuda target: GPU architecture of the "
@@ -209,6 +215,10 @@ int main(int argc, char **argv) {
       "stored in the library as the string qforge_model_metadata.\n");
   if (target != "cpu" && target != "cuda")
     return fail("--target must be cpu or cuda, got '" + target + "'");
+  if (floatPrecision != "f32" && floatPrecision != "f16" &&
+      floatPrecision != "bf16")
+    return fail("--float-precision must be f32, f16 or bf16, got '" +
+                floatPrecision + "'");
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -241,6 +251,9 @@ int main(int argc, char **argv) {
                                ? "qforge-to-nvvm{chip=" + cudaChip +
                                      " toolkit=" + cudaToolkit + "}"
                                : std::string("qforge-to-llvm");
+    if (floatPrecision != "f32")
+      pipeline = "inline,qforge-float-precision{type=" + floatPrecision + "}," +
+                 pipeline;
     PassManager pm(&context);
     if (failed(parsePassPipeline(pipeline, pm)))
       return fail("cannot build the " + pipeline + " pipeline");
