@@ -6,8 +6,9 @@
 # their inputs and .device-carry/gpu-models.txt into .device-carry/.
 #   bench/prepare_gpu_models.sh [BLOCK_SEQ BLOCK_HIDDEN BLOCK_HEADS]
 #   bench/prepare_gpu_models.sh perf [SEQ HIDDEN HEADS]
-# perf: only the cuda-target builds of one big block (f32, int8 static
-# calibrated here on one sample, int8 dynamic) into .device-carry/perf/,
+# perf: only the cuda-target builds of one big block (f32; f16; int8 static
+# calibrated here on one sample and int8 dynamic, both with f16 float
+# parts) into .device-carry/perf/,
 # for bench/device_run.sh block-perf (the carry is limited to 64 MiB).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,18 +26,20 @@ if [[ "${1:-}" == perf ]]; then
     --seq "$seq" --hidden "$hidden" --heads "$heads" --calibration-dir "$w/cal" --samples 1
   echo "$seq $hidden $heads" >"$perf/block.txt"
   "$bin/qforge-compile" "$w/block.mlir" -o "$perf/f32.cuda.so" --target cuda
-  # The same block computing in f16 (weights rounded to f16), f32 I/O.
-  python3 "$root/examples/transformer/make_block.py" "$w/block_f16.mlir" "$w/x16.npy" \
-    --seq "$seq" --hidden "$hidden" --heads "$heads" --dtype f16
-  "$bin/qforge-compile" "$w/block_f16.mlir" -o "$perf/f16.cuda.so" --target cuda
+  # The same block with its float parts in f16 (qforge-compile
+  # --float-precision f16; f32 input/output).
+  "$bin/qforge-compile" "$w/block.mlir" -o "$perf/f16.cuda.so" --target cuda \
+    --float-precision f16
   "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="mode=dynamic" -o "$w/dyn.mlir"
-  "$bin/qforge-compile" "$w/dyn.mlir" -o "$perf/int8_dynamic.cuda.so" --target cuda
+  "$bin/qforge-compile" "$w/dyn.mlir" -o "$perf/int8_dynamic.cuda.so" --target cuda \
+    --float-precision f16
   # Calibration on this CPU (float matmuls in the runtime's GEMM).
   "$bin/qforge-opt" "$w/block.mlir" --qforge-insert-calibration -o "$w/calib.mlir"
   "$bin/qforge-compile" "$w/calib.mlir" -o "$w/calib.so"
   "$bin/qforge-run" "$w/calib.so" --calibrate --data "$w/cal" -o "$w/calib.json"
   "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="calibration=$w/calib.json" -o "$w/int8.mlir"
-  "$bin/qforge-compile" "$w/int8.mlir" -o "$perf/int8_static.cuda.so" --target cuda
+  "$bin/qforge-compile" "$w/int8.mlir" -o "$perf/int8_static.cuda.so" --target cuda \
+    --float-precision f16
   du -sh "$perf"
   exit 0
 fi
