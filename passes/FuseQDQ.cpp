@@ -173,6 +173,14 @@ struct FuseQDQPass : public qforge::impl::FuseQDQBase<FuseQDQPass> {
       if (failed(fuse(op, why)) && remarks && !why.empty())
         op.emitRemark() << "not fused into qforge.matmul: " << why;
     }
+    SmallVector<linalg::Conv2DNhwcHwcfOp> convs;
+    getOperation().walk(
+        [&](linalg::Conv2DNhwcHwcfOp op) { convs.push_back(op); });
+    for (linalg::Conv2DNhwcHwcfOp op : convs) {
+      Reason why;
+      if (failed(fuseConv(op, why)) && remarks && !why.empty())
+        op.emitRemark() << "not fused into qforge.matmul: " << why;
+    }
     SmallVector<linalg::BatchMatmulOp> batched;
     getOperation().walk(
         [&](linalg::BatchMatmulOp op) { batched.push_back(op); });
@@ -418,6 +426,127 @@ private:
     auto type = RankedTensorType::get({n}, b.getI32Type());
     return Value(arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(type, ArrayRef(correction))));
+  }
+
+  /// conv_2d_nhwc_hwcf on the int8 GEMM: the activation's codes (static) or
+  /// values (dynamic) are unfolded into [N*OH*OW, KH*KW*C] patches (im2col,
+  /// one linalg.generic reading x[n, oh*sh + kh*dh, ow*sw + kw*dw, c]), the
+  /// [KH, KW, C, F] weight is viewed as [KH*KW*C, F], one qforge.matmul with
+  /// the per-F scales computes [N*OH*OW, F], and an expand_shape gives the
+  /// NHWF result back. Static shapes; symmetric per-tensor activations.
+  LogicalResult fuseConv(linalg::Conv2DNhwcHwcfOp op, Reason &why) {
+    auto lhsDq = op.getInputs()[0].getDefiningOp<DequantizeOp>();
+    if (!lhsDq && !dynamic)
+      return failure();
+    auto inType = cast<RankedTensorType>(op.getInputs()[0].getType());
+    auto resultType = cast<RankedTensorType>(op.getResult(0).getType());
+    auto filterType = cast<RankedTensorType>(op.getInputs()[1].getType());
+    if (!inType.hasStaticShape() || !resultType.hasStaticShape() ||
+        !filterType.hasStaticShape()) {
+      why = "the convolution has dynamic shapes";
+      return failure();
+    }
+    if (!resultType.getElementType().isF32() ||
+        !isZeroFill(op.getOutputs()[0])) {
+      why = "the result is not f32 or the init is not a zero fill";
+      return failure();
+    }
+    // The weight: int8 codes, per-tensor or per-F (axis 3) scales.
+    auto dq = op.getInputs()[1].getDefiningOp<DequantizeOp>();
+    auto storageCast =
+        dq ? dq.getInput().getDefiningOp<quant::StorageCastOp>() : nullptr;
+    if (!storageCast || !matchPattern(storageCast.getInput(), m_Constant())) {
+      why = "the filter is not int8 constant codes (run "
+            "qforge-quantize-weights)";
+      return failure();
+    }
+    auto wq =
+        cast<quant::QuantizedType>(dq.getInput().getType().getElementType());
+    FailureOr<SmallVector<float>> scales = symmetricScales(wq, 3);
+    if (failed(scales) || wq.getStorageTypeIntegralWidth() != 8 ||
+        !wq.getExpressedType().isF32()) {
+      why = "the filter is not symmetric int8, per tensor or per output "
+            "channel";
+      return failure();
+    }
+    float sx = 1.0f;
+    if (lhsDq) {
+      auto xq = dyn_cast<quant::UniformQuantizedType>(
+          lhsDq.getInput().getType().getElementType());
+      if (!xq || xq.getStorageTypeIntegralWidth() != 8 || !xq.isSigned() ||
+          xq.getZeroPoint() != 0) {
+        why = "the activation is not symmetric per-tensor int8";
+        return failure();
+      }
+      sx = float(xq.getScale());
+    }
+    SmallVector<int64_t> strides(op.getStrides().getValues<int64_t>());
+    SmallVector<int64_t> dilations(op.getDilations().getValues<int64_t>());
+    ArrayRef<int64_t> in = inType.getShape(), out = resultType.getShape(),
+                      filter = filterType.getShape();
+    int64_t n = in[0], c = in[3], oh = out[1], ow = out[2], kh = filter[0],
+            kw = filter[1], f = filter[3];
+    int64_t rows = n * oh * ow, depth = kh * kw * c;
+
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    // Patches of the codes (static) or of the float input (dynamic).
+    Value source = lhsDq ? quant::StorageCastOp::create(
+                               b, loc, RankedTensorType::get(in, b.getI8Type()),
+                               lhsDq.getInput())
+                               .getResult()
+                         : op.getInputs()[0];
+    Type element = cast<RankedTensorType>(source.getType()).getElementType();
+    SmallVector<int64_t> patchShape = {n, oh, ow, kh, kw, c};
+    Value patchInit = tensor::EmptyOp::create(b, loc, patchShape, element);
+    AffineExpr dn, doh, dow, dkh, dkw, dc;
+    bindDims(ctx, dn, doh, dow, dkh, dkw, dc);
+    AffineMap read = AffineMap::get(6, 0,
+                                    {dn, doh * strides[0] + dkh * dilations[0],
+                                     dow * strides[1] + dkw * dilations[1], dc},
+                                    ctx);
+    AffineMap write = AffineMap::getMultiDimIdentityMap(6, ctx);
+    SmallVector<utils::IteratorType> parallel(6, utils::IteratorType::parallel);
+    auto patches = linalg::GenericOp::create(
+        b, loc, patchInit.getType(), source, patchInit,
+        ArrayRef<AffineMap>{read, write}, parallel,
+        [](OpBuilder &nb, Location nl, ValueRange args) {
+          linalg::YieldOp::create(nb, nl, args[0]);
+        });
+    SmallVector<ReassociationIndices> rowsCols = {{0, 1, 2}, {3, 4, 5}};
+    Value lhs = tensor::CollapseShapeOp::create(
+        b, loc, RankedTensorType::get({rows, depth}, element),
+        patches.getResult(0), rowsCols);
+    Value lhsScale;
+    if (!lhsDq) {
+      auto quantized = DynamicQuantizeOp::create(
+          b, loc, RankedTensorType::get({rows, depth}, b.getI8Type()),
+          RankedTensorType::get({rows}, b.getF32Type()), lhs,
+          Granularity::per_token);
+      lhs = quantized.getResult();
+      lhsScale = quantized.getScales();
+    }
+    SmallVector<ReassociationIndices> depthF = {{0, 1, 2}, {3}};
+    Value rhs = tensor::CollapseShapeOp::create(
+        b, loc, RankedTensorType::get({depth, f}, b.getI8Type()),
+        storageCast.getInput(), depthF);
+    SmallVector<float> rhsScales;
+    for (float s : *scales)
+      rhsScales.push_back(sx * s);
+    auto scaleType =
+        RankedTensorType::get({int64_t(rhsScales.size())}, b.getF32Type());
+    Value rhsScale = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(scaleType, ArrayRef(rhsScales)));
+    auto matmul = MatmulOp::create(
+        b, loc, RankedTensorType::get({rows, f}, b.getF32Type()), lhs, rhs,
+        lhsScale, rhsScale, /*bias=*/Value(), /*rhsTransposed=*/false,
+        Activation::none);
+    Value result = tensor::ExpandShapeOp::create(b, loc, resultType,
+                                                 matmul.getResult(), depthF);
+    op.getResult(0).replaceAllUsesWith(result);
+    op.erase();
+    return success();
   }
 
   /// Folds a following elementwise GELU (erf form, recognised by what it
