@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 
 #include <cmath>
@@ -166,6 +167,7 @@ struct FuseQDQPass : public qforge::impl::FuseQDQBase<FuseQDQPass> {
   using FuseQDQBase::FuseQDQBase;
 
   void runOnOperation() override {
+    sinkDequantizes();
     SmallVector<linalg::MatmulOp> matmuls;
     getOperation().walk([&](linalg::MatmulOp op) { matmuls.push_back(op); });
     for (linalg::MatmulOp op : matmuls) {
@@ -542,11 +544,76 @@ private:
         b, loc, RankedTensorType::get({rows, f}, b.getF32Type()), lhs, rhs,
         lhsScale, rhsScale, /*bias=*/Value(), /*rhsTransposed=*/false,
         Activation::none);
+    // A per-channel epilogue after the conv (bias along F, relu, scale):
+    // the same elementwise op on the [N*OH*OW, F] product folds into the
+    // GEMM's epilogue like a linear layer's.
+    if (auto epilogue = channelEpilogue(op.getResult(0))) {
+      OpBuilder gb(epilogue);
+      MatmulOp fused =
+          fuseEpilogue(flatEpilogue(gb, epilogue, matmul, rows, f));
+      Value result = tensor::ExpandShapeOp::create(
+          gb, epilogue.getLoc(), resultType, fused.getResult(), depthF);
+      epilogue.getResult(0).replaceAllUsesWith(result);
+      epilogue.erase();
+      op.erase();
+      return success();
+    }
     Value result = tensor::ExpandShapeOp::create(b, loc, resultType,
                                                  matmul.getResult(), depthF);
     op.getResult(0).replaceAllUsesWith(result);
     op.erase();
     return success();
+  }
+
+  /// The conv result's only user, if it is an elementwise generic over the
+  /// NHWF result with 1-D inputs along F (what a bias / relu / per-channel
+  /// scale after a conv is).
+  static linalg::GenericOp channelEpilogue(Value convResult) {
+    if (!convResult.hasOneUse())
+      return nullptr;
+    auto generic = dyn_cast<linalg::GenericOp>(*convResult.getUsers().begin());
+    if (!generic || generic.getNumDpsInits() != 1 ||
+        generic.getDpsInputs().empty() ||
+        generic.getDpsInputs()[0] != convResult ||
+        generic.getResult(0).getType() != convResult.getType() ||
+        llvm::any_of(generic.getIteratorTypesArray(),
+                     [](auto t) { return t != utils::IteratorType::parallel; }))
+      return nullptr;
+    MLIRContext *ctx = generic.getContext();
+    AffineMap alongF = AffineMap::get(4, 0, {getAffineDimExpr(3, ctx)}, ctx);
+    SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+    unsigned inputs = generic.getNumDpsInputs();
+    if (!maps[0].isIdentity() || !maps[inputs].isIdentity())
+      return nullptr;
+    for (unsigned i = 1; i < inputs; ++i)
+      if (maps[i] != alongF)
+        return nullptr;
+    return generic;
+  }
+
+  /// `epilogue` (NHWF) rewritten over the [rows, f] product of `matmul`,
+  /// the same body; returns the matmul for fuseEpilogue to fold it into.
+  static MatmulOp flatEpilogue(OpBuilder &b, linalg::GenericOp epilogue,
+                               MatmulOp matmul, int64_t rows, int64_t f) {
+    Location loc = epilogue.getLoc();
+    MLIRContext *ctx = epilogue.getContext();
+    auto flatType = RankedTensorType::get({rows, f}, b.getF32Type());
+    Value init = tensor::EmptyOp::create(b, loc, flatType.getShape(),
+                                         flatType.getElementType());
+    SmallVector<Value> inputs = {matmul.getResult()};
+    SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(2, ctx)};
+    SmallVector<Value> epilogueInputs = epilogue.getDpsInputs();
+    for (Value v : ArrayRef<Value>(epilogueInputs).drop_front()) {
+      inputs.push_back(v);
+      maps.push_back(AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx));
+    }
+    maps.push_back(AffineMap::getMultiDimIdentityMap(2, ctx));
+    auto flat = linalg::GenericOp::create(
+        b, loc, TypeRange{flatType}, inputs, ValueRange{init}, maps,
+        SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel));
+    IRMapping mapping;
+    epilogue.getRegion().cloneInto(&flat.getRegion(), mapping);
+    return matmul;
   }
 
   /// Folds a following elementwise GELU (erf form, recognised by what it
@@ -770,6 +837,76 @@ private:
         RankedTensorType::get({int64_t(quantized.size())}, b.getI32Type());
     return arith::ConstantOp::create(
         b, matmul.getLoc(), DenseElementsAttr::get(type, ArrayRef(quantized)));
+  }
+
+  /// layout(dequantize(q)) -> dequantize(layout'(q)) for a per-tensor q
+  /// and the layout ops that only move elements (tensor.collapse_shape,
+  /// expand_shape, linalg.transpose): dequantizing commutes with them, and
+  /// the dequantize then sits right at the matmul it feeds, where it fuses
+  /// (a QDQ model from another tool may dequantize before reshaping). The
+  /// layout op runs on the int8 codes (through quant.scast), which also
+  /// moves a quarter of the bytes. Repeated until no pair is left.
+  void sinkDequantizes() {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      SmallVector<Operation *> layouts;
+      getOperation().walk([&](Operation *op) {
+        if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp,
+                linalg::TransposeOp>(op))
+          layouts.push_back(op);
+      });
+      for (Operation *layout : layouts)
+        changed |= sinkDequantize(layout);
+    }
+  }
+
+  bool sinkDequantize(Operation *layout) {
+    Value input = layout->getOperand(0);
+    auto dq = input.getDefiningOp<DequantizeOp>();
+    if (!dq || !dq->hasOneUse())
+      return false;
+    // Weights keep their layout op after the dequantize: the matmul
+    // fusion reads the transpose of a dequantized constant as the stored
+    // layout (rhs_transposed).
+    if (auto cast = dq.getInput().getDefiningOp<quant::StorageCastOp>())
+      if (matchPattern(cast.getInput(), m_Constant()))
+        return false;
+    auto qType = dq.getInput().getType();
+    auto q = dyn_cast<quant::UniformQuantizedType>(qType.getElementType());
+    if (!q)
+      return false; // per-axis: the axis would have to move as well
+    OpBuilder b(layout);
+    Location loc = layout->getLoc();
+    Type storage = q.getStorageType();
+    Value codes = quant::StorageCastOp::create(
+        b, loc, RankedTensorType::get(qType.getShape(), storage),
+        dq.getInput());
+    auto result = cast<RankedTensorType>(layout->getResult(0).getType());
+    Value moved;
+    if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(layout)) {
+      moved = tensor::CollapseShapeOp::create(
+          b, loc, RankedTensorType::get(result.getShape(), storage), codes,
+          collapse.getReassociationIndices());
+    } else if (auto expand = dyn_cast<tensor::ExpandShapeOp>(layout)) {
+      moved = tensor::ExpandShapeOp::create(
+          b, loc, RankedTensorType::get(result.getShape(), storage), codes,
+          expand.getReassociationIndices(), expand.getMixedOutputShape());
+    } else {
+      auto transpose = cast<linalg::TransposeOp>(layout);
+      Value init = tensor::EmptyOp::create(b, loc, result.getShape(), storage);
+      moved = linalg::TransposeOp::create(b, loc, codes, init,
+                                          transpose.getPermutation())
+                  .getResult()[0];
+    }
+    Value requantized = quant::StorageCastOp::create(
+        b, loc, RankedTensorType::get(result.getShape(), q), moved);
+    Value dequantized =
+        DequantizeOp::create(b, loc, result, requantized).getResult();
+    layout->getResult(0).replaceAllUsesWith(dequantized);
+    layout->erase();
+    dq.erase();
+    return true;
   }
 
   /// qforge.matmul (float result) whose only user quantizes it to a

@@ -104,3 +104,33 @@ func.func @asymmetric(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   } -> tensor<4x2xf32>
   return %r : tensor<4x2xf32>
 }
+
+// -----
+
+!qx = !quant.uniform<i8<-127:127>:f32, 0.02>
+!qw = !quant.uniform<i8<-127:127>:f32:0, {0.01, 0.03}>
+
+// A QDQ model that dequantizes before reshaping ([2, 2, 3] -> [4, 3]):
+// the dequantize moves after the collapse (on the int8 codes), right to the
+// matmul, and the matmul fuses.
+// CHECK-LABEL: func.func @dq_before_reshape
+// CHECK: %[[Q:.*]] = qforge.quantize %arg0 : tensor<2x2x3xf32>
+// CHECK: %[[C:.*]] = quant.scast %[[Q]] : {{.*}} to tensor<2x2x3xi8>
+// CHECK: tensor.collapse_shape %[[C]] {{\[}}[0, 1], [2]] : tensor<2x2x3xi8> into tensor<4x3xi8>
+// CHECK: qforge.matmul %{{.*}}, %{{.*}} rhs_transposed rhs_scale(%{{.*}} : tensor<2xf32>) : tensor<4x3xi8>, tensor<2x3xi8> -> tensor<4x2xf32>
+// CHECK-NOT: linalg.matmul
+func.func @dq_before_reshape(%x: tensor<2x2x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<[[100, 50, -127], [-64, 127, 0]]> : tensor<2x3xi8>
+  %s = quant.scast %c : tensor<2x3xi8> to tensor<2x3x!qw>
+  %w = qforge.dequantize %s : tensor<2x3x!qw> to tensor<2x3xf32>
+  %et = tensor.empty() : tensor<3x2xf32>
+  %wt = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%et : tensor<3x2xf32>) permutation = [1, 0]
+  %q = qforge.quantize %x : tensor<2x2x3xf32> to tensor<2x2x3x!qx>
+  %d = qforge.dequantize %q : tensor<2x2x3x!qx> to tensor<2x2x3xf32>
+  %flat = tensor.collapse_shape %d [[0, 1], [2]] : tensor<2x2x3xf32> into tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%flat, %wt : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
