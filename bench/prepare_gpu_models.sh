@@ -69,6 +69,19 @@ cp "$work/digits/test_x.npy" "$carry/digits_x.npy"
 compile_pair digits_f32 "$work/digits/digits.mlir" "$carry/digits_x.npy"
 compile_pair digits_int8 "$work/digits_int8.mlir" "$carry/digits_x.npy"
 compile_pair digits_dyn "$work/digits_dyn.mlir" "$carry/digits_x.npy"
+"$bin/qforge-opt" "$work/digits/digits.mlir" \
+  --qforge-ptq="calibration=$work/digits_calib.json symmetric=false" -o "$work/digits_asym.mlir"
+compile_pair digits_asym "$work/digits_asym.mlir" "$carry/digits_x.npy"
+
+echo "== a convolution (im2col on the int8 GEMM)"
+python3 "$root/test/integration/cpu/Inputs/make_conv.py" "$work/conv.mlir" "$carry/conv_x.npy" "$work/conv_cal"
+"$bin/qforge-opt" "$work/conv.mlir" --qforge-insert-calibration -o "$work/conv_calib.mlir"
+"$bin/qforge-compile" "$work/conv_calib.mlir" -o "$work/conv_calib.so"
+"$bin/qforge-run" "$work/conv_calib.so" --calibrate --data "$work/conv_cal" \
+  -o "$work/conv_calib.json" 2>/dev/null
+"$bin/qforge-opt" "$work/conv.mlir" --qforge-ptq="calibration=$work/conv_calib.json" -o "$work/conv_int8.mlir"
+compile_pair conv_f32 "$work/conv.mlir" "$carry/conv_x.npy"
+compile_pair conv_int8 "$work/conv_int8.mlir" "$carry/conv_x.npy"
 
 echo "== transformer block (examples/transformer): seq $seq, hidden $hidden, heads $heads"
 python3 "$root/examples/transformer/make_block.py" "$work/block.mlir" "$carry/block_x.npy" \
