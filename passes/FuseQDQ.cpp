@@ -385,6 +385,7 @@ private:
                          rhsScale, bias, weight->transposed, Activation::none);
     op.getResult(0).replaceAllUsesWith(fused.getResult());
     op.erase();
+    splitBiasPrologue(fused.getResult());
     fuseGelu(fuseEpilogue(fused));
     return success();
   }
@@ -614,6 +615,79 @@ private:
     IRMapping mapping;
     epilogue.getRegion().cloneInto(&flat.getRegion(), mapping);
     return matmul;
+  }
+
+  /// A generic after `value` computing gelu(x + bias[n]) in one body (a
+  /// bias add fused with the activation, as some frontends and fusion
+  /// passes write it) is split in two: x + bias[n], then GELU on the sum;
+  /// the epilogue folds can then take both. Nothing else is changed.
+  void splitBiasPrologue(Value value) {
+    if (!value.hasOneUse())
+      return;
+    auto generic = dyn_cast<linalg::GenericOp>(*value.getUsers().begin());
+    if (!generic || generic.getNumDpsInputs() != 2 ||
+        generic.getNumDpsInits() != 1 || generic.getDpsInputs()[0] != value ||
+        generic.getResult(0).getType() != value.getType())
+      return;
+    MLIRContext *ctx = generic.getContext();
+    SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+    AffineMap alongN = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
+    if (!maps[0].isIdentity() || maps[1] != alongN || !maps[2].isIdentity())
+      return;
+    Block &body = generic.getRegion().front();
+    Value x = body.getArgument(0), bias = body.getArgument(1);
+    if (!x.hasOneUse() || !bias.hasOneUse() || !body.getArgument(2).use_empty())
+      return;
+    auto add = dyn_cast<arith::AddFOp>(*x.getUsers().begin());
+    if (!add || !((add.getLhs() == x && add.getRhs() == bias) ||
+                  (add.getLhs() == bias && add.getRhs() == x)))
+      return;
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    if (yield.getOperand(0) == add.getResult())
+      return; // already a plain bias add
+    OpBuilder b(generic);
+    Location loc = generic.getLoc();
+    auto type = cast<RankedTensorType>(value.getType());
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.isDynamicDim(d))
+        sizes.push_back(tensor::DimOp::create(b, loc, value, d));
+    auto emptyLike = [&]() -> Value {
+      return tensor::EmptyOp::create(b, loc, type.getShape(),
+                                     type.getElementType(), sizes);
+    };
+    SmallVector<utils::IteratorType> parallel(2, utils::IteratorType::parallel);
+    auto biased = linalg::GenericOp::create(
+        b, loc, TypeRange{type}, ValueRange{value, generic.getDpsInputs()[1]},
+        ValueRange{emptyLike()}, ArrayRef<AffineMap>{maps[0], alongN, maps[2]},
+        parallel, [](OpBuilder &nb, Location nl, ValueRange args) {
+          linalg::YieldOp::create(
+              nb, nl,
+              arith::AddFOp::create(nb, nl, args[0], args[1]).getResult());
+        });
+    // The rest of the body, on the sum.
+    auto rest = linalg::GenericOp::create(
+        b, loc, TypeRange{type}, ValueRange{biased.getResult(0)},
+        ValueRange{emptyLike()}, ArrayRef<AffineMap>{maps[0], maps[2]},
+        parallel);
+    Block *restBody = b.createBlock(
+        &rest.getRegion(), {}, {type.getElementType(), type.getElementType()},
+        {loc, loc});
+    IRMapping mapping;
+    mapping.map(add.getResult(), restBody->getArgument(0));
+    b.setInsertionPointToStart(restBody);
+    for (Operation &op : body.getOperations())
+      if (&op != add.getOperation())
+        b.clone(op, mapping);
+    // Only a GELU is worth the split (fuseGelu takes it); bias + relu and
+    // the like already fold as one generic.
+    if (!computesGelu(*restBody)) {
+      rest.erase();
+      biased.erase();
+      return;
+    }
+    generic.getResult(0).replaceAllUsesWith(rest.getResult(0));
+    generic.erase();
   }
 
   /// Folds a following elementwise GELU (erf form, recognised by what it

@@ -134,3 +134,44 @@ func.func @dq_before_reshape(%x: tensor<2x2x3xf32>) -> tensor<4x2xf32> {
   %y = linalg.matmul ins(%flat, %wt : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
 }
+
+// -----
+
+!qx = !quant.uniform<i8<-127:127>:f32, 0.02>
+!qw = !quant.uniform<i8<-127:127>:f32:0, {0.01, 0.03}>
+
+// A bias add and an erf GELU in one body: split, then both fold.
+// CHECK-LABEL: func.func @bias_gelu_one_body
+// CHECK: qforge.matmul {{.*}} bias(%{{.*}} : tensor<2xf32>) activation(gelu) : tensor<4x3xi8>, tensor<2x3xi8> -> tensor<4x2xf32>
+// CHECK-NOT: linalg.generic
+func.func @bias_gelu_one_body(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %c = arith.constant dense<[[100, 50, -127], [-64, 127, 0]]> : tensor<2x3xi8>
+  %s = quant.scast %c : tensor<2x3xi8> to tensor<2x3x!qw>
+  %w = qforge.dequantize %s : tensor<2x3x!qw> to tensor<2x3xf32>
+  %et = tensor.empty() : tensor<3x2xf32>
+  %wt = linalg.transpose ins(%w : tensor<2x3xf32>) outs(%et : tensor<3x2xf32>) permutation = [1, 0]
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!qx>
+  %d = qforge.dequantize %q : tensor<4x3x!qx> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  %half = arith.constant 0.5 : f32
+  %rsqrt2 = arith.constant 0.70710678118654752 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%d, %wt : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %b = arith.constant dense<[0.5, -0.25]> : tensor<2xf32>
+  %e2 = tensor.empty() : tensor<4x2xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%y, %b : tensor<4x2xf32>, tensor<2xf32>) outs(%e2 : tensor<4x2xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %a = arith.addf %v, %bias : f32
+    %g0 = arith.mulf %a, %rsqrt2 : f32
+    %g1 = math.erf %g0 : f32
+    %g2 = arith.addf %g1, %one : f32
+    %g3 = arith.mulf %a, %g2 : f32
+    %g4 = arith.mulf %g3, %half : f32
+    linalg.yield %g4 : f32
+  } -> tensor<4x2xf32>
+  return %r : tensor<4x2xf32>
+}

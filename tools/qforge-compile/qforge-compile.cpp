@@ -89,6 +89,11 @@ static cl::opt<std::string>
 
 namespace {
 
+/// Bumped whenever a qforge_rt_m_* signature changes (2: the int8 GEMM's
+/// output range, the float GEMM and the GPU ABI), so that qforge-run
+/// rejects a model built against another runtime instead of misreading it.
+constexpr int kModelAbiVersion = 2;
+
 int fail(const llvm::Twine &message) {
   llvm::errs() << "qforge-compile: error: " << message << "\n";
   return 1;
@@ -121,7 +126,7 @@ std::string describeType(Type type) {
 
 /// The metadata record qforge-run reads (line format, no JSON parser needed
 /// on the runtime side):
-///   qforge-model 1
+///   qforge-model 2          (the model ABI: qforge_rt_m_* signatures)
 ///   hash <16 hex digits>
 ///   func <name> <inputs> <outputs>
 ///   input <dtype> <dims>
@@ -130,7 +135,7 @@ std::string describeType(Type type) {
 FailureOr<std::string> modelMetadata(ModuleOp module, uint64_t hash) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "qforge-model 1\n";
+  os << "qforge-model " << kModelAbiVersion << "\n";
   os << "hash " << qforge::formatModuleHash(hash) << "\n";
   int entries = 0;
   for (auto f : module.getOps<func::FuncOp>()) {
@@ -260,7 +265,8 @@ int main(int argc, char **argv) {
     if (failed(pm.run(*module)))
       return fail("lowering to the LLVM dialect failed");
   } else {
-    metadata = "qforge-model 1\nhash " + qforge::formatModuleHash(hash) + "\n";
+    metadata = "qforge-model " + std::to_string(kModelAbiVersion) + "\nhash " +
+               qforge::formatModuleHash(hash) + "\n";
   }
 
   llvm::LLVMContext llvmContext;

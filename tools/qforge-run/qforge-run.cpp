@@ -113,8 +113,13 @@ bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
   target = "cpu"; // records before the target line had none
   std::stringstream stream(text);
   std::string line;
-  if (!std::getline(stream, line) || line != "qforge-model 1") {
-    error = "unsupported model metadata version: '" + line + "'";
+  if (!std::getline(stream, line) || line != "qforge-model 2") {
+    if (line.rfind("qforge-model ", 0) == 0)
+      error = "the model was compiled for model ABI " + line.substr(13) +
+              ", this runtime has ABI 2: recompile it with this "
+              "qforge-compile";
+    else
+      error = "unsupported model metadata: '" + line + "'";
     return false;
   }
   while (std::getline(stream, line)) {
