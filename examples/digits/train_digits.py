@@ -178,11 +178,15 @@ def main():
     np.save(os.path.join(a.out, "test_x_tosa.npy"), xte[None])
     np.save(os.path.join(a.out, "test_labels.npy"), yte)
     calib = os.path.join(a.out, "calibration")
-    os.makedirs(calib, exist_ok=True)
+    calib_tosa = os.path.join(a.out, "calibration_tosa")
+    # Every .npy in a calibration directory is a sample: clear old ones.
+    for d in (calib, calib_tosa):
+        os.makedirs(d, exist_ok=True)
+        for name in os.listdir(d):
+            if name.endswith(".npy"):
+                os.remove(os.path.join(d, name))
     for i in range(a.calibration_batches):
         np.save(os.path.join(calib, "%04d.npy" % i), xtr[64 * i:64 * (i + 1)])
-    calib_tosa = os.path.join(a.out, "calibration_tosa")
-    os.makedirs(calib_tosa, exist_ok=True)
     for i in range(2):
         np.save(os.path.join(calib_tosa, "%04d.npy" % i), xtr[None, 500 * i:500 * (i + 1)])
     with open(os.path.join(a.out, "float_accuracy.txt"), "w") as f:
