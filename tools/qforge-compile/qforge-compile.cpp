@@ -50,11 +50,15 @@ using namespace mlir;
 
 namespace cl = llvm::cl;
 
+/// qforge-compile's own options; --help shows these only (libLLVM's global
+/// options stay accepted: --help-hidden lists them).
+static cl::OptionCategory qforgeCategory("qforge-compile options");
+
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
-                                      cl::Required);
+                                      cl::Required, cl::cat(qforgeCategory));
 static cl::opt<std::string> outputFile("o", cl::desc("output shared library"),
-                                       cl::value_desc("model.so"),
-                                       cl::Required);
+                                       cl::value_desc("model.so"), cl::Required,
+                                       cl::cat(qforgeCategory));
 static cl::opt<std::string> target(
     "target",
     cl::desc("where the model runs: cpu (every op on the host; the runtime's "
@@ -62,30 +66,30 @@ static cl::opt<std::string> target(
              "or cuda (tensors stay in GPU memory from inputs to outputs: "
              "qforge ops in the runtime's CUDA backend, every other op a "
              "generated GPU kernel; runs with --device cuda only)"),
-    cl::init("cpu"));
+    cl::init("cpu"), cl::cat(qforgeCategory));
 static cl::opt<std::string> floatPrecision(
     "float-precision",
     cl::desc("type the model's float parts compute in: f32 (as written), f16 "
              "or bf16 (inputs and outputs stay f32, converted at the "
              "boundary; float GEMMs accumulate in f32)"),
-    cl::init("f32"));
+    cl::init("f32"), cl::cat(qforgeCategory));
 static cl::opt<std::string>
     cudaChip("cuda-chip",
              cl::desc("cuda target: GPU architecture of the "
                       "generated PTX (JIT-compiled by the driver "
                       "for the GPU it runs on)"),
-             cl::init("sm_90"));
+             cl::init("sm_90"), cl::cat(qforgeCategory));
 static cl::opt<std::string>
     cudaToolkit("cuda-toolkit",
                 cl::desc("cuda target: CUDA toolkit whose libdevice the "
                          "kernels link (math functions)"),
-                cl::init("/usr/local/cuda"));
+                cl::init("/usr/local/cuda"), cl::cat(qforgeCategory));
 static cl::opt<bool> keepObject("keep-object",
                                 cl::desc("also write <output>.o"),
-                                cl::init(false));
+                                cl::init(false), cl::cat(qforgeCategory));
 static cl::opt<std::string>
     linker("linker", cl::desc("C compiler driver used to link the library"),
-           cl::init("cc"));
+           cl::init("cc"), cl::cat(qforgeCategory));
 
 namespace {
 
@@ -210,11 +214,14 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::registerAllPasses();
   qforge::registerAllPasses();
+  cl::HideUnrelatedOptions(qforgeCategory);
   cl::ParseCommandLineOptions(
       argc, argv,
       "qforge-compile: compile an MLIR module (qforge, linalg, or LLVM "
       "dialect) into a shared library that runs on the qforge runtime\n\n"
-      "  qforge-compile model.mlir -o model.so\n\n"
+      "  qforge-compile model.mlir -o model.so\n"
+      "  qforge-compile model.mlir -o model.so --target cuda "
+      "--float-precision f16\n\n"
       "Public functions become entry points (C interface "
       "_mlir_ciface_<name>); their signatures and the module's hash are "
       "stored in the library as the string qforge_model_metadata.\n");
