@@ -9,6 +9,7 @@
 #include "passes/Passes.h"
 
 #include "dialect/QForgeOps.h"
+#include "passes/Activation.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -101,66 +102,6 @@ FailureOr<IntWeight> intWeight(Value rhs, bool rhsIsNK, Reason &why) {
     return failure();
   }
   return IntWeight{storageCast.getInput(), transposed, *scales};
-}
-
-/// Evaluates a scalar linalg body of one live argument at `x` (constants and
-/// the arith / math ops an activation is written with); nullopt for anything
-/// else. Used to recognise an activation by what it computes rather than by
-/// the exact op sequence a frontend happened to emit.
-std::optional<double> evaluateBody(Block &body, double x) {
-  DenseMap<Value, double> values;
-  values[body.getArgument(0)] = x;
-  auto valueOf = [&](Value v) -> std::optional<double> {
-    auto found = values.find(v);
-    if (found != values.end())
-      return found->second;
-    FloatAttr constant;
-    if (matchPattern(v, m_Constant(&constant)))
-      return constant.getValueAsDouble();
-    return std::nullopt;
-  };
-  for (Operation &op : body.without_terminator()) {
-    SmallVector<double> in;
-    for (Value operand : op.getOperands()) {
-      std::optional<double> v = valueOf(operand);
-      if (!v)
-        return std::nullopt;
-      in.push_back(*v);
-    }
-    double out;
-    if (isa<arith::ConstantOp>(op))
-      continue;
-    else if (isa<arith::AddFOp>(op))
-      out = in[0] + in[1];
-    else if (isa<arith::SubFOp>(op))
-      out = in[0] - in[1];
-    else if (isa<arith::MulFOp>(op))
-      out = in[0] * in[1];
-    else if (isa<arith::DivFOp>(op))
-      out = in[0] / in[1];
-    else if (isa<arith::NegFOp>(op))
-      out = -in[0];
-    else if (isa<math::ErfOp>(op))
-      out = std::erf(in[0]);
-    else if (isa<math::SqrtOp>(op))
-      out = std::sqrt(in[0]);
-    else
-      return std::nullopt;
-    values[op.getResult(0)] = out;
-  }
-  return valueOf(body.getTerminator()->getOperand(0));
-}
-
-/// Whether a one-input elementwise body computes GELU in its exact erf form
-/// (what qforge.matmul's `gelu` is), checked at sample points.
-bool computesGelu(Block &body) {
-  for (double x : {-4.0, -2.5, -1.0, -0.3, 0.0, 0.4, 1.0, 2.2, 5.0}) {
-    std::optional<double> y = evaluateBody(body, x);
-    double expected = 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-    if (!y || std::fabs(*y - expected) > 1e-6 * std::max(1.0, std::fabs(x)))
-      return false;
-  }
-  return true;
 }
 
 struct FuseQDQPass : public qforge::impl::FuseQDQBase<FuseQDQPass> {

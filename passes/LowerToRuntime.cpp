@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
+#include "passes/Activation.h"
 
 namespace qforge {
 #define GEN_PASS_DEF_LOWERTORUNTIME
@@ -558,8 +559,74 @@ bool isZeroFill(Value value) {
   return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
 }
 
+/// What a float GEMM's epilogue can take from the elementwise op after it.
+struct FloatEpilogue {
+  linalg::GenericOp generic;
+  Value bias;             // f32 vector along N, or null
+  int32_t activation = 0; // QFORGE_ACT_* (none, relu, gelu)
+};
+
+/// The matmul result's only user, if it computes act(x [+ bias[n]]) with
+/// act one of none / relu / erf-GELU (recognised by what it computes) and
+/// an f32 bias (what the runtime's epilogue takes) or no bias.
+std::optional<FloatEpilogue> floatEpilogue(Value result) {
+  if (!result.hasOneUse())
+    return std::nullopt;
+  auto generic = dyn_cast<linalg::GenericOp>(*result.getUsers().begin());
+  if (!generic || generic.getNumDpsInits() != 1 ||
+      generic.getNumDpsInputs() > 2 || generic.getDpsInputs()[0] != result ||
+      generic.getResult(0).getType() != result.getType() ||
+      llvm::any_of(generic.getIteratorTypesArray(),
+                   [](auto t) { return t != utils::IteratorType::parallel; }))
+    return std::nullopt;
+  SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+  unsigned rank = cast<RankedTensorType>(result.getType()).getRank();
+  unsigned inputs = generic.getNumDpsInputs();
+  if (!maps[0].isIdentity() || !maps[inputs].isIdentity())
+    return std::nullopt;
+  Block &body = generic.getRegion().front();
+  FloatEpilogue e{generic, Value(), 0};
+  Value x = body.getArgument(0);
+  Value sum = x;
+  if (inputs == 2) {
+    AffineMap alongN = AffineMap::get(
+        rank, 0, {getAffineDimExpr(rank - 1, generic.getContext())},
+        generic.getContext());
+    Value bias = generic.getDpsInputs()[1];
+    Value biasArg = body.getArgument(1);
+    if (maps[1] != alongN ||
+        !cast<RankedTensorType>(bias.getType()).getElementType().isF32() ||
+        !x.hasOneUse() || !biasArg.hasOneUse())
+      return std::nullopt;
+    auto add = dyn_cast<arith::AddFOp>(*x.getUsers().begin());
+    if (!add || !((add.getLhs() == x && add.getRhs() == biasArg) ||
+                  (add.getLhs() == biasArg && add.getRhs() == x)))
+      return std::nullopt;
+    e.bias = bias;
+    sum = add.getResult();
+  }
+  Value yielded = body.getTerminator()->getOperand(0);
+  if (yielded == sum && e.bias)
+    return e;
+  if (auto max = yielded.getDefiningOp<arith::MaximumFOp>()) {
+    Value other = max.getLhs() == sum ? max.getRhs() : max.getLhs();
+    if ((max.getLhs() == sum || max.getRhs() == sum) &&
+        matchPattern(other, m_AnyZeroFloat()) &&
+        body.getOperations().size() == (e.bias ? 3u : 2u)) {
+      e.activation = 1;
+      return e;
+    }
+  }
+  if (qforge::computesGelu(body, sum)) {
+    e.activation = 2;
+    return e;
+  }
+  return std::nullopt;
+}
+
 /// Float linalg.matmul / batch_matmul -> qforge_rt_m_gemm_float (see the
-/// float-gemms option). Anything else is left alone.
+/// float-gemms option), with a following bias / relu / GELU in its
+/// epilogue. Anything else is left alone.
 void lowerFloatMatmul(linalg::LinalgOp op) {
   bool batched = isa<linalg::BatchMatmulOp>(op.getOperation());
   if (!isa<linalg::MatmulOp, linalg::BatchMatmulOp>(op.getOperation()) ||
@@ -622,14 +689,26 @@ void lowerFloatMatmul(linalg::LinalgOp op) {
   }
   Value out = cb.alloc(outType.getShape(), element, dynamicSizes);
   int64_t lhsRank = lhsType.getRank();
+  std::optional<FloatEpilogue> epilogue = floatEpilogue(op->getResult(0));
+  // The call sits where the matmul is: the bias must already exist there.
+  if (epilogue && epilogue->bias)
+    if (Operation *def = epilogue->bias.getDefiningOp())
+      if (def->getBlock() != op->getBlock() || !def->isBeforeInBlock(op))
+        epilogue.reset();
   int32_t dtype = element.isF32() ? 0 : element.isF16() ? 1 : 2;
   cb.call("qforge_rt_m_gemm_float",
           {batched ? cb.dim(lhs, 0) : cb.i64(1), cb.dim(lhs, lhsRank - 2),
            cb.dim(rhs, transposed ? rhsRank - 2 : rhsRank - 1),
            cb.dim(lhs, lhsRank - 1), cb.i32(transposed), cb.i32(0),
-           cb.i32(dtype), cb.address(lhs), cb.address(rhs), cb.i64(0),
-           cb.i32(0), cb.addressOfBuffer(out)});
+           cb.i32(dtype), cb.address(lhs), cb.address(rhs),
+           epilogue && epilogue->bias ? cb.address(epilogue->bias) : cb.i64(0),
+           cb.i32(epilogue ? epilogue->activation : 0),
+           cb.addressOfBuffer(out)});
   Value result = cb.toTensor(out);
+  if (epilogue) {
+    epilogue->generic.getResult(0).replaceAllUsesWith(result);
+    epilogue->generic.erase();
+  }
   Operation *transposeOp =
       transposed ? op.getDpsInputs()[1].getDefiningOp() : nullptr;
   op->getResult(0).replaceAllUsesWith(result);

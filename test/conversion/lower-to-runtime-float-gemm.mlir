@@ -40,8 +40,39 @@ func.func @scores(%q: tensor<4x?x8xf16>, %k: tensor<4x8x16xf16>) -> tensor<4x?x1
 // Accumulating into a non-zero init: left for the loops / kernels.
 // CHECK-LABEL: func.func @accumulate
 // CHECK: linalg.matmul
-// CHECK-NOT: qforge_rt_m_gemm_float
+// CHECK-NOT: call @qforge_rt_m_gemm_float
 func.func @accumulate(%x: tensor<4x2xf32>, %w: tensor<2x3xf32>, %acc: tensor<4x3xf32>) -> tensor<4x3xf32> {
   %y = linalg.matmul ins(%x, %w : tensor<4x2xf32>, tensor<2x3xf32>) outs(%acc : tensor<4x3xf32>) -> tensor<4x3xf32>
   return %y : tensor<4x3xf32>
+}
+
+// -----
+
+// Bias and erf-GELU after a float matmul (one body) go to the float GEMM's
+// epilogue: the bias by address, activation 2; the generic disappears.
+// CHECK-LABEL: func.func @linear_bias_gelu
+// CHECK: call @qforge_rt_m_gemm_float({{.*}}, %c2_i32{{.*}}, %{{.*}}) :
+// CHECK-NOT: linalg.generic
+func.func @linear_bias_gelu(%x: tensor<4x2xf32>, %w: tensor<2x3xf32>) -> tensor<4x3xf32> {
+  %b = arith.constant dense<[0.5, -0.25, 1.0]> : tensor<3xf32>
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  %half = arith.constant 0.5 : f32
+  %rsqrt2 = arith.constant 0.70710678118654752 : f32
+  %e = tensor.empty() : tensor<4x3xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x3xf32>) -> tensor<4x3xf32>
+  %y = linalg.matmul ins(%x, %w : tensor<4x2xf32>, tensor<2x3xf32>) outs(%f : tensor<4x3xf32>) -> tensor<4x3xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%y, %b : tensor<4x3xf32>, tensor<3xf32>) outs(%e : tensor<4x3xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %a = arith.addf %v, %bias : f32
+    %g0 = arith.mulf %a, %rsqrt2 : f32
+    %g1 = math.erf %g0 : f32
+    %g2 = arith.addf %g1, %one : f32
+    %g3 = arith.mulf %a, %g2 : f32
+    %g4 = arith.mulf %g3, %half : f32
+    linalg.yield %g4 : f32
+  } -> tensor<4x3xf32>
+  return %r : tensor<4x3xf32>
 }
