@@ -18,6 +18,8 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -171,6 +173,8 @@ public:
   ~CudaBackend() override {
     if (stream)
       cudaStreamSynchronize(stream);
+    if (profiling)
+      printProfile();
     for (auto &entry : modules)
       DriverApi::get().moduleUnload(static_cast<CUmodule>(entry.second));
     plans.clear();
@@ -199,6 +203,8 @@ public:
                   error == cudaSuccess ? "0 devices"
                                        : cudaGetErrorString(error));
     QF_CUDA(cudaGetDevice(&device));
+    const char *profile = std::getenv("QFORGE_PROFILE");
+    profiling = profile && *profile && std::strcmp(profile, "0") != 0;
     if (useExternal) {
       stream = static_cast<cudaStream_t>(externalStream);
     } else {
@@ -764,6 +770,56 @@ private:
     return QFORGE_OK;
   }
 
+  //--- QFORGE_PROFILE ---------------------------------------------------------
+  void profileBegin(const char *name) override {
+    if (!profiling)
+      return;
+    Timed timed{name, nullptr, nullptr};
+    cudaEventCreate(&timed.start);
+    cudaEventCreate(&timed.stop);
+    cudaEventRecord(timed.start, stream);
+    pending.push_back(timed);
+  }
+  void profileEnd() override {
+    if (!profiling || pending.empty() || !pending.back().stop)
+      return;
+    cudaEventRecord(pending.back().stop, stream);
+    if (pending.size() >= 4096)
+      collectProfile();
+  }
+  /// Folds the recorded intervals into per-name totals (synchronizes).
+  void collectProfile() {
+    cudaStreamSynchronize(stream);
+    for (Timed &t : pending) {
+      float ms = 0;
+      if (cudaEventElapsedTime(&ms, t.start, t.stop) == cudaSuccess) {
+        auto &total = profile[t.name];
+        total.first += 1;
+        total.second += ms;
+      }
+      cudaEventDestroy(t.start);
+      cudaEventDestroy(t.stop);
+    }
+    pending.clear();
+  }
+  void printProfile() {
+    collectProfile();
+    std::vector<std::pair<std::string, std::pair<int64_t, double>>> rows(
+        profile.begin(), profile.end());
+    std::sort(rows.begin(), rows.end(), [](const auto &a, const auto &b) {
+      return a.second.second > b.second.second;
+    });
+    double all = 0;
+    for (const auto &row : rows)
+      all += row.second.second;
+    std::fprintf(stderr, "qforge profile (device time, QFORGE_PROFILE):\n");
+    for (const auto &row : rows)
+      std::fprintf(stderr, "  %10.3f ms %5.1f %%  %8lld calls  %s\n",
+                   row.second.second,
+                   all > 0 ? 100.0 * row.second.second / all : 0.0,
+                   (long long)row.second.first, row.first.c_str());
+  }
+
   //--- float GEMM ------------------------------------------------------------
   /// cuBLASLt in column-major terms: the row-major [M, N] result is the
   /// column-major N x M product rhs^T lhs^T. A row-major K x N rhs already
@@ -945,6 +1001,13 @@ private:
 
   cudaStream_t stream = nullptr;
   int device = 0;
+  struct Timed {
+    std::string name;
+    cudaEvent_t start, stop;
+  };
+  bool profiling = false;
+  std::vector<Timed> pending;
+  std::map<std::string, std::pair<int64_t, double>> profile;
   std::map<uint64_t, void *> modules; // model image id -> CUmodule
   std::map<std::pair<uint64_t, std::string>, void *> functions;
   bool ownsStream = false;

@@ -111,6 +111,12 @@ public:
   /// which model calls then use in place instead of staging it.
   virtual bool isDevicePointer(const void *ptr) const;
 
+  /// QFORGE_PROFILE=1: time the work between profileBegin(name) and
+  /// profileEnd() on the device and print a per-name table when the
+  /// context is destroyed (cuda; nothing on the cpu backend).
+  virtual void profileBegin(const char * /*name*/) {}
+  virtual void profileEnd() {}
+
   int64_t hostToDevice = 0;
   int64_t deviceToHost = 0;
 };

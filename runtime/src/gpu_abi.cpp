@@ -29,6 +29,9 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
 
 using namespace qforge::rt;
 
@@ -45,6 +48,13 @@ struct ModuleImage {
 std::atomic<uint64_t> nextModuleId{1};
 
 bool ready() { return modelReady(); }
+
+/// Kernel names by handle, for QFORGE_PROFILE's labels.
+std::mutex namesMutex;
+std::map<void *, std::string> &kernelNames() {
+  static std::map<void *, std::string> names;
+  return names;
+}
 Backend &backend() { return backendOf(modelContext()); }
 
 /// The rank-1 i8 memref descriptor that MLIR passes for memref<?xi8>.
@@ -80,6 +90,10 @@ QFORGE_RT_API void *mgpuModuleGetFunction(void *module, const char *name) {
   auto *image = static_cast<ModuleImage *>(module);
   void *function = nullptr;
   modelRecord(backend().kernel(image->id, image->image, name, &function));
+  if (function) {
+    std::lock_guard<std::mutex> lock(namesMutex);
+    kernelNames().emplace(function, name);
+  }
   return function;
 }
 
@@ -93,7 +107,15 @@ QFORGE_RT_API void mgpuLaunchKernel(void *function, intptr_t gridX,
     return;
   const int64_t grid[3] = {gridX, gridY, gridZ};
   const int64_t block[3] = {blockX, blockY, blockZ};
+  std::string name;
+  {
+    std::lock_guard<std::mutex> lock(namesMutex);
+    auto found = kernelNames().find(function);
+    name = found != kernelNames().end() ? found->second : "kernel";
+  }
+  backend().profileBegin(name.c_str());
   modelRecord(backend().launch(function, grid, block, sharedBytes, params));
+  backend().profileEnd();
 }
 
 /// The context's stream stands for every "stream" the generated code asks

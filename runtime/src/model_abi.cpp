@@ -138,7 +138,8 @@ private:
 /// Runs one model call: `prepare(in, out)` maps its host operands (staged
 /// through device buffers on a cuda context, unchanged on cpu) and returns
 /// the runtime call to make; results are copied back afterwards.
-template <typename Prepare> void staged(Prepare prepare) {
+/// `name` labels the call in QFORGE_PROFILE's per-op timings.
+template <typename Prepare> void staged(const char *name, Prepare prepare) {
   if (!ready())
     return;
   bool device = onDevice();
@@ -154,7 +155,10 @@ template <typename Prepare> void staged(Prepare prepare) {
     record(stage.finish());
     return;
   }
+  qforge::rt::Backend &backend = qforge::rt::backendOf(current);
+  backend.profileBegin(name);
   qforge_status status = call();
+  backend.profileEnd();
   record(status);
   if (device && status == QFORGE_OK)
     record(stage.finish());
@@ -181,7 +185,7 @@ qforge_status qforge_rt_model_status(void) { return firstFailure; }
 void qforge_rt_m_quantize(int64_t in, int32_t inType, int64_t count,
                           float scale, int32_t zeroPoint, int32_t qmin,
                           int32_t qmax, int64_t out) {
-  staged([&](auto stageIn, auto stageOut) {
+  staged("quantize", [&](auto stageIn, auto stageOut) {
     int64_t x = stageIn(in, count * dtypeSize(inType));
     int64_t y = stageOut(out, count);
     return [=] {
@@ -197,7 +201,7 @@ void qforge_rt_m_quantize_per_axis(int64_t in, int32_t inType, int64_t outer,
                                    int64_t scales, int64_t zeroPoints,
                                    int32_t qmin, int32_t qmax, int64_t out) {
   int64_t count = outer * channels * inner;
-  staged([&](auto stageIn, auto stageOut) {
+  staged("quantize_per_axis", [&](auto stageIn, auto stageOut) {
     int64_t x = stageIn(in, count * dtypeSize(inType));
     int64_t s = stageIn(scales, channels * 4);
     int64_t z = stageIn(zeroPoints, channels * 4);
@@ -212,7 +216,7 @@ void qforge_rt_m_quantize_per_axis(int64_t in, int32_t inType, int64_t outer,
 
 void qforge_rt_m_dequantize(int64_t in, int64_t count, float scale,
                             int32_t zeroPoint, int32_t outType, int64_t out) {
-  staged([&](auto stageIn, auto stageOut) {
+  staged("dequantize", [&](auto stageIn, auto stageOut) {
     int64_t x = stageIn(in, count);
     int64_t y = stageOut(out, count * dtypeSize(outType));
     return [=] {
@@ -228,7 +232,7 @@ void qforge_rt_m_dequantize_per_axis(int64_t in, int64_t outer,
                                      int64_t scales, int64_t zeroPoints,
                                      int32_t outType, int64_t out) {
   int64_t count = outer * channels * inner;
-  staged([&](auto stageIn, auto stageOut) {
+  staged("dequantize_per_axis", [&](auto stageIn, auto stageOut) {
     int64_t x = stageIn(in, count);
     int64_t s = stageIn(scales, channels * 4);
     int64_t z = stageIn(zeroPoints, channels * 4);
@@ -245,7 +249,7 @@ void qforge_rt_m_dynamic_quantize(int64_t in, int32_t inType, int64_t rows,
                                   int64_t cols, int32_t granularity,
                                   int64_t out, int64_t scales) {
   int64_t scaleCount = granularity == QFORGE_PER_TOKEN ? rows : 1;
-  staged([&](auto stageIn, auto stageOut) {
+  staged("dynamic_quantize", [&](auto stageIn, auto stageOut) {
     int64_t x = stageIn(in, rows * cols * dtypeSize(inType));
     int64_t y = stageOut(out, rows * cols);
     int64_t s = stageOut(scales, scaleCount * 4);
@@ -261,7 +265,7 @@ void qforge_rt_m_requantize(int64_t in, int32_t inType, int64_t count,
                             float inScale, int32_t inZeroPoint, float outScale,
                             int32_t outZeroPoint, int32_t qmin, int32_t qmax,
                             int64_t out) {
-  staged([&](auto stageIn, auto stageOut) {
+  staged("requantize", [&](auto stageIn, auto stageOut) {
     int64_t x = stageIn(in, count * dtypeSize(inType));
     int64_t y = stageOut(out, count);
     return [=] {
@@ -275,7 +279,7 @@ void qforge_rt_m_requantize(int64_t in, int32_t inType, int64_t count,
 void qforge_rt_m_observe(int64_t id, int64_t idLength, int64_t data,
                          int32_t dtype, int64_t count) {
   std::string name(ptr<const char>(id), size_t(idLength));
-  staged([&](auto stageIn, auto) {
+  staged("observe", [&](auto stageIn, auto) {
     int64_t x = stageIn(data, count * dtypeSize(dtype));
     return [=] {
       return qforge_rt_observe_by_id(current, name.c_str(), qforge_dtype(dtype),
@@ -298,7 +302,7 @@ void qforge_rt_m_gemm_float(int64_t batch, int64_t m, int64_t n, int64_t k,
                             int32_t rhsTransposed, int32_t rhsShared,
                             int32_t dtype, int64_t lhs, int64_t rhs,
                             int64_t bias, int32_t activation, int64_t out) {
-  staged([&](auto stageIn, auto stageOut) {
+  staged("gemm_float", [&](auto stageIn, auto stageOut) {
     int64_t width = dtypeSize(dtype);
     qforge_float_gemm_desc d{};
     d.batch = batch;
@@ -324,7 +328,7 @@ void qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                       int32_t biasType, int32_t activation, int32_t outType,
                       float outScale, int32_t outZeroPoint, int32_t outQmin,
                       int32_t outQmax, int64_t out) {
-  staged([&](auto stageIn, auto stageOut) {
+  staged("gemm", [&](auto stageIn, auto stageOut) {
     qforge_gemm_desc d{};
     d.batch = batch;
     d.m = m;
