@@ -68,6 +68,19 @@ std::optional<double> evaluateBody(Block &body, Value input, double x) {
 
 } // namespace
 
+arith::AddFOp qforge::biasAdd(Block &body) {
+  if (body.getNumArguments() < 2)
+    return nullptr;
+  Value x = body.getArgument(0), bias = body.getArgument(1);
+  if (!x.hasOneUse() || !bias.hasOneUse())
+    return nullptr;
+  auto add = dyn_cast<arith::AddFOp>(*x.getUsers().begin());
+  if (!add || !((add.getLhs() == x && add.getRhs() == bias) ||
+                (add.getLhs() == bias && add.getRhs() == x)))
+    return nullptr;
+  return add;
+}
+
 bool qforge::computesGelu(Block &body, Value input) {
   if (!input)
     input = body.getArgument(0);

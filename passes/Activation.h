@@ -12,6 +12,7 @@
 #ifndef QFORGE_PASSES_ACTIVATION_H
 #define QFORGE_PASSES_ACTIVATION_H
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Block.h"
 #include "mlir/IR/Value.h"
 
@@ -21,6 +22,11 @@ namespace qforge {
 /// `input` (its first argument by default, or a value computed in the body,
 /// such as x + bias: the ops up to it are then skipped).
 bool computesGelu(mlir::Block &body, mlir::Value input = nullptr);
+
+/// The `x + bias` at the head of an epilogue body whose arguments are
+/// (x, bias, ...): an arith.addf of the first two arguments, each used
+/// only there; null otherwise.
+mlir::arith::AddFOp biasAdd(mlir::Block &body);
 
 } // namespace qforge
 

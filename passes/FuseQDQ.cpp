@@ -576,12 +576,8 @@ private:
     if (!maps[0].isIdentity() || maps[1] != alongN || !maps[2].isIdentity())
       return;
     Block &body = generic.getRegion().front();
-    Value x = body.getArgument(0), bias = body.getArgument(1);
-    if (!x.hasOneUse() || !bias.hasOneUse() || !body.getArgument(2).use_empty())
-      return;
-    auto add = dyn_cast<arith::AddFOp>(*x.getUsers().begin());
-    if (!add || !((add.getLhs() == x && add.getRhs() == bias) ||
-                  (add.getLhs() == bias && add.getRhs() == x)))
+    arith::AddFOp add = biasAdd(body);
+    if (!add || !body.getArgument(2).use_empty())
       return;
     auto yield = cast<linalg::YieldOp>(body.getTerminator());
     if (yield.getOperand(0) == add.getResult())

@@ -138,6 +138,22 @@ public:
         dynamicSizes.push_back(tensor::DimOp::create(b, loc, shapeSource, d));
     return alloc(type.getShape(), element, dynamicSizes);
   }
+  /// The buffer of a GEMM's result: batch dims and M sized like lhs, N like
+  /// rhs (its last dim, or the one before when it is stored transposed).
+  Value allocGemmResult(RankedTensorType resultType, Type element, Value lhs,
+                        Value rhs, bool transposed) {
+    int64_t rhsRank = cast<RankedTensorType>(rhs.getType()).getRank();
+    SmallVector<Value> dynamicSizes;
+    for (int64_t d = 0; d < resultType.getRank(); ++d) {
+      if (!resultType.isDynamicDim(d))
+        continue;
+      bool isN = d + 1 == resultType.getRank();
+      dynamicSizes.push_back(tensor::DimOp::create(
+          b, loc, isN ? rhs : lhs,
+          isN ? (transposed ? rhsRank - 2 : rhsRank - 1) : d));
+    }
+    return alloc(resultType.getShape(), element, dynamicSizes);
+  }
   Value alloc(ArrayRef<int64_t> shape, Type element, ValueRange dynamicSizes) {
     return memref::AllocOp::create(b, loc, MemRefType::get(shape, element),
                                    dynamicSizes);
@@ -430,20 +446,9 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
       outQmax = q.getStorageTypeMax();
     }
     Type storage = outType == I8 ? Type(rewriter.getI8Type()) : resultElement;
-    // Result shape: lhs's batch dims and M, then N from rhs.
-    SmallVector<Value> dynamicSizes;
     auto resultType = cast<RankedTensorType>(
         getTypeConverter()->convertType(op.getResult().getType()));
-    for (int64_t d = 0; d < resultType.getRank(); ++d) {
-      if (!resultType.isDynamicDim(d))
-        continue;
-      bool isN = d == resultType.getRank() - 1;
-      Value source = isN ? rhs : lhs;
-      int64_t sourceDim = isN ? (transposed ? rhsRank - 2 : rhsRank - 1) : d;
-      dynamicSizes.push_back(
-          tensor::DimOp::create(rewriter, op.getLoc(), source, sourceDim));
-    }
-    Value out = cb.alloc(resultType.getShape(), storage, dynamicSizes);
+    Value out = cb.allocGemmResult(resultType, storage, lhs, rhs, transposed);
     auto optionalAddress = [&](Value v) {
       return v ? cb.address(v) : cb.i64(0);
     };
@@ -593,14 +598,10 @@ std::optional<FloatEpilogue> floatEpilogue(Value result) {
         rank, 0, {getAffineDimExpr(rank - 1, generic.getContext())},
         generic.getContext());
     Value bias = generic.getDpsInputs()[1];
-    Value biasArg = body.getArgument(1);
+    arith::AddFOp add = qforge::biasAdd(body);
     if (maps[1] != alongN ||
         !cast<RankedTensorType>(bias.getType()).getElementType().isF32() ||
-        !x.hasOneUse() || !biasArg.hasOneUse())
-      return std::nullopt;
-    auto add = dyn_cast<arith::AddFOp>(*x.getUsers().begin());
-    if (!add || !((add.getLhs() == x && add.getRhs() == biasArg) ||
-                  (add.getLhs() == biasArg && add.getRhs() == x)))
+        !add)
       return std::nullopt;
     e.bias = bias;
     sum = add.getResult();
@@ -676,18 +677,8 @@ void lowerFloatMatmul(linalg::LinalgOp op) {
   }
   OpBuilder b(op);
   CallBuilder cb(b, op);
-  // Result sizes: batch and M from lhs, N from rhs.
+  Value out = cb.allocGemmResult(outType, element, lhs, rhs, transposed);
   int64_t rhsRank = cast<RankedTensorType>(rhs.getType()).getRank();
-  SmallVector<Value> dynamicSizes;
-  for (int64_t d = 0; d < outType.getRank(); ++d) {
-    if (!outType.isDynamicDim(d))
-      continue;
-    bool isN = d + 1 == outType.getRank();
-    dynamicSizes.push_back(tensor::DimOp::create(
-        b, op.getLoc(), isN ? rhs : lhs,
-        isN ? (transposed ? rhsRank - 2 : rhsRank - 1) : d));
-  }
-  Value out = cb.alloc(outType.getShape(), element, dynamicSizes);
   int64_t lhsRank = lhsType.getRank();
   std::optional<FloatEpilogue> epilogue = floatEpilogue(op->getResult(0));
   // The call sits where the matmul is: the bias must already exist there.

@@ -37,6 +37,36 @@ Value tripCount(OpBuilder &b, Location loc, Value lb, Value ub, Value step) {
   return arith::CeilDivSIOp::create(b, loc, span, step);
 }
 
+/// The trip count of each dimension of `loop` (into `trips`) and their
+/// product: the size of the flattened iteration space.
+Value flatIterationSpace(OpBuilder &b, Location loc, scf::ParallelOp loop,
+                         SmallVectorImpl<Value> &trips) {
+  Value total = arith::ConstantIndexOp::create(b, loc, 1);
+  for (auto [lb, ub, step] :
+       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+    trips.push_back(tripCount(b, loc, lb, ub, step));
+    total = arith::MulIOp::create(b, loc, total, trips.back());
+  }
+  return total;
+}
+
+/// Maps `loop`'s induction variables to the point with flat index `linear`
+/// (innermost dimension fastest).
+void mapInductionVars(OpBuilder &b, Location loc, scf::ParallelOp loop,
+                      ArrayRef<Value> trips, Value linear, IRMapping &mapping) {
+  Value rest = linear;
+  for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
+    Value index =
+        d == 0 ? rest : arith::RemSIOp::create(b, loc, rest, trips[d]);
+    if (d > 0)
+      rest = arith::DivSIOp::create(b, loc, rest, trips[d]);
+    Value iv = arith::AddIOp::create(
+        b, loc, loop.getLowerBound()[d],
+        arith::MulIOp::create(b, loc, index, loop.getStep()[d]));
+    mapping.map(loop.getInductionVars()[d], iv);
+  }
+}
+
 /// Replaces `loop` by a launch of one thread per iteration point.
 LogicalResult launchParallel(scf::ParallelOp loop, int64_t blockSize) {
   if (loop.getNumReductions() != 0)
@@ -45,12 +75,7 @@ LogicalResult launchParallel(scf::ParallelOp loop, int64_t blockSize) {
   OpBuilder b(loop);
   Location loc = loop.getLoc();
   SmallVector<Value> trips;
-  Value total = arith::ConstantIndexOp::create(b, loc, 1);
-  for (auto [lb, ub, step] :
-       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
-    trips.push_back(tripCount(b, loc, lb, ub, step));
-    total = arith::MulIOp::create(b, loc, total, trips.back());
-  }
+  Value total = flatIterationSpace(b, loc, loop, trips);
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
   // At least one block: a launch of 0 blocks is an error, an empty loop is
@@ -72,17 +97,7 @@ LogicalResult launchParallel(scf::ParallelOp loop, int64_t blockSize) {
 
   OpBuilder inner = guard.getThenBodyBuilder();
   IRMapping mapping;
-  Value rest = linear;
-  for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
-    Value index =
-        d == 0 ? rest : arith::RemSIOp::create(inner, loc, rest, trips[d]);
-    if (d > 0)
-      rest = arith::DivSIOp::create(inner, loc, rest, trips[d]);
-    Value iv = arith::AddIOp::create(
-        inner, loc, loop.getLowerBound()[d],
-        arith::MulIOp::create(inner, loc, index, loop.getStep()[d]));
-    mapping.map(loop.getInductionVars()[d], iv);
-  }
+  mapInductionVars(inner, loc, loop, trips, linear, mapping);
   for (Operation &op : loop.getBody()->without_terminator())
     inner.clone(op, mapping);
   loop.erase();
@@ -185,12 +200,7 @@ void launchRowReduction(scf::ParallelOp loop, RowReduction r,
   OpBuilder b(loop);
   Location loc = loop.getLoc();
   SmallVector<Value> trips;
-  Value total = arith::ConstantIndexOp::create(b, loc, 1);
-  for (auto [lb, ub, step] :
-       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
-    trips.push_back(tripCount(b, loc, lb, ub, step));
-    total = arith::MulIOp::create(b, loc, total, trips.back());
-  }
+  Value total = flatIterationSpace(b, loc, loop, trips);
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
   Value warpsPerBlock =
@@ -215,17 +225,7 @@ void launchRowReduction(scf::ParallelOp loop, RowReduction r,
 
   OpBuilder inner = guard.getThenBodyBuilder();
   IRMapping mapping;
-  Value rest = warp;
-  for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
-    Value index =
-        d == 0 ? rest : arith::RemSIOp::create(inner, loc, rest, trips[d]);
-    if (d > 0)
-      rest = arith::DivSIOp::create(inner, loc, rest, trips[d]);
-    Value iv = arith::AddIOp::create(
-        inner, loc, loop.getLowerBound()[d],
-        arith::MulIOp::create(inner, loc, index, loop.getStep()[d]));
-    mapping.map(loop.getInductionVars()[d], iv);
-  }
+  mapInductionVars(inner, loc, loop, trips, warp, mapping);
   for (Operation &op : loop.getBody()->without_terminator())
     if (isa<arith::ConstantOp>(op))
       inner.clone(op, mapping);
