@@ -1005,7 +1005,6 @@ private:
     std::string name;
     cudaEvent_t start, stop;
   };
-  bool profiling = false;
   std::vector<Timed> pending;
   std::map<std::string, std::pair<int64_t, double>> profile;
   std::map<uint64_t, void *> modules; // model image id -> CUmodule

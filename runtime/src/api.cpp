@@ -279,21 +279,17 @@ qforge_status checkObserverRangeCovers(const qforge_observer &obs,
 
 /// Doubles the observer's range until it covers `absMax`, merging pairs of
 /// bins: bin j of [-R, R] lies inside bin numBins/4 + j/2 of [-2R, 2R].
-qforge_status growObserverRange(qforge_observer &obs, float absMax) {
+/// checkObserverRangeCovers has already ruled out a range that would
+/// overflow.
+void growObserverRange(qforge_observer &obs, float absMax) {
   int32_t bins = obs.numBins;
   while (absMax > obs.range) {
-    if (!std::isfinite(obs.range * 2.0f))
-      return fail(QFORGE_ERR_INVALID_ARGUMENT,
-                  "observed magnitude %g is too large for a float histogram "
-                  "range",
-                  double(absMax));
     std::vector<int64_t> merged(bins, 0);
     for (int32_t j = 0; j < bins; ++j)
       merged[bins / 4 + j / 2] += obs.histogram[j];
     obs.histogram.swap(merged);
     obs.range *= 2.0f;
   }
-  return QFORGE_OK;
 }
 } // namespace
 
@@ -642,7 +638,7 @@ qforge_status qforge_rt_observe(qforge_context *ctx, qforge_observer *obs,
       obs->histogram[obs->numBins / 2] += obs->pendingZeros;
       obs->pendingZeros = 0;
     }
-    QF_RETURN_IF_ERROR(growObserverRange(*obs, absMax));
+    growObserverRange(*obs, absMax);
     // Half the bins over the half range: 2 * range overflows for ranges
     // near FLT_MAX (the same quotient otherwise, as both halvings are exact).
     float invWidth = float(obs->numBins / 2) / obs->range;

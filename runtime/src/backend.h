@@ -116,6 +116,7 @@ public:
   /// context is destroyed (cuda; nothing on the cpu backend).
   virtual void profileBegin(const char * /*name*/) {}
   virtual void profileEnd() {}
+  bool profiling = false; // set by a backend that honours QFORGE_PROFILE
 
   int64_t hostToDevice = 0;
   int64_t deviceToHost = 0;

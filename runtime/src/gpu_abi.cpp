@@ -90,7 +90,7 @@ QFORGE_RT_API void *mgpuModuleGetFunction(void *module, const char *name) {
   auto *image = static_cast<ModuleImage *>(module);
   void *function = nullptr;
   modelRecord(backend().kernel(image->id, image->image, name, &function));
-  if (function) {
+  if (function && backend().profiling) {
     std::lock_guard<std::mutex> lock(namesMutex);
     kernelNames().emplace(function, name);
   }
@@ -107,15 +107,20 @@ QFORGE_RT_API void mgpuLaunchKernel(void *function, intptr_t gridX,
     return;
   const int64_t grid[3] = {gridX, gridY, gridZ};
   const int64_t block[3] = {blockX, blockY, blockZ};
+  Backend &b = backend();
+  if (!b.profiling) {
+    modelRecord(b.launch(function, grid, block, sharedBytes, params));
+    return;
+  }
   std::string name;
   {
     std::lock_guard<std::mutex> lock(namesMutex);
     auto found = kernelNames().find(function);
     name = found != kernelNames().end() ? found->second : "kernel";
   }
-  backend().profileBegin(name.c_str());
-  modelRecord(backend().launch(function, grid, block, sharedBytes, params));
-  backend().profileEnd();
+  b.profileBegin(name.c_str());
+  modelRecord(b.launch(function, grid, block, sharedBytes, params));
+  b.profileEnd();
 }
 
 /// The context's stream stands for every "stream" the generated code asks
