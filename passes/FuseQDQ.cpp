@@ -66,19 +66,12 @@ FailureOr<SmallVector<float>> symmetricScales(quant::QuantizedType q,
   return scales;
 }
 
-/// Follows rhs (the [K, N] operand of the default maps, or [N, K] with a
-/// transposed-B map) back to an int8 constant.
-FailureOr<IntWeight> intWeight(Value rhs, bool rhsIsNK, Reason &why) {
-  bool transposed = rhsIsNK;
-  if (auto t = rhs.getDefiningOp<linalg::TransposeOp>()) {
-    if (t.getPermutation() != ArrayRef<int64_t>{1, 0}) {
-      why = "the weight's transpose is not a 2-D [1, 0] permutation";
-      return failure();
-    }
-    rhs = t.getInput();
-    transposed = !transposed;
-  }
-  auto dq = rhs.getDefiningOp<DequantizeOp>();
+/// The constant int8 codes behind `dequantize(quant.scast(constant))` and
+/// their symmetric scales along `axis` (one when per tensor), into
+/// `weight.codes` and `weight.scales`; failure with the reason otherwise.
+LogicalResult constantInt8Codes(Value dequantized, int64_t axis,
+                                IntWeight &weight, Reason &why) {
+  auto dq = dequantized.getDefiningOp<DequantizeOp>();
   if (!dq) {
     why =
         "the weight is not dequantized from int8 (run qforge-quantize-weights)";
@@ -95,13 +88,34 @@ FailureOr<IntWeight> intWeight(Value rhs, bool rhsIsNK, Reason &why) {
     why = "the weight is not signed int8 with an f32 expressed type";
     return failure();
   }
-  // Output channel N: axis 0 of an [N, K] weight, axis 1 of [K, N].
-  FailureOr<SmallVector<float>> scales = symmetricScales(q, transposed ? 0 : 1);
+  FailureOr<SmallVector<float>> scales = symmetricScales(q, axis);
   if (failed(scales)) {
     why = "the weight is not symmetric per-tensor or per-output-channel";
     return failure();
   }
-  return IntWeight{storageCast.getInput(), transposed, *scales};
+  weight.codes = storageCast.getInput();
+  weight.scales = *scales;
+  return success();
+}
+
+/// Follows rhs (the [K, N] operand of the default maps, or [N, K] with a
+/// transposed-B map) back to an int8 constant.
+FailureOr<IntWeight> intWeight(Value rhs, bool rhsIsNK, Reason &why) {
+  bool transposed = rhsIsNK;
+  if (auto t = rhs.getDefiningOp<linalg::TransposeOp>()) {
+    if (t.getPermutation() != ArrayRef<int64_t>{1, 0}) {
+      why = "the weight's transpose is not a 2-D [1, 0] permutation";
+      return failure();
+    }
+    rhs = t.getInput();
+    transposed = !transposed;
+  }
+  // Output channel N: axis 0 of an [N, K] weight, axis 1 of [K, N].
+  IntWeight weight;
+  weight.transposed = transposed;
+  if (failed(constantInt8Codes(rhs, transposed ? 0 : 1, weight, why)))
+    return failure();
+  return weight;
 }
 
 struct FuseQDQPass : public qforge::impl::FuseQDQBase<FuseQDQPass> {
@@ -395,24 +409,10 @@ private:
       why = "the result is not f32 or the init is not a zero fill";
       return failure();
     }
-    // The weight: int8 codes, per-tensor or per-F (axis 3) scales.
-    auto dq = op.getInputs()[1].getDefiningOp<DequantizeOp>();
-    auto storageCast =
-        dq ? dq.getInput().getDefiningOp<quant::StorageCastOp>() : nullptr;
-    if (!storageCast || !matchPattern(storageCast.getInput(), m_Constant())) {
-      why = "the filter is not int8 constant codes (run "
-            "qforge-quantize-weights)";
+    // The filter: int8 codes, per-tensor or per-F (axis 3) scales.
+    IntWeight filterCodes;
+    if (failed(constantInt8Codes(op.getInputs()[1], 3, filterCodes, why)))
       return failure();
-    }
-    auto wq =
-        cast<quant::QuantizedType>(dq.getInput().getType().getElementType());
-    FailureOr<SmallVector<float>> scales = symmetricScales(wq, 3);
-    if (failed(scales) || wq.getStorageTypeIntegralWidth() != 8 ||
-        !wq.getExpressedType().isF32()) {
-      why = "the filter is not symmetric int8, per tensor or per output "
-            "channel";
-      return failure();
-    }
     float sx = 1.0f;
     if (lhsDq) {
       auto xq = dyn_cast<quant::UniformQuantizedType>(
@@ -474,9 +474,9 @@ private:
     SmallVector<ReassociationIndices> depthF = {{0, 1, 2}, {3}};
     Value rhs = tensor::CollapseShapeOp::create(
         b, loc, RankedTensorType::get({depth, f}, b.getI8Type()),
-        storageCast.getInput(), depthF);
+        filterCodes.codes, depthF);
     SmallVector<float> rhsScales;
-    for (float s : *scales)
+    for (float s : filterCodes.scales)
       rhsScales.push_back(sx * s);
     auto scaleType =
         RankedTensorType::get({int64_t(rhsScales.size())}, b.getF32Type());
