@@ -72,7 +72,7 @@ if [[ "$what" == sanitize ]]; then
   cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   for tool in memcheck racecheck; do
     $cs --tool $tool --error-exitcode 1 /tmp/qf-build/bin/runtime_tests \
-      --gtest_filter='RuntimeCudaFloatGemm*:Matrix/DegenerateNumerics.Cuda*' 2>&1 |
+      --gtest_filter='RuntimeCuda.FloatGemm*:Matrix/DegenerateNumerics.Cuda*' 2>&1 |
       grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" | sed "s/^/$tool tests: /" || status=1
     for m in digits_f32 block_f32 block_int8 block_dyn; do
       $cs --tool $tool --error-exitcode 1 /tmp/qf-build/bin/qforge-run "$root/.device-carry/$m.cuda.so" \

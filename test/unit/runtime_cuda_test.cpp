@@ -517,12 +517,7 @@ namespace {
 /// cuBLASLt's float GEMM against the CPU reference (not bit for bit: the
 /// summation orders differ), for f32, f16 and bf16, every layout, with the
 /// erf-GELU epilogue.
-TEST(RuntimeCudaFloatGemm, MatchesCpuWithinRounding) {
-  if (!qforge_rt_cuda_available())
-    GTEST_SKIP() << "no CUDA device";
-  Context cpu(QFORGE_BACKEND_CPU), gpu(QFORGE_BACKEND_CUDA);
-  ASSERT_TRUE(cpu.ctx && gpu.ctx);
-  std::mt19937 rng{std::random_device{}()};
+TEST_F(RuntimeCuda, FloatGemmMatchesCpuWithinRounding) {
   for (qforge_dtype type : {QFORGE_F32, QFORGE_F16, QFORGE_BF16}) {
     for (int transposed = 0; transposed < 2; ++transposed) {
       int64_t batch = 2, m = 37, n = 64, k = 96;
@@ -561,24 +556,13 @@ TEST(RuntimeCudaFloatGemm, MatchesCpuWithinRounding) {
       d.rhs = rhs.data();
       d.out = cpuOut.data();
       QF_ASSERT_OK(qforge_rt_gemm_float(cpu, &d));
-      void *dl = nullptr, *dr = nullptr, *db = nullptr, *dout = nullptr;
-      QF_ASSERT_OK(qforge_rt_alloc(gpu, int64_t(lhs.size()), &dl));
-      QF_ASSERT_OK(qforge_rt_alloc(gpu, int64_t(rhs.size()), &dr));
-      QF_ASSERT_OK(qforge_rt_alloc(gpu, int64_t(bias.size() * 4), &db));
-      QF_ASSERT_OK(qforge_rt_alloc(gpu, int64_t(gpuOut.size()), &dout));
-      QF_ASSERT_OK(
-          qforge_rt_copy_to_device(gpu, dl, lhs.data(), int64_t(lhs.size())));
-      QF_ASSERT_OK(
-          qforge_rt_copy_to_device(gpu, dr, rhs.data(), int64_t(rhs.size())));
-      QF_ASSERT_OK(qforge_rt_copy_to_device(gpu, db, bias.data(),
-                                            int64_t(bias.size() * 4)));
-      d.lhs = dl;
-      d.rhs = dr;
-      d.bias = static_cast<const float *>(db);
+      uint8_t *dout = poisoned<uint8_t>(gpuOut.size());
+      d.lhs = upload(lhs);
+      d.rhs = upload(rhs);
+      d.bias = upload(bias);
       d.out = dout;
       QF_ASSERT_OK(qforge_rt_gemm_float(gpu, &d));
-      QF_ASSERT_OK(qforge_rt_copy_to_host(gpu, gpuOut.data(), dout,
-                                          int64_t(gpuOut.size())));
+      gpuOut = download(dout, gpuOut.size());
       for (size_t i = 0; i < outCount; ++i) {
         float a, b;
         if (type == QFORGE_F32) {
@@ -599,8 +583,6 @@ TEST(RuntimeCudaFloatGemm, MatchesCpuWithinRounding) {
         ASSERT_NEAR(a, b, tolerance * (1.0f + std::fabs(a)))
             << "dtype " << type << " transposed " << transposed << " at " << i;
       }
-      for (void *p : {dl, dr, db, dout})
-        qforge_rt_free(gpu, p);
     }
   }
 }
