@@ -4,6 +4,12 @@
 //
 // RUN: qforge-opt %s --pass-pipeline='builtin.module(qforge-lower-to-runtime,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},buffer-deallocation-pipeline,qforge-device-memory)' | FileCheck %s --check-prefix=MEM
 // RUN: qforge-opt %s --pass-pipeline='builtin.module(qforge-lower-to-runtime,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},buffer-deallocation-pipeline,qforge-device-memory,func.func(convert-linalg-to-parallel-loops),qforge-parallel-to-gpu)' | FileCheck %s --check-prefix=GPU
+// RUN: qforge-opt %s --pass-pipeline='builtin.module(qforge-lower-to-runtime,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},buffer-deallocation-pipeline,qforge-device-memory,func.func(convert-linalg-to-parallel-loops),qforge-parallel-to-gpu{row-reductions=false})' | FileCheck %s --check-prefix=THREAD
+// With row-reductions=false a row is reduced by one thread: no shuffles.
+// THREAD-LABEL: func.func @row_sum
+// THREAD: gpu.launch
+// THREAD: scf.for
+// THREAD-NOT: gpu.shuffle
 
 // Device memory: allocations, frees and constants.
 // MEM: func.func private @qforge_rt_m_device_constant(i64, i64) -> memref<?xi8> attributes {llvm.emit_c_interface}
