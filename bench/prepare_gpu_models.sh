@@ -15,6 +15,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/build/bin"
 carry="$root/.device-carry"
 work="$root/build/gpu-models"
+# calibrate MODEL.mlir DATA_DIR TABLE.json: instrument, compile, run over
+# the samples (float matmuls in the runtime's GEMM, on this CPU).
+calibrate() {
+  local base="${3%.json}"
+  "$bin/qforge-opt" "$1" --qforge-insert-calibration -o "$base.mlir"
+  "$bin/qforge-compile" "$base.mlir" -o "$base.so"
+  "$bin/qforge-run" "$base.so" --calibrate --data "$2" -o "$3" 2>/dev/null
+}
+
 if [[ "${1:-}" == perf ]]; then
   seq=${2:-2048}
   hidden=${3:-768}
@@ -33,10 +42,7 @@ if [[ "${1:-}" == perf ]]; then
   "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="mode=dynamic" -o "$w/dyn.mlir"
   "$bin/qforge-compile" "$w/dyn.mlir" -o "$perf/int8_dynamic.cuda.so" --target cuda \
     --float-precision f16
-  # Calibration on this CPU (float matmuls in the runtime's GEMM).
-  "$bin/qforge-opt" "$w/block.mlir" --qforge-insert-calibration -o "$w/calib.mlir"
-  "$bin/qforge-compile" "$w/calib.mlir" -o "$w/calib.so"
-  "$bin/qforge-run" "$w/calib.so" --calibrate --data "$w/cal" -o "$w/calib.json"
+  calibrate "$w/block.mlir" "$w/cal" "$w/calib.json"
   "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="calibration=$w/calib.json" -o "$w/int8.mlir"
   "$bin/qforge-compile" "$w/int8.mlir" -o "$perf/int8_static.cuda.so" --target cuda \
     --float-precision f16
@@ -59,10 +65,7 @@ compile_pair() { # name mlir input
 echo "== digits (examples/digits)"
 /usr/bin/python3 "$root/examples/digits/train_digits.py" "$work/digits" >/dev/null
 cp "$work/digits/test_x.npy" "$carry/digits_x.npy"
-"$bin/qforge-opt" "$work/digits/digits.mlir" --qforge-insert-calibration -o "$work/digits_calib.mlir"
-"$bin/qforge-compile" "$work/digits_calib.mlir" -o "$work/digits_calib.so"
-"$bin/qforge-run" "$work/digits_calib.so" --calibrate --data "$work/digits/calibration" \
-  -o "$work/digits_calib.json" 2>/dev/null
+calibrate "$work/digits/digits.mlir" "$work/digits/calibration" "$work/digits_calib.json"
 "$bin/qforge-opt" "$work/digits/digits.mlir" --qforge-ptq="calibration=$work/digits_calib.json" \
   -o "$work/digits_int8.mlir"
 "$bin/qforge-opt" "$work/digits/digits.mlir" --qforge-ptq="mode=dynamic" -o "$work/digits_dyn.mlir"
@@ -75,10 +78,7 @@ compile_pair digits_asym "$work/digits_asym.mlir" "$carry/digits_x.npy"
 
 echo "== a convolution (im2col on the int8 GEMM)"
 python3 "$root/test/integration/cpu/Inputs/make_conv.py" "$work/conv.mlir" "$carry/conv_x.npy" "$work/conv_cal"
-"$bin/qforge-opt" "$work/conv.mlir" --qforge-insert-calibration -o "$work/conv_calib.mlir"
-"$bin/qforge-compile" "$work/conv_calib.mlir" -o "$work/conv_calib.so"
-"$bin/qforge-run" "$work/conv_calib.so" --calibrate --data "$work/conv_cal" \
-  -o "$work/conv_calib.json" 2>/dev/null
+calibrate "$work/conv.mlir" "$work/conv_cal" "$work/conv_calib.json"
 "$bin/qforge-opt" "$work/conv.mlir" --qforge-ptq="calibration=$work/conv_calib.json" -o "$work/conv_int8.mlir"
 compile_pair conv_f32 "$work/conv.mlir" "$carry/conv_x.npy"
 compile_pair conv_int8 "$work/conv_int8.mlir" "$carry/conv_x.npy"
@@ -86,10 +86,7 @@ compile_pair conv_int8 "$work/conv_int8.mlir" "$carry/conv_x.npy"
 echo "== transformer block (examples/transformer): seq $seq, hidden $hidden, heads $heads"
 python3 "$root/examples/transformer/make_block.py" "$work/block.mlir" "$carry/block_x.npy" \
   --seq "$seq" --hidden "$hidden" --heads "$heads" --calibration-dir "$work/block_cal"
-"$bin/qforge-opt" "$work/block.mlir" --qforge-insert-calibration -o "$work/block_calib.mlir"
-"$bin/qforge-compile" "$work/block_calib.mlir" -o "$work/block_calib.so"
-"$bin/qforge-run" "$work/block_calib.so" --calibrate --data "$work/block_cal" \
-  -o "$work/block_calib.json" 2>/dev/null
+calibrate "$work/block.mlir" "$work/block_cal" "$work/block_calib.json"
 "$bin/qforge-opt" "$work/block.mlir" --qforge-ptq="calibration=$work/block_calib.json" \
   -o "$work/block_int8.mlir"
 "$bin/qforge-opt" "$work/block.mlir" --qforge-ptq="mode=dynamic" -o "$work/block_dyn.mlir"
