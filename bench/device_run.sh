@@ -55,7 +55,7 @@ if [[ "$what" == gpu-models ]] && [[ -f "$root/.device-carry/gpu-models.txt" ]];
       --compare "$out/$name.ref.npy" --bench 50 2>&1) || { echo "$name cuda: $cuda_out"; status=1; continue; }
     read -r err cos sqnr < <(sed -n 's/.*max abs error \([^,]*\), cosine \([^,]*\), SQNR \([^ ]*\) dB.*/\1 \2 \3/p' <<<"$cuda_out")
     cpu_ms=$(sed -n 's/.*median \([0-9.]*\) ms.*/\1/p' <<<"$cpu_out")
-    cuda_ms=$(sed -n 's/^on the device.*median \([0-9.]*\) ms.*/\1/p' <<<"$cuda_out")
+    cuda_ms=$(sed -n 's/^on the device[^:]*: median \([0-9.]*\) ms.*/\1/p' <<<"$cuda_out")
     copies=$(sed -n 's/.*memory: \([0-9]*\) host-to-device and \([0-9]*\) device-to-host.*/\1 in, \2 out/p' <<<"$cuda_out")
     printf '%-14s %12s %10s %10s %12s %12s %s\n' "$name" "$err" "$cos" "$sqnr" "$cpu_ms" "$cuda_ms" "$copies"
     # Pass: within 60 dB of the CPU reference (float kernels contract FMAs
@@ -90,17 +90,25 @@ if [[ "$what" == block-perf ]] && [[ -f "$root/.device-carry/perf/block.txt" ]];
   run=/tmp/qf-build/bin/qforge-run
   read -r seq hidden heads <"$c/block.txt"
   compares=()
-  printf '\n%-22s %12s %14s %s\n' "qforge (cuda target)" "ms" "device-only ms" "copies"
+  printf '\n%-22s %12s %14s %14s %s\n' "qforge (cuda target)" "ms" "device-only ms" "host issue ms" "copies"
   for m in "$c"/*.cuda.so; do
     name=$(basename "$m" .cuda.so)
     o=$($run "$m" --input "$c/x.npy" --output "$out/block_$name.npy" --bench 50 2>&1) || { echo "$name: $o"; status=1; continue; }
-    printf '%-22s %12s %14s %s\n' "qforge $name" "$(sed -n 's/^latency.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
-      "$(sed -n 's/^on the device.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
+    printf '%-22s %12s %14s %14s %s\n' "qforge $name" "$(sed -n 's/^latency.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
+      "$(sed -n 's/^on the device[^:]*: median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
+      "$(sed -n 's/^on the device.*host issue time median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
       "$(sed -n 's/.*memory: \([0-9]*\) host-to-device and \([0-9]*\) device-to-host.*/\1 in, \2 out/p' <<<"$o")"
     compares+=(--compare "qforge $name=$out/block_$name.npy")
   done
   python3 "$root/bench/block_torch.py" --seq "$seq" --hidden "$hidden" --heads "$heads" \
     --input "$c/x.npy" "${compares[@]}" --runs 50 || status=1
+  # Where the time goes: QFORGE_PROFILE's per-op device time over 20 runs
+  # after the warm-up (the full tables are in $OUT/profile_*.txt).
+  for m in "$c"/*.cuda.so; do
+    name=$(basename "$m" .cuda.so)
+    QFORGE_PROFILE=1 $run "$m" --input "$c/x.npy" --bench 20 >/dev/null 2>"$out/profile_$name.txt"
+    echo "== profile $name (20 runs)"; grep -A14 "qforge profile" "$out/profile_$name.txt"
+  done
 fi
 if [[ "$what" == bench || "$what" == all ]]; then
   PYTHONUNBUFFERED=1 python3 "$root/bench/bench_runtime.py" \

@@ -15,6 +15,8 @@
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "passes/Activation.h"
@@ -297,8 +299,62 @@ FailureOr<QuantParams> quantParams(Operation *op, Type elementType) {
                               "quantized types are not supported yet";
 }
 
+/// The body of a per-tensor quantization: the runtime's quantizeValue
+/// (runtime/src/numerics.h) op for op, so that results are bit-identical:
+/// q = clamp(roundeven(x / scale), qmin - zp, qmax - zp) + zp in f32, a
+/// NaN input giving the zero point.
+Value quantizeScalar(OpBuilder &b, Location loc, Value x,
+                     const QuantParams &p) {
+  Type f32 = b.getF32Type();
+  if (x.getType() != f32)
+    x = arith::ExtFOp::create(b, loc, f32, x);
+  auto f = [&](float v) {
+    return arith::ConstantOp::create(b, loc, f32, b.getF32FloatAttr(v));
+  };
+  Value q = math::RoundEvenOp::create(
+      b, loc, arith::DivFOp::create(b, loc, x, f(p.scale)));
+  Value lo = f(float(p.qmin - p.zeroPoint)),
+        hi = f(float(p.qmax - p.zeroPoint));
+  using P = arith::CmpFPredicate;
+  // q >= lo ? q : (q < lo ? lo : 0), then q <= hi ? q : hi (as numerics.h).
+  Value below = arith::SelectOp::create(
+      b, loc, arith::CmpFOp::create(b, loc, P::OLT, q, lo), lo, f(0.0f));
+  q = arith::SelectOp::create(
+      b, loc, arith::CmpFOp::create(b, loc, P::OGE, q, lo), q, below);
+  q = arith::SelectOp::create(
+      b, loc, arith::CmpFOp::create(b, loc, P::OLE, q, hi), q, hi);
+  Type i32 = b.getI32Type();
+  Value zp =
+      arith::ConstantOp::create(b, loc, i32, b.getI32IntegerAttr(p.zeroPoint));
+  Value code = arith::AddIOp::create(
+      b, loc, arith::FPToSIOp::create(b, loc, i32, q), zp);
+  Value nan = arith::CmpFOp::create(b, loc, P::UNO, x, x);
+  code = arith::SelectOp::create(b, loc, nan, zp, code);
+  return arith::TruncIOp::create(b, loc, b.getI8Type(), code);
+}
+
+/// A per-tensor quantize as an elementwise linalg.generic (quantize-kernels).
+Value quantizeAsGeneric(OpBuilder &b, Location loc, Value input,
+                        const QuantParams &p) {
+  auto type = cast<RankedTensorType>(input.getType());
+  Value init = tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, input), b.getI8Type());
+  AffineMap id = b.getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> parallel(type.getRank(),
+                                            utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{input}, ValueRange{init},
+      ArrayRef<AffineMap>{id, id}, parallel,
+      [&](OpBuilder &body, Location at, ValueRange args) {
+        linalg::YieldOp::create(body, at, quantizeScalar(body, at, args[0], p));
+      });
+  return generic.getResult(0);
+}
+
 struct QuantizeLowering : OpConversionPattern<QuantizeOp> {
-  using OpConversionPattern::OpConversionPattern;
+  QuantizeLowering(const TypeConverter &converter, MLIRContext *context,
+                   bool asKernel)
+      : OpConversionPattern(converter, context), asKernel(asKernel) {}
   LogicalResult
   matchAndRewrite(QuantizeOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -306,8 +362,13 @@ struct QuantizeLowering : OpConversionPattern<QuantizeOp> {
         quantParams(op, op.getResult().getType().getElementType());
     if (failed(p))
       return failure();
-    CallBuilder cb(rewriter, op);
     Value input = adaptor.getInput();
+    if (asKernel && !p->perAxis) {
+      rewriter.replaceOp(op,
+                         quantizeAsGeneric(rewriter, op.getLoc(), input, *p));
+      return success();
+    }
+    CallBuilder cb(rewriter, op);
     auto inType = cast<RankedTensorType>(input.getType());
     Value out = cb.allocLike(input, rewriter.getI8Type());
     Value dtype = cb.i32(runtimeDType(inType.getElementType()));
@@ -328,6 +389,7 @@ struct QuantizeLowering : OpConversionPattern<QuantizeOp> {
     rewriter.replaceOp(op, cb.toTensor(out));
     return success();
   }
+  bool asKernel;
 };
 
 struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
@@ -573,7 +635,8 @@ struct FloatEpilogue {
 
 /// The matmul result's only user, if it computes act(x [+ bias[n]]) with
 /// act one of none / relu / erf-GELU (recognised by what it computes) and
-/// an f32 bias (what the runtime's epilogue takes) or no bias.
+/// an f32 bias (what the runtime's epilogue takes), a constant f16 / bf16
+/// one (widened by widenedBias) or no bias.
 std::optional<FloatEpilogue> floatEpilogue(Value result) {
   if (!result.hasOneUse())
     return std::nullopt;
@@ -599,9 +662,12 @@ std::optional<FloatEpilogue> floatEpilogue(Value result) {
         generic.getContext());
     Value bias = generic.getDpsInputs()[1];
     arith::AddFOp add = qforge::biasAdd(body);
-    if (maps[1] != alongN ||
-        !cast<RankedTensorType>(bias.getType()).getElementType().isF32() ||
-        !add)
+    Type biasElement = cast<RankedTensorType>(bias.getType()).getElementType();
+    // f16 / bf16 biases (--float-precision) are widened to f32 when they
+    // are constants (exactly); others stay in their own op.
+    bool widenable = (biasElement.isF16() || biasElement.isBF16()) &&
+                     matchPattern(bias, m_Constant<DenseElementsAttr>(nullptr));
+    if (maps[1] != alongN || !(biasElement.isF32() || widenable) || !add)
       return std::nullopt;
     e.bias = bias;
     sum = add.getResult();
@@ -623,6 +689,24 @@ std::optional<FloatEpilogue> floatEpilogue(Value result) {
     return e;
   }
   return std::nullopt;
+}
+
+/// `bias` as f32: itself, or an f32 copy of an f16 / bf16 constant made at
+/// `b`'s insertion point (every f16 / bf16 value is exact in f32).
+Value widenedBias(OpBuilder &b, Value bias) {
+  auto type = cast<RankedTensorType>(bias.getType());
+  if (type.getElementType().isF32())
+    return bias;
+  DenseElementsAttr values;
+  bool constant = matchPattern(bias, m_Constant(&values));
+  assert(constant && "floatEpilogue takes only constant narrow biases");
+  (void)constant;
+  SmallVector<float> wide;
+  for (const APFloat &v : values.getValues<APFloat>())
+    wide.push_back(v.convertToFloat());
+  auto wideType = RankedTensorType::get(type.getShape(), b.getF32Type());
+  return arith::ConstantOp::create(
+      b, bias.getLoc(), DenseElementsAttr::get(wideType, ArrayRef(wide)));
 }
 
 /// Float linalg.matmul / batch_matmul -> qforge_rt_m_gemm_float (see the
@@ -686,6 +770,8 @@ void lowerFloatMatmul(linalg::LinalgOp op) {
     if (Operation *def = epilogue->bias.getDefiningOp())
       if (def->getBlock() != op->getBlock() || !def->isBeforeInBlock(op))
         epilogue.reset();
+  if (epilogue && epilogue->bias)
+    epilogue->bias = widenedBias(b, epilogue->bias);
   int32_t dtype = element.isF32() ? 0 : element.isF16() ? 1 : 2;
   cb.call("qforge_rt_m_gemm_float",
           {batched ? cb.dim(lhs, 0) : cb.i64(1), cb.dim(lhs, lhsRank - 2),
@@ -741,9 +827,11 @@ struct LowerToRuntimePass
         [&](Operation *op) { return converter.isLegal(op); });
 
     RewritePatternSet patterns(context);
-    patterns.add<QuantizeLowering, DequantizeLowering, RequantizeLowering,
-                 DynamicQuantizeLowering, MatmulLowering, ObserveLowering,
-                 StorageCastLowering>(converter, context);
+    patterns
+        .add<DequantizeLowering, RequantizeLowering, DynamicQuantizeLowering,
+             MatmulLowering, ObserveLowering, StorageCastLowering>(converter,
+                                                                   context);
+    patterns.add<QuantizeLowering>(converter, context, quantizeKernels);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateCallOpTypeConversionPattern(patterns, converter);

@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -190,11 +191,54 @@ std::optional<RowReduction> matchRowReduction(scf::ParallelOp loop) {
   return r;
 }
 
+/// Whether two parallel loops have the same bounds and steps.
+bool sameIterationSpace(scf::ParallelOp a, scf::ParallelOp b) {
+  auto same = [](OperandRange x, OperandRange y) {
+    return x.size() == y.size() && llvm::all_of(llvm::zip(x, y), [](auto pair) {
+             auto [u, v] = pair;
+             std::optional<int64_t> cu = getConstantIntValue(u),
+                                    cv = getConstantIntValue(v);
+             return u == v || (cu && cv && *cu == *cv);
+           });
+  };
+  return same(a.getLowerBound(), b.getLowerBound()) &&
+         same(a.getUpperBound(), b.getUpperBound()) &&
+         same(a.getStep(), b.getStep());
+}
+
+/// The fill of a row reduction's accumulator, when it is the last op before
+/// the reduction that touches memory (allocations and pure ops may sit
+/// between): a parallel loop over the same space storing one value,
+/// defined outside it, at out[ivs]. The reduction kernel then starts from
+/// that value and the fill needs no kernel of its own.
+std::optional<std::pair<scf::ParallelOp, Value>>
+precedingFill(scf::ParallelOp reduction, RowReduction r) {
+  Operation *op = reduction->getPrevNode();
+  while (op && (isMemoryEffectFree(op) ||
+                isa<memref::AllocOp, gpu::AllocOp, ViewLikeOpInterface>(op)))
+    op = op->getPrevNode();
+  auto fill = dyn_cast_or_null<scf::ParallelOp>(op);
+  if (!fill || fill.getNumReductions() != 0 ||
+      !sameIterationSpace(fill, reduction))
+    return std::nullopt;
+  auto body = fill.getBody()->without_terminator();
+  if (std::distance(body.begin(), body.end()) != 1)
+    return std::nullopt;
+  auto store = dyn_cast<memref::StoreOp>(*body.begin());
+  if (!store || store.getMemref() != r.store.getMemref() ||
+      store.getIndices() != ValueRange(fill.getInductionVars()) ||
+      r.store.getIndices() != ValueRange(reduction.getInductionVars()) ||
+      fill->isAncestor(store.getValueToStore().getParentBlock()->getParentOp()))
+    return std::nullopt;
+  return std::make_pair(fill, store.getValueToStore());
+}
+
 /// One warp per reduced row: lanes stride over the row, then combine with
 /// a butterfly of shuffles; lane 0 folds the result into the accumulator
-/// (which the preceding fill initialized). The per-thread form reads 32
+/// (which the preceding fill initialized), or into `init` when that fill
+/// was folded into this kernel (precedingFill). The per-thread form reads 32
 /// different rows per warp access; this one reads one row coalesced.
-void launchRowReduction(scf::ParallelOp loop, RowReduction r,
+void launchRowReduction(scf::ParallelOp loop, RowReduction r, Value init,
                         int64_t blockSize) {
   constexpr int64_t kWarp = 32;
   OpBuilder b(loop);
@@ -284,7 +328,10 @@ void launchRowReduction(scf::ParallelOp loop, RowReduction r,
   SmallVector<Value> indices;
   for (Value index : r.store.getIndices())
     indices.push_back(mapping.lookup(index));
-  Value acc = memref::LoadOp::create(w, loc, r.store.getMemref(), indices);
+  Value acc = init
+                  ? init
+                  : memref::LoadOp::create(w, loc, r.store.getMemref(), indices)
+                        .getResult();
   memref::StoreOp::create(w, loc, combine(w, acc, partial), r.store.getMemref(),
                           indices);
   loop.erase();
@@ -329,15 +376,25 @@ struct ParallelToGPUPass
             !loop->getParentOfType<gpu::LaunchOp>())
           loops.push_back(loop);
       });
-    for (scf::ParallelOp loop : loops) {
-      if (rowReductions && blockSize % 32 == 0)
-        if (std::optional<RowReduction> r = matchRowReduction(loop)) {
-          launchRowReduction(loop, *r, blockSize);
+    // Row reductions first: the fills they fold in then get no kernel.
+    DenseSet<Operation *> launched;
+    if (rowReductions && blockSize % 32 == 0)
+      for (scf::ParallelOp loop : loops) {
+        std::optional<RowReduction> r = matchRowReduction(loop);
+        if (!r)
           continue;
+        Value init;
+        if (auto fill = precedingFill(loop, *r)) {
+          init = fill->second;
+          launched.insert(fill->first);
+          fill->first.erase();
         }
-      if (failed(launchParallel(loop, blockSize)))
+        launched.insert(loop);
+        launchRowReduction(loop, *r, init, blockSize);
+      }
+    for (scf::ParallelOp loop : loops)
+      if (!launched.contains(loop) && failed(launchParallel(loop, blockSize)))
         return signalPassFailure();
-    }
 
     // What is left on the host must not touch the tensors.
     bool hostAccess = false;

@@ -182,14 +182,27 @@ def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
     runtime's float GEMM (`qforge_rt_m_gemm_float`: cuBLASLt on cuda) too;
     an rhs made by a `linalg.transpose` of the last two dimensions is read
     in its stored layout (`rhs_transposed`), as nn.Linear weights are.
+
+    With `quantize-kernels=true` (also set by the cuda target's pipeline),
+    a per-tensor `qforge.quantize` becomes a `linalg.generic` computing
+    the runtime's formula op for op (`clamp(roundeven(x / scale) + zp)` in
+    f32, NaN to the zero point), so that the quantization of a layernorm's
+    or softmax's output is done by the kernel that computes it.
   }];
   let options = [
     Option<"floatGemms", "float-gemms", "bool", /*default=*/"false",
            "Lower float matmuls to the runtime's float GEMM">,
+    Option<"quantizeKernels", "quantize-kernels", "bool",
+           /*default=*/"false",
+           "Per-tensor qforge.quantize as a linalg.generic (the runtime's "
+           "formula, bit for bit) that qforge-fuse-elementwise can fuse "
+           "into the op producing its input, instead of a runtime call">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::bufferization::BufferizationDialect",
                            "::mlir::func::FuncDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::tensor::TensorDialect"];
 }
@@ -212,6 +225,28 @@ def DeviceMemory : Pass<"qforge-device-memory", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect",
                            "::mlir::gpu::GPUDialect",
                            "::mlir::memref::MemRefDialect"];
+}
+
+def FuseElementwise : Pass<"qforge-fuse-elementwise", "::mlir::ModuleOp"> {
+  let summary = "Fuse chains of elementwise linalg ops into their consumers";
+  let description = [{
+    For the cuda target (pipeline `qforge-to-nvvm`, after
+    `qforge-lower-to-runtime`, on tensors), where each remaining linalg op
+    becomes one generated kernel and one trip of its result through device
+    memory: named all-parallel ops (transpose, broadcast, elementwise named
+    ops, copy) are generalized; an elementwise `linalg.generic` with several
+    users is cloned once per user when recomputing it reads fewer bytes
+    than writing its result once and reading it back in every user
+    (`users * in <= in + out + users * out`, `in` counting the inputs read
+    in full); then upstream's producer-consumer fusion of elementwise
+    generics into their consumers (reductions included) runs, with reshapes
+    folded into generics by expansion and dead operands dropped. A softmax
+    becomes three kernels (max, sum of exponentials, normalize) that each
+    read the scores once, a layernorm three (sum, sum of squares,
+    normalize). Values are computed by the same ops in the same order.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 def ParallelToGPU : Pass<"qforge-parallel-to-gpu", "::mlir::ModuleOp"> {

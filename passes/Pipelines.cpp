@@ -48,7 +48,10 @@ std::string toNVVMPipeline(const std::string &chip, const std::string &features,
   // Calls inlined first: buffer deallocation across a call needs run-time
   // bookkeeping arrays on the host, which the device pipeline would move.
   return "inline,"
-         "qforge-lower-to-runtime{float-gemms=true},"
+         "qforge-lower-to-runtime{float-gemms=true quantize-kernels=true},"
+         // One kernel per chain of elementwise ops (and per softmax /
+         // layernorm step) instead of one per op.
+         "qforge-fuse-elementwise,"
          "one-shot-bufferize{bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map},"
          "buffer-deallocation-pipeline,"

@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -187,6 +188,8 @@ public:
       cudaFree(workspace);
     if (lt)
       cublasLtDestroy(lt);
+    if (pool)
+      cudaMemPoolDestroy(pool); // after the stream drained: nothing in use
     if (ownsStream && stream)
       cudaStreamDestroy(stream);
     if (timerStart)
@@ -213,6 +216,18 @@ public:
     }
     QF_CUBLAS(cublasLtCreate(&lt));
     QF_CUDA(cudaMalloc(&workspace, kWorkspaceBytes));
+    // The tensors of device-resident models: a pool of the context's own
+    // that keeps freed memory for the next run. The default pool returns
+    // it to the driver at every synchronization, and mapping it again made
+    // each run's allocations the longest host calls of a model.
+    cudaMemPoolProps props{};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = device;
+    QF_CUDA(cudaMemPoolCreate(&pool, &props));
+    uint64_t keep = UINT64_MAX;
+    QF_CUDA(
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
     QF_CUDA(cudaEventCreate(&timerStart));
     QF_CUDA(cudaEventCreate(&timerStop));
     return QFORGE_OK;
@@ -774,18 +789,28 @@ private:
   void profileBegin(const char *name) override {
     if (!profiling)
       return;
-    Timed timed{name, nullptr, nullptr};
+    Timed timed{name, nullptr, nullptr, 0.0};
     cudaEventCreate(&timed.start);
     cudaEventCreate(&timed.stop);
     cudaEventRecord(timed.start, stream);
     pending.push_back(timed);
+    hostStart = std::chrono::steady_clock::now();
   }
   void profileEnd() override {
     if (!profiling || pending.empty() || !pending.back().stop)
       return;
+    pending.back().hostMs = std::chrono::duration<double, std::milli>(
+                                std::chrono::steady_clock::now() - hostStart)
+                                .count();
     cudaEventRecord(pending.back().stop, stream);
     if (pending.size() >= 4096)
       collectProfile();
+  }
+  void profileReset() override {
+    if (!profiling)
+      return;
+    collectProfile();
+    profile.clear();
   }
   /// Folds the recorded intervals into per-name totals (synchronizes).
   void collectProfile() {
@@ -793,9 +818,10 @@ private:
     for (Timed &t : pending) {
       float ms = 0;
       if (cudaEventElapsedTime(&ms, t.start, t.stop) == cudaSuccess) {
-        auto &total = profile[t.name];
-        total.first += 1;
-        total.second += ms;
+        ProfileRow &row = profile[t.name];
+        row.calls += 1;
+        row.deviceMs += ms;
+        row.hostMs += t.hostMs;
       }
       cudaEventDestroy(t.start);
       cudaEventDestroy(t.stop);
@@ -804,20 +830,27 @@ private:
   }
   void printProfile() {
     collectProfile();
-    std::vector<std::pair<std::string, std::pair<int64_t, double>>> rows(
-        profile.begin(), profile.end());
+    std::vector<std::pair<std::string, ProfileRow>> rows(profile.begin(),
+                                                         profile.end());
     std::sort(rows.begin(), rows.end(), [](const auto &a, const auto &b) {
-      return a.second.second > b.second.second;
+      return a.second.deviceMs > b.second.deviceMs;
     });
-    double all = 0;
+    double all = 0, allHost = 0;
+    for (const auto &row : rows) {
+      all += row.second.deviceMs;
+      allHost += row.second.hostMs;
+    }
+    // Host time: spent in the call on the CPU (issuing it); where it
+    // exceeds the device time the GPU idles between operations.
+    std::fprintf(stderr,
+                 "qforge profile (QFORGE_PROFILE): device %.3f ms, host "
+                 "%.3f ms in calls\n  %10s %6s %10s %8s  %s\n",
+                 all, allHost, "device ms", "%", "host ms", "calls", "op");
     for (const auto &row : rows)
-      all += row.second.second;
-    std::fprintf(stderr, "qforge profile (device time, QFORGE_PROFILE):\n");
-    for (const auto &row : rows)
-      std::fprintf(stderr, "  %10.3f ms %5.1f %%  %8lld calls  %s\n",
-                   row.second.second,
-                   all > 0 ? 100.0 * row.second.second / all : 0.0,
-                   (long long)row.second.first, row.first.c_str());
+      std::fprintf(
+          stderr, "  %10.3f %5.1f%% %10.3f %8lld  %s\n", row.second.deviceMs,
+          all > 0 ? 100.0 * row.second.deviceMs / all : 0.0, row.second.hostMs,
+          (long long)row.second.calls, row.first.c_str());
   }
 
   //--- float GEMM ------------------------------------------------------------
@@ -978,7 +1011,8 @@ private:
   }
 
   qforge_status allocAsync(int64_t bytes, void **out) override {
-    QF_CUDA(cudaMallocAsync(out, size_t(std::max<int64_t>(bytes, 1)), stream));
+    QF_CUDA(cudaMallocFromPoolAsync(out, size_t(std::max<int64_t>(bytes, 1)),
+                                    pool, stream));
     return QFORGE_OK;
   }
   qforge_status releaseAsync(void *ptr) override {
@@ -1004,12 +1038,19 @@ private:
   struct Timed {
     std::string name;
     cudaEvent_t start, stop;
+    double hostMs;
+  };
+  struct ProfileRow {
+    int64_t calls = 0;
+    double deviceMs = 0, hostMs = 0;
   };
   std::vector<Timed> pending;
-  std::map<std::string, std::pair<int64_t, double>> profile;
+  std::chrono::steady_clock::time_point hostStart;
+  std::map<std::string, ProfileRow> profile;
   std::map<uint64_t, void *> modules; // model image id -> CUmodule
   std::map<std::pair<uint64_t, std::string>, void *> functions;
   bool ownsStream = false;
+  cudaMemPool_t pool = nullptr; // allocations of device-resident models
   cublasLtHandle_t lt = nullptr;
   void *workspace = nullptr;
   cudaEvent_t timerStart = nullptr, timerStop = nullptr;

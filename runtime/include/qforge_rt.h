@@ -128,6 +128,12 @@ QFORGE_RT_API qforge_status qforge_rt_transfer_count(const qforge_context *ctx,
                                                      int64_t *host_to_device,
                                                      int64_t *device_to_host);
 
+/* QFORGE_PROFILE=1 (cuda): drops the per-op device timings gathered so far,
+ * so that the table printed when the context is destroyed covers only what
+ * runs after this call (e.g. without the first, warm-up run). No-op when
+ * not profiling. */
+QFORGE_RT_API qforge_status qforge_rt_profile_reset(qforge_context *ctx);
+
 /*--- quantize / dequantize ------------------------------------------------*/
 /* Rounding is to nearest, ties to even; results saturate to [qmin, qmax].
  * NaN quantizes to the zero point, +Inf to qmax, -Inf to qmin.

@@ -440,6 +440,14 @@ qforge_status qforge_rt_transfer_count(const qforge_context *ctx,
   return QFORGE_OK;
 }
 
+qforge_status qforge_rt_profile_reset(qforge_context *ctx) {
+  QF_RETURN_IF_ERROR(checkContext(ctx));
+  return guarded([&] {
+    ctx->backend->profileReset();
+    return QFORGE_OK;
+  });
+}
+
 qforge_status qforge_rt_quantize(qforge_context *ctx, qforge_dtype inType,
                                  const void *in, int64_t count, float scale,
                                  int32_t zeroPoint, int32_t qmin, int32_t qmax,

@@ -116,6 +116,8 @@ public:
   /// context is destroyed (cuda; nothing on the cpu backend).
   virtual void profileBegin(const char * /*name*/) {}
   virtual void profileEnd() {}
+  /// Drops the timings so far (qforge_rt_profile_reset).
+  virtual void profileReset() {}
   bool profiling = false; // set by a backend that honours QFORGE_PROFILE
 
   int64_t hostToDevice = 0;

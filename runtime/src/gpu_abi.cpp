@@ -91,8 +91,11 @@ QFORGE_RT_API void *mgpuModuleGetFunction(void *module, const char *name) {
   void *function = nullptr;
   modelRecord(backend().kernel(image->id, image->image, name, &function));
   if (function && backend().profiling) {
+    // Outlined kernels share their function name (one module each): the
+    // module's load order tells them apart.
     std::lock_guard<std::mutex> lock(namesMutex);
-    kernelNames().emplace(function, name);
+    kernelNames().emplace(function,
+                          std::string(name) + "#" + std::to_string(image->id));
   }
   return function;
 }
@@ -136,14 +139,21 @@ QFORGE_RT_API void *mgpuMemAlloc(uint64_t bytes, void * /*stream*/,
   if (!ready())
     return nullptr;
   void *ptr = nullptr;
-  modelRecord(backend().allocAsync(int64_t(bytes), &ptr));
+  Backend &b = backend();
+  b.profileBegin("gpu alloc");
+  modelRecord(b.allocAsync(int64_t(bytes), &ptr));
+  b.profileEnd();
   return ptr;
 }
 
 QFORGE_RT_API void mgpuMemFree(void *ptr, void * /*stream*/) {
   // Freed even after a failure: the model still releases what it made.
-  if (ptr && modelContext())
-    modelRecord(backend().releaseAsync(ptr));
+  if (ptr && modelContext()) {
+    Backend &b = backend();
+    b.profileBegin("gpu free");
+    modelRecord(b.releaseAsync(ptr));
+    b.profileEnd();
+  }
 }
 
 QFORGE_RT_API void mgpuMemcpy(void *dst, void *src, size_t bytes,

@@ -76,3 +76,58 @@ func.func @linear_bias_gelu(%x: tensor<4x2xf32>, %w: tensor<2x3xf32>) -> tensor<
   } -> tensor<4x3xf32>
   return %r : tensor<4x3xf32>
 }
+
+// -----
+
+// The same in f16 (qforge-compile --float-precision f16): the constant f16
+// bias is widened to f32 (exact) for the epilogue, and GELU is recognised
+// with its constants rounded to f16 (1/sqrt(2) = 0.70703).
+// CHECK-LABEL: func.func @linear_bias_gelu_f16
+// CHECK: arith.constant dense<[5.000000e-01, -2.500000e-01, 1.000000e+00]> : tensor<3xf32>
+// CHECK: call @qforge_rt_m_gemm_float({{.*}}, %c1_i32, {{.*}}, %c2_i32, %{{.*}}) :
+// CHECK-NOT: linalg.generic
+func.func @linear_bias_gelu_f16(%x: tensor<4x2xf16>, %w: tensor<2x3xf16>) -> tensor<4x3xf16> {
+  %b = arith.constant dense<[0.5, -0.25, 1.0]> : tensor<3xf16>
+  %zero = arith.constant 0.0 : f16
+  %one = arith.constant 1.0 : f16
+  %half = arith.constant 0.5 : f16
+  %rsqrt2 = arith.constant 0.70710678118654752 : f16
+  %e = tensor.empty() : tensor<4x3xf16>
+  %f = linalg.fill ins(%zero : f16) outs(%e : tensor<4x3xf16>) -> tensor<4x3xf16>
+  %y = linalg.matmul ins(%x, %w : tensor<4x2xf16>, tensor<2x3xf16>) outs(%f : tensor<4x3xf16>) -> tensor<4x3xf16>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%y, %b : tensor<4x3xf16>, tensor<3xf16>) outs(%e : tensor<4x3xf16>) {
+  ^bb0(%v: f16, %bias: f16, %o: f16):
+    %a = arith.addf %v, %bias : f16
+    %g0 = arith.mulf %a, %rsqrt2 : f16
+    %g1 = math.erf %g0 : f16
+    %g2 = arith.addf %g1, %one : f16
+    %g3 = arith.mulf %a, %g2 : f16
+    %g4 = arith.mulf %g3, %half : f16
+    linalg.yield %g4 : f16
+  } -> tensor<4x3xf16>
+  return %r : tensor<4x3xf16>
+}
+
+// -----
+
+// An f16 bias that is not a constant stays in its own op (the runtime's
+// epilogue takes f32).
+// CHECK-LABEL: func.func @linear_runtime_bias_f16
+// CHECK: call @qforge_rt_m_gemm_float({{.*}}, %c0_i64, %c0_i32{{.*}}, %{{.*}}) :
+// CHECK: linalg.generic
+func.func @linear_runtime_bias_f16(%x: tensor<4x2xf16>, %w: tensor<2x3xf16>, %b: tensor<3xf16>) -> tensor<4x3xf16> {
+  %zero = arith.constant 0.0 : f16
+  %e = tensor.empty() : tensor<4x3xf16>
+  %f = linalg.fill ins(%zero : f16) outs(%e : tensor<4x3xf16>) -> tensor<4x3xf16>
+  %y = linalg.matmul ins(%x, %w : tensor<4x2xf16>, tensor<2x3xf16>) outs(%f : tensor<4x3xf16>) -> tensor<4x3xf16>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+       ins(%y, %b : tensor<4x3xf16>, tensor<3xf16>) outs(%e : tensor<4x3xf16>) {
+  ^bb0(%v: f16, %bias: f16, %o: f16):
+    %a = arith.addf %v, %bias : f16
+    linalg.yield %a : f16
+  } -> tensor<4x3xf16>
+  return %r : tensor<4x3xf16>
+}

@@ -48,16 +48,20 @@ func.func @bias_gelu(%x: tensor<4x8xi8>, %w: tensor<8x16xi8>) -> tensor<4x16xf32
   return %g : tensor<4x16xf32>
 }
 
-// A row reduction (layernorm's, softmax's): one warp per row, shuffles.
+// A row reduction (layernorm's, softmax's): one warp per row, shuffles;
+// the fill of its accumulator is folded in (one kernel, no load).
 // GPU-LABEL: func.func @row_sum
+// GPU: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // GPU: gpu.launch
 // GPU: arith.remui %{{.*}}, %c32
 // GPU: scf.for {{.*}} iter_args
 // GPU-COUNT-5: gpu.shuffle  xor
 // GPU: scf.if
-// GPU: memref.load
-// GPU: arith.addf
+// GPU-NOT: memref.load
+// GPU: arith.addf %[[ZERO]]
 // GPU: memref.store
+// GPU-NOT: gpu.launch
+// GPU: return
 func.func @row_sum(%x: tensor<8x100xf32>) -> tensor<8xf32> {
   %zero = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<8xf32>
@@ -68,6 +72,26 @@ func.func @row_sum(%x: tensor<8x100xf32>) -> tensor<8xf32> {
   ^bb0(%v: f32, %acc: f32):
     %sq = arith.mulf %v, %v : f32
     %r = arith.addf %sq, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<8xf32>
+  return %s : tensor<8xf32>
+}
+
+// An accumulator that no adjacent fill initializes (here the function's
+// argument) is read back: the kernel adds to what is there.
+// GPU-LABEL: func.func @row_sum_into
+// GPU: gpu.launch
+// GPU-COUNT-5: gpu.shuffle  xor
+// GPU: scf.if
+// GPU: memref.load
+// GPU: arith.addf
+// GPU: memref.store
+func.func @row_sum_into(%x: tensor<8x100xf32>, %init: tensor<8xf32>) -> tensor<8xf32> {
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>],
+                       iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<8x100xf32>) outs(%init : tensor<8xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %r = arith.addf %v, %acc : f32
     linalg.yield %r : f32
   } -> tensor<8xf32>
   return %s : tensor<8xf32>
