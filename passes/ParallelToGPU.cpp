@@ -233,18 +233,58 @@ precedingFill(scf::ParallelOp reduction, RowReduction r) {
   return std::make_pair(fill, store.getValueToStore());
 }
 
-/// One warp per reduced row: lanes stride over the row, then combine with
-/// a butterfly of shuffles; lane 0 folds the result into the accumulator
-/// (which the preceding fill initialized), or into `init` when that fill
-/// was folded into this kernel (precedingFill). The per-thread form reads 32
-/// different rows per warp access; this one reads one row coalesced.
-void launchRowReduction(scf::ParallelOp loop, RowReduction r, Value init,
-                        int64_t blockSize) {
+/// Whether only pure ops and allocations lie strictly between `from` and
+/// `to` (same block, `from` first).
+bool onlyPureOpsBetween(Operation *from, Operation *to) {
+  if (from->getBlock() != to->getBlock() || !from->isBeforeInBlock(to))
+    return false;
+  for (Operation *op = from->getNextNode(); op != to; op = op->getNextNode())
+    if (!isMemoryEffectFree(op) &&
+        !isa<memref::AllocOp, gpu::AllocOp, ViewLikeOpInterface>(op))
+      return false;
+  return true;
+}
+
+/// Whether loops[index] is the fill that precedingFill finds for the row
+/// reduction loops[index + 1].
+bool isFillOfNextReduction(ArrayRef<scf::ParallelOp> loops, size_t index) {
+  if (index + 1 >= loops.size())
+    return false;
+  std::optional<RowReduction> r = matchRowReduction(loops[index + 1]);
+  if (!r)
+    return false;
+  auto fill = precedingFill(loops[index + 1], *r);
+  return fill && fill->first == loops[index];
+}
+
+/// One step of a row kernel: a row reduction (with the value of the fill it
+/// folds in, or null) or, last, an elementwise loop over the rows' elements
+/// (its leading dimensions the rows, its last one the reduced dimension).
+struct RowPhase {
+  scf::ParallelOp loop;
+  std::optional<RowReduction> reduction;
+  Value init;
+};
+
+/// One warp per row for a run of phases over the same rows (a softmax's
+/// max, sum of exponentials and normalization; a layernorm's sums and
+/// normalization), in one kernel instead of one each. In a reduction phase
+/// the lanes stride over the row and a butterfly of xor shuffles leaves the
+/// total in every lane; lane 0 stores it (folded into the accumulator, or
+/// into `init` when the fill was folded: precedingFill). Later phases read
+/// that total from registers instead of memory. An elementwise phase has
+/// the lanes stride over the row's elements. The per-thread form would
+/// read 32 different rows per warp access; this reads one row coalesced,
+/// and a row read again by a later phase mostly comes from cache.
+void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize) {
   constexpr int64_t kWarp = 32;
-  OpBuilder b(loop);
-  Location loc = loop.getLoc();
+  scf::ParallelOp rows = phases.front().loop;
+  unsigned rank = rows.getNumLoops();
+  // Everything a phase uses exists before the last one.
+  OpBuilder b(phases.back().loop);
+  Location loc = rows.getLoc();
   SmallVector<Value> trips;
-  Value total = flatIterationSpace(b, loc, loop, trips);
+  Value total = flatIterationSpace(b, loc, rows, trips);
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
   Value warpsPerBlock =
@@ -268,73 +308,195 @@ void launchRowReduction(scf::ParallelOp loop, RowReduction r, Value init,
   gpu::TerminatorOp::create(body, loc);
 
   OpBuilder inner = guard.getThenBodyBuilder();
-  IRMapping mapping;
-  mapInductionVars(inner, loc, loop, trips, warp, mapping);
-  for (Operation &op : loop.getBody()->without_terminator())
-    if (isa<arith::ConstantOp>(op))
-      inner.clone(op, mapping);
-  auto combine = [&](OpBuilder &at, Value x, Value y) {
-    OperationState state(loc, r.combiner->getName());
-    state.addOperands({x, y});
-    state.addTypes(r.combiner->getResultTypes());
-    state.addAttributes(r.combiner->getAttrs());
-    return at.create(state)->getResult(0);
-  };
-  // Per-lane partial over j = lb + lane * step, stride 32 * step.
-  Value lb = mapping.lookupOrDefault(r.loop.getLowerBound());
-  Value ub = mapping.lookupOrDefault(r.loop.getUpperBound());
-  Value step = mapping.lookupOrDefault(r.loop.getStep());
-  Value start = arith::AddIOp::create(
-      inner, loc, lb, arith::MulIOp::create(inner, loc, lane, step));
-  Value stride = arith::MulIOp::create(inner, loc, step, warpSize);
-  Value identity = identityOf(inner, loc, r.combiner);
-  auto partialLoop =
-      scf::ForOp::create(inner, loc, start, ub, stride, ValueRange{identity});
-  {
-    OpBuilder lb2 = OpBuilder::atBlockBegin(partialLoop.getBody());
-    IRMapping bodyMap = mapping;
-    bodyMap.map(r.loop.getInductionVar(), partialLoop.getInductionVar());
-    for (Operation &op : r.loop.getBody()->without_terminator()) {
-      if (&op == r.accLoad.getOperation() || &op == r.combiner ||
-          &op == r.store.getOperation())
-        continue;
-      lb2.clone(op, bodyMap);
-    }
-    Value element = bodyMap.lookupOrDefault(r.element);
-    Value next = combine(lb2, partialLoop.getRegionIterArgs()[0], element);
-    scf::YieldOp::create(lb2, loc, next);
-  }
-  Value partial = partialLoop.getResult(0);
-  // Shuffles move 32-bit values: f16/bf16 partials travel as f32 (exact).
-  Type partialType = partial.getType();
-  bool widen = partialType.getIntOrFloatBitWidth() < 32;
-  for (int32_t offset = kWarp / 2; offset >= 1; offset /= 2) {
-    Value moved =
-        widen ? arith::ExtFOp::create(inner, loc, inner.getF32Type(), partial)
-                    .getResult()
-              : partial;
-    auto shuffle = gpu::ShuffleOp::create(
-        inner, loc, moved, offset, int32_t(kWarp), gpu::ShuffleMode::XOR);
-    Value other = shuffle.getShuffleResult();
-    if (widen)
-      other = arith::TruncFOp::create(inner, loc, partialType, other);
-    partial = combine(inner, partial, other);
-  }
+  IRMapping rowMap; // the first phase's row IVs
+  mapInductionVars(inner, loc, rows, trips, warp, rowMap);
+  SmallVector<Value> rowIVs;
+  for (Value iv : rows.getInductionVars())
+    rowIVs.push_back(rowMap.lookup(iv));
   Value zero = arith::ConstantIndexOp::create(inner, loc, 0);
   Value isLeader =
       arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, lane, zero);
-  auto write = scf::IfOp::create(inner, loc, isLeader, /*withElse=*/false);
-  OpBuilder w = write.getThenBodyBuilder();
-  SmallVector<Value> indices;
-  for (Value index : r.store.getIndices())
-    indices.push_back(mapping.lookup(index));
-  Value acc = init
-                  ? init
-                  : memref::LoadOp::create(w, loc, r.store.getMemref(), indices)
-                        .getResult();
-  memref::StoreOp::create(w, loc, combine(w, acc, partial), r.store.getMemref(),
-                          indices);
-  loop.erase();
+  // Row totals of earlier phases, by accumulator buffer.
+  DenseMap<Value, Value> totals;
+
+  // Clones `op` into `at`, or maps a load of an earlier phase's total at
+  // the row (indices: the phase loop's row IVs) to that total.
+  auto cloneOrReuse = [&](OpBuilder &at, Operation &op, IRMapping &map,
+                          scf::ParallelOp loop) {
+    if (auto load = dyn_cast<memref::LoadOp>(op))
+      if (Value known = totals.lookup(load.getMemref()))
+        if (load.getIndices() ==
+            ValueRange(loop.getInductionVars()).take_front(rank)) {
+          map.map(load.getResult(), known);
+          return;
+        }
+    at.clone(op, map);
+  };
+  // A loop strided over the lanes: lb + lane * step, stride 32 * step.
+  auto laneLoop = [&](Value lb, Value ub, Value step, ValueRange iterArgs) {
+    Value start = arith::AddIOp::create(
+        inner, loc, lb, arith::MulIOp::create(inner, loc, lane, step));
+    Value stride = arith::MulIOp::create(inner, loc, step, warpSize);
+    return scf::ForOp::create(inner, loc, start, ub, stride, iterArgs);
+  };
+
+  for (RowPhase phase : phases) {
+    scf::ParallelOp loop = phase.loop;
+    IRMapping map;
+    for (unsigned d = 0; d < rank; ++d)
+      map.map(loop.getInductionVars()[d], rowIVs[d]);
+    if (!phase.reduction) {
+      // Elementwise over the row: the last dimension strided over lanes.
+      Value iv = loop.getInductionVars()[rank];
+      auto elementLoop =
+          laneLoop(map.lookupOrDefault(loop.getLowerBound()[rank]),
+                   map.lookupOrDefault(loop.getUpperBound()[rank]),
+                   map.lookupOrDefault(loop.getStep()[rank]), {});
+      OpBuilder at = OpBuilder::atBlockBegin(elementLoop.getBody());
+      map.map(iv, elementLoop.getInductionVar());
+      for (Operation &op : loop.getBody()->without_terminator())
+        cloneOrReuse(at, op, map, loop);
+      continue;
+    }
+    RowReduction r = *phase.reduction;
+    for (Operation &op : loop.getBody()->without_terminator())
+      if (isa<arith::ConstantOp>(op))
+        inner.clone(op, map);
+    Operation *combiner = r.combiner;
+    auto combine = [&](OpBuilder &at, Value x, Value y) {
+      OperationState state(loc, combiner->getName());
+      state.addOperands({x, y});
+      state.addTypes(combiner->getResultTypes());
+      state.addAttributes(combiner->getAttrs());
+      return at.create(state)->getResult(0);
+    };
+    Value identity = identityOf(inner, loc, combiner);
+    auto partialLoop =
+        laneLoop(map.lookupOrDefault(r.loop.getLowerBound()),
+                 map.lookupOrDefault(r.loop.getUpperBound()),
+                 map.lookupOrDefault(r.loop.getStep()), ValueRange{identity});
+    {
+      OpBuilder at = OpBuilder::atBlockBegin(partialLoop.getBody());
+      IRMapping bodyMap = map;
+      bodyMap.map(r.loop.getInductionVar(), partialLoop.getInductionVar());
+      for (Operation &op : r.loop.getBody()->without_terminator()) {
+        if (&op == r.accLoad.getOperation() || &op == r.combiner ||
+            &op == r.store.getOperation())
+          continue;
+        cloneOrReuse(at, op, bodyMap, loop);
+      }
+      Value element = bodyMap.lookupOrDefault(r.element);
+      Value next = combine(at, partialLoop.getRegionIterArgs()[0], element);
+      scf::YieldOp::create(at, loc, next);
+    }
+    Value partial = partialLoop.getResult(0);
+    // Shuffles move 32-bit values: f16/bf16 partials travel as f32 (exact).
+    // After the xor butterfly every lane holds the same total.
+    Type partialType = partial.getType();
+    bool widen = partialType.getIntOrFloatBitWidth() < 32;
+    for (int32_t offset = kWarp / 2; offset >= 1; offset /= 2) {
+      Value moved =
+          widen ? arith::ExtFOp::create(inner, loc, inner.getF32Type(), partial)
+                      .getResult()
+                : partial;
+      auto shuffle = gpu::ShuffleOp::create(
+          inner, loc, moved, offset, int32_t(kWarp), gpu::ShuffleMode::XOR);
+      Value other = shuffle.getShuffleResult();
+      if (widen)
+        other = arith::TruncFOp::create(inner, loc, partialType, other);
+      partial = combine(inner, partial, other);
+    }
+    SmallVector<Value> indices;
+    for (Value index : r.store.getIndices())
+      indices.push_back(map.lookup(index));
+    Value acc =
+        phase.init
+            ? phase.init
+            : memref::LoadOp::create(inner, loc, r.store.getMemref(), indices)
+                  .getResult();
+    Value rowTotal = combine(inner, acc, partial);
+    auto write = scf::IfOp::create(inner, loc, isLeader, /*withElse=*/false);
+    OpBuilder w = write.getThenBodyBuilder();
+    memref::StoreOp::create(w, loc, rowTotal, r.store.getMemref(), indices);
+    totals[r.store.getMemref()] = rowTotal;
+  }
+  for (RowPhase phase : llvm::reverse(phases))
+    phase.loop.erase();
+}
+
+/// Whether `loop` can follow `group` in one row kernel: a row reduction
+/// over the same rows and the same reduced range, or an elementwise loop
+/// whose dimensions are the rows and then that range. `next` is set to the
+/// phase. Memory written by the group must be accessed at the row only
+/// (checked by rowLocal).
+bool extendsRowGroup(ArrayRef<RowPhase> group, scf::ParallelOp loop,
+                     RowPhase &next) {
+  RowPhase first = group.front();
+  if (!group.back().reduction)
+    return false; // an elementwise phase ends a group
+  scf::ForOp firstInner = first.reduction->loop;
+  auto sameBound = [](Value a, Value b) {
+    std::optional<int64_t> ca = getConstantIntValue(a),
+                           cb = getConstantIntValue(b);
+    return a == b || (ca && cb && *ca == *cb);
+  };
+  if (next.reduction) {
+    scf::ForOp inner = next.reduction->loop;
+    return sameIterationSpace(loop, first.loop) &&
+           sameBound(inner.getLowerBound(), firstInner.getLowerBound()) &&
+           sameBound(inner.getUpperBound(), firstInner.getUpperBound()) &&
+           sameBound(inner.getStep(), firstInner.getStep());
+  }
+  unsigned rank = first.loop.getNumLoops();
+  if (loop.getNumLoops() != rank + 1 || loop.getNumReductions() != 0)
+    return false;
+  for (unsigned d = 0; d < rank; ++d)
+    if (!sameBound(loop.getLowerBound()[d], first.loop.getLowerBound()[d]) ||
+        !sameBound(loop.getUpperBound()[d], first.loop.getUpperBound()[d]) ||
+        !sameBound(loop.getStep()[d], first.loop.getStep()[d]))
+      return false;
+  return sameBound(loop.getLowerBound()[rank], firstInner.getLowerBound()) &&
+         sameBound(loop.getUpperBound()[rank], firstInner.getUpperBound()) &&
+         sameBound(loop.getStep()[rank], firstInner.getStep());
+}
+
+/// Whether every access of the group to memory it writes is at its own row
+/// (leading indices: the phase loop's row IVs): then rows are independent
+/// and one warp may run all phases of a row in order. Nested regions other
+/// than a reduction's loop are not taken.
+bool rowLocal(ArrayRef<RowPhase> group) {
+  scf::ParallelOp firstLoop = group.front().loop;
+  unsigned rank = firstLoop.getNumLoops();
+  DenseSet<Value> written;
+  for (RowPhase phase : group)
+    phase.loop.walk(
+        [&](memref::StoreOp store) { written.insert(store.getMemref()); });
+  bool local = true;
+  for (RowPhase phase : group) {
+    ValueRange ivs = ValueRange(phase.loop.getInductionVars()).take_front(rank);
+    phase.loop.walk([&](Operation *op) {
+      if (op != phase.loop && op->getNumRegions() != 0 &&
+          !(phase.reduction && op == phase.reduction->loop))
+        local = false;
+      Value memory;
+      ValueRange indices;
+      if (auto load = dyn_cast<memref::LoadOp>(op)) {
+        memory = load.getMemref();
+        indices = load.getIndices();
+      } else if (auto store = dyn_cast<memref::StoreOp>(op)) {
+        memory = store.getMemref();
+        indices = store.getIndices();
+      } else if (!isMemoryEffectFree(op) &&
+                 !isa<scf::ForOp, scf::ParallelOp>(op) &&
+                 !op->hasTrait<OpTrait::IsTerminator>()) {
+        local = false;
+      }
+      if (memory && written.contains(memory) &&
+          (indices.size() < rank || indices.take_front(rank) != ivs))
+        local = false;
+    });
+  }
+  return local;
 }
 
 /// Whether `value` is device memory: a function argument, a gpu.alloc, a
@@ -376,21 +538,54 @@ struct ParallelToGPUPass
             !loop->getParentOfType<gpu::LaunchOp>())
           loops.push_back(loop);
       });
-    // Row reductions first: the fills they fold in then get no kernel.
+    // Row kernels first: the fills they fold in then get no kernel, and
+    // runs of phases over the same rows share one.
     DenseSet<Operation *> launched;
     if (rowReductions && blockSize % 32 == 0)
-      for (scf::ParallelOp loop : loops) {
-        std::optional<RowReduction> r = matchRowReduction(loop);
+      for (size_t i = 0; i < loops.size(); ++i) {
+        if (launched.contains(loops[i]))
+          continue;
+        std::optional<RowReduction> r = matchRowReduction(loops[i]);
         if (!r)
           continue;
-        Value init;
-        if (auto fill = precedingFill(loop, *r)) {
-          init = fill->second;
+        SmallVector<RowPhase> group{{loops[i], r, Value()}};
+        if (auto fill = precedingFill(loops[i], *r)) {
+          group[0].init = fill->second;
           launched.insert(fill->first);
           fill->first.erase();
         }
-        launched.insert(loop);
-        launchRowReduction(loop, *r, init, blockSize);
+        // Following loops join while only allocations and pure ops
+        // separate them (fills of later reductions fold in too).
+        size_t next = i + 1;
+        for (; rowFusion && next < loops.size(); ++next) {
+          scf::ParallelOp loop = loops[next];
+          if (loop->getBlock() != loops[i]->getBlock())
+            break;
+          if (isFillOfNextReduction(loops, next))
+            continue; // decided with that reduction
+          RowPhase phase{loop, matchRowReduction(loop), Value()};
+          std::optional<std::pair<scf::ParallelOp, Value>> fill;
+          if (phase.reduction)
+            fill = precedingFill(loop, *phase.reduction);
+          Operation *previous =
+              fill ? fill->first.getOperation() : loop.getOperation();
+          if (!onlyPureOpsBetween(group.back().loop, previous) ||
+              !extendsRowGroup(group, loop, phase))
+            break;
+          SmallVector<RowPhase> extended(group);
+          extended.push_back(phase);
+          if (!rowLocal(extended))
+            break;
+          if (fill) {
+            phase.init = fill->second;
+            launched.insert(fill->first);
+            fill->first.erase();
+          }
+          group.push_back(phase);
+        }
+        for (RowPhase phase : group)
+          launched.insert(phase.loop);
+        launchRowGroup(group, blockSize);
       }
     for (scf::ParallelOp loop : loops)
       if (!launched.contains(loop) && failed(launchParallel(loop, blockSize)))

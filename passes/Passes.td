@@ -262,7 +262,14 @@ def ParallelToGPU : Pass<"qforge-parallel-to-gpu", "::mlir::ModuleOp"> {
     as linalg reductions such as softmax's and layernorm's become) gets one
     warp per row instead: lanes stride over the row, a butterfly of
     `gpu.shuffle`s combines them and lane 0 folds the result into the
-    accumulator (`row-reductions=false`: one thread per row). Other
+    accumulator (`row-reductions=false`: one thread per row); the fill that
+    initializes the accumulator just before is folded into the kernel.
+    Consecutive row reductions over the same rows and range, and an
+    elementwise loop over those rows' elements right after them, share one
+    kernel when every access to memory they write is at the warp's own row
+    (`row-fusion`): a softmax (max, sum of exponentials, normalization) or
+    a layernorm becomes one kernel whose later phases take the row totals
+    from registers. Other
     reductions stay sequential loops inside a thread. Then every host operation that would read or write device
     memory (a `memref.load` / `memref.store` outside a kernel) is an error
     naming it, since the cuda target keeps tensors on the device.
@@ -273,6 +280,10 @@ def ParallelToGPU : Pass<"qforge-parallel-to-gpu", "::mlir::ModuleOp"> {
     Option<"rowReductions", "row-reductions", "bool", /*default=*/"true",
            "Reduce rows with one warp each (shuffles) instead of one "
            "thread each">,
+    Option<"rowFusion", "row-fusion", "bool", /*default=*/"true",
+           "Run consecutive row reductions over the same rows, and the "
+           "elementwise loop over those rows that follows them, in one "
+           "kernel (one warp per row)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -56,9 +56,9 @@ func.func @bias_gelu(%x: tensor<4x8xi8>, %w: tensor<8x16xi8>) -> tensor<4x16xf32
 // GPU: arith.remui %{{.*}}, %c32
 // GPU: scf.for {{.*}} iter_args
 // GPU-COUNT-5: gpu.shuffle  xor
-// GPU: scf.if
 // GPU-NOT: memref.load
 // GPU: arith.addf %[[ZERO]]
+// GPU: scf.if
 // GPU: memref.store
 // GPU-NOT: gpu.launch
 // GPU: return
@@ -82,9 +82,9 @@ func.func @row_sum(%x: tensor<8x100xf32>) -> tensor<8xf32> {
 // GPU-LABEL: func.func @row_sum_into
 // GPU: gpu.launch
 // GPU-COUNT-5: gpu.shuffle  xor
-// GPU: scf.if
 // GPU: memref.load
 // GPU: arith.addf
+// GPU: scf.if
 // GPU: memref.store
 func.func @row_sum_into(%x: tensor<8x100xf32>, %init: tensor<8xf32>) -> tensor<8xf32> {
   %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>],
@@ -95,4 +95,72 @@ func.func @row_sum_into(%x: tensor<8x100xf32>, %init: tensor<8xf32>) -> tensor<8
     linalg.yield %r : f32
   } -> tensor<8xf32>
   return %s : tensor<8xf32>
+}
+
+// A row reduction and the elementwise op over the same rows that reads its
+// total (x - mean, a layernorm's first steps): one kernel, one warp per
+// row; the total comes from registers, lane 0 still stores it.
+// GPU-LABEL: func.func @center_rows
+// GPU: gpu.launch
+// GPU-COUNT-5: gpu.shuffle  xor
+// GPU: %[[T:.*]] = arith.addf %cst{{.*}}, %{{.*}} : f32
+// GPU-NEXT: scf.if
+// GPU-NEXT: memref.store %[[T]]
+// GPU: scf.for
+// GPU-NOT: memref.load %{{.*}}[%{{[^,]*}}] : memref<8xf32>
+// GPU: arith.divf %[[T]]
+// GPU: memref.store
+// GPU-NOT: gpu.launch
+// GPU: return
+func.func @center_rows(%x: tensor<8x100xf32>) -> tensor<8x100xf32> {
+  %zero = arith.constant 0.0 : f32
+  %n = arith.constant 100.0 : f32
+  %e = tensor.empty() : tensor<8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<8xf32>) -> tensor<8xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>],
+                       iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<8x100xf32>) outs(%f : tensor<8xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %r = arith.addf %v, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<8xf32>
+  %e2 = tensor.empty() : tensor<8x100xf32>
+  %c = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%x, %s : tensor<8x100xf32>, tensor<8xf32>) outs(%e2 : tensor<8x100xf32>) {
+  ^bb0(%v: f32, %t: f32, %o: f32):
+    %m = arith.divf %t, %n : f32
+    %d = arith.subf %v, %m : f32
+    linalg.yield %d : f32
+  } -> tensor<8x100xf32>
+  return %c : tensor<8x100xf32>
+}
+
+// The op after the reduction reads totals of other rows (here the totals
+// of rows j, 8 x 8): not row-local, so it is a kernel of its own.
+// GPU-LABEL: func.func @other_rows
+// GPU: gpu.launch
+// GPU: gpu.shuffle  xor
+// GPU: gpu.launch
+// GPU: memref.load %{{.*}} : memref<8xf32>
+func.func @other_rows(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<8xf32>) -> tensor<8xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>],
+                       iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<8x8xf32>) outs(%f : tensor<8xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %r = arith.addf %v, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<8xf32>
+  %e2 = tensor.empty() : tensor<8x8xf32>
+  %c = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%x, %s : tensor<8x8xf32>, tensor<8xf32>) outs(%e2 : tensor<8x8xf32>) {
+  ^bb0(%v: f32, %t: f32, %o: f32):
+    %d = arith.subf %v, %t : f32
+    linalg.yield %d : f32
+  } -> tensor<8x8xf32>
+  return %c : tensor<8x8xf32>
 }
