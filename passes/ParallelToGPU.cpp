@@ -192,13 +192,17 @@ std::optional<RowReduction> matchRowReduction(scf::ParallelOp loop) {
 }
 
 /// Whether two parallel loops have the same bounds and steps.
+/// Whether two index values are the same value or equal constants.
+bool sameIndex(Value a, Value b) {
+  std::optional<int64_t> ca = getConstantIntValue(a),
+                         cb = getConstantIntValue(b);
+  return a == b || (ca && cb && *ca == *cb);
+}
+
 bool sameIterationSpace(scf::ParallelOp a, scf::ParallelOp b) {
   auto same = [](OperandRange x, OperandRange y) {
     return x.size() == y.size() && llvm::all_of(llvm::zip(x, y), [](auto pair) {
-             auto [u, v] = pair;
-             std::optional<int64_t> cu = getConstantIntValue(u),
-                                    cv = getConstantIntValue(v);
-             return u == v || (cu && cv && *cu == *cv);
+             return sameIndex(std::get<0>(pair), std::get<1>(pair));
            });
   };
   return same(a.getLowerBound(), b.getLowerBound()) &&
@@ -435,29 +439,24 @@ bool extendsRowGroup(ArrayRef<RowPhase> group, scf::ParallelOp loop,
   if (!group.back().reduction)
     return false; // an elementwise phase ends a group
   scf::ForOp firstInner = first.reduction->loop;
-  auto sameBound = [](Value a, Value b) {
-    std::optional<int64_t> ca = getConstantIntValue(a),
-                           cb = getConstantIntValue(b);
-    return a == b || (ca && cb && *ca == *cb);
-  };
   if (next.reduction) {
     scf::ForOp inner = next.reduction->loop;
     return sameIterationSpace(loop, first.loop) &&
-           sameBound(inner.getLowerBound(), firstInner.getLowerBound()) &&
-           sameBound(inner.getUpperBound(), firstInner.getUpperBound()) &&
-           sameBound(inner.getStep(), firstInner.getStep());
+           sameIndex(inner.getLowerBound(), firstInner.getLowerBound()) &&
+           sameIndex(inner.getUpperBound(), firstInner.getUpperBound()) &&
+           sameIndex(inner.getStep(), firstInner.getStep());
   }
   unsigned rank = first.loop.getNumLoops();
   if (loop.getNumLoops() != rank + 1 || loop.getNumReductions() != 0)
     return false;
   for (unsigned d = 0; d < rank; ++d)
-    if (!sameBound(loop.getLowerBound()[d], first.loop.getLowerBound()[d]) ||
-        !sameBound(loop.getUpperBound()[d], first.loop.getUpperBound()[d]) ||
-        !sameBound(loop.getStep()[d], first.loop.getStep()[d]))
+    if (!sameIndex(loop.getLowerBound()[d], first.loop.getLowerBound()[d]) ||
+        !sameIndex(loop.getUpperBound()[d], first.loop.getUpperBound()[d]) ||
+        !sameIndex(loop.getStep()[d], first.loop.getStep()[d]))
       return false;
-  return sameBound(loop.getLowerBound()[rank], firstInner.getLowerBound()) &&
-         sameBound(loop.getUpperBound()[rank], firstInner.getUpperBound()) &&
-         sameBound(loop.getStep()[rank], firstInner.getStep());
+  return sameIndex(loop.getLowerBound()[rank], firstInner.getLowerBound()) &&
+         sameIndex(loop.getUpperBound()[rank], firstInner.getUpperBound()) &&
+         sameIndex(loop.getStep()[rank], firstInner.getStep());
 }
 
 /// Whether every access of the group to memory it writes is at its own row
