@@ -14,6 +14,8 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace qforge;
 
@@ -380,5 +382,56 @@ LogicalResult MatmulOp::verify() {
                            << "] (one value per output column), got "
                            << formatShape(type.getShape());
   }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  RankedTensorType queryType = getQuery().getType();
+  RankedTensorType keyType = getKey().getType();
+  RankedTensorType valueType = getValue().getType();
+  RankedTensorType resultType = getResult().getType();
+  Type element = queryType.getElementType();
+  if (!isSupportedFloat(element))
+    return emitOpError() << "query element type must be f32, f16 or bf16, got "
+                         << element;
+  for (auto [what, type] : {std::pair<StringRef, RankedTensorType>{"key", keyType},
+                            {"value", valueType},
+                            {"result", resultType}})
+    if (type.getElementType() != element)
+      return emitOpError() << what << " element type " << type.getElementType()
+                           << " differs from the query's " << element;
+  for (auto [what, type] :
+       {std::pair<StringRef, RankedTensorType>{"query", queryType},
+        {"key", keyType},
+        {"value", valueType},
+        {"result", resultType}})
+    if (type.getRank() != 3)
+      return emitOpError() << what << " must have rank 3 ([batch, rows, "
+                           << "head_dim]), got rank " << type.getRank();
+  auto mismatch = [](int64_t got, int64_t expected) {
+    return !ShapedType::isDynamic(got) && !ShapedType::isDynamic(expected) &&
+           got != expected;
+  };
+  ArrayRef<int64_t> q = queryType.getShape(), k = keyType.getShape(),
+                    v = valueType.getShape(), r = resultType.getShape();
+  if (mismatch(k[0], q[0]) || mismatch(v[0], q[0]))
+    return emitOpError() << "batch sizes differ: query " << q[0] << ", key "
+                         << k[0] << ", value " << v[0];
+  if (mismatch(k[2], q[2]) ||
+      mismatch(v[2], q[2]))
+    return emitOpError() << "head dims differ: query " << q[2] << ", key "
+                         << k[2] << ", value " << v[2];
+  if (mismatch(v[1], k[1]))
+    return emitOpError() << "key has " << k[1] << " rows but value has "
+                         << v[1];
+  if (failed(verifyCompatibleShape(r, q)))
+    return emitOpError() << "result shape must equal the query's";
+  float scale = getScale().convertToFloat();
+  if (!std::isfinite(scale))
+    return emitOpError() << "scale must be finite, got " << scale;
   return success();
 }

@@ -176,4 +176,37 @@ def QForge_MatmulOp : QForge_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// attention
+//===----------------------------------------------------------------------===//
+
+def QForge_AttentionOp : QForge_Op<"attention", [Pure]> {
+  let summary = "scaled dot-product attention without a mask, as one op";
+  let description = [{
+    `result[b, i, :] = sum_j p[b, i, j] * value[b, j, :]` with
+    `p[b, i, :] = softmax_j(scale * dot(query[b, i, :], key[b, j, :]))`,
+    for `query` [B, S, D], `key` and `value` [B, Skv, D] and a result of
+    query's shape; all of one float type (f32, f16 or bf16). `scale` is a
+    finite f32. The scores are kept in f32 and never stored: the runtime
+    computes the softmax online over blocks of keys (flash attention), so the
+    result rounds differently from the unfused matmul / softmax / matmul
+    chain it replaces (qforge-fuse-attention), within the float type's
+    precision.
+
+    ```mlir
+    %o = qforge.attention %q, %k, %v scale 1.250000e-01
+           : tensor<16x2048x64xf16>, tensor<16x2048x64xf16>, tensor<16x2048x64xf16>
+             -> tensor<16x2048x64xf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                       AnyRankedTensor:$value, F32Attr:$scale);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `scale` $scale attr-dict `:` type($query) `,`
+    type($key) `,` type($value) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // QFORGE_DIALECT_QFORGEOPS_TD

@@ -794,6 +794,80 @@ void lowerFloatMatmul(linalg::LinalgOp op) {
     transposeOp->erase();
 }
 
+/// One operand of the attention call: a buffer's tensor and the element
+/// strides between batches and rows of the [batch, rows, head_dim] view.
+struct StridedView {
+  Value base;
+  Value batchStride, rowStride;
+};
+
+/// Whether `t` is linalg.transpose [1, 0, 2] (a [rows, batch, D] tensor
+/// seen as [batch, rows, D]: heads split out of a [seq, hidden] tensor).
+linalg::TransposeOp headTranspose(Operation *op) {
+  auto t = dyn_cast_or_null<linalg::TransposeOp>(op);
+  if (!t || !t.hasPureTensorSemantics() ||
+      t.getPermutation() != ArrayRef<int64_t>{1, 0, 2})
+    return {};
+  return t;
+}
+
+/// `tensor` as a strided view, reading through a head transpose in place.
+StridedView attentionOperand(CallBuilder &cb, Value tensor) {
+  if (linalg::TransposeOp t = headTranspose(tensor.getDefiningOp())) {
+    Value source = t.getInput(); // [rows, batch, D]
+    return {source, cb.dim(source, 2), cb.product(source, 1, 3)};
+  }
+  return {tensor, cb.product(tensor, 1, 3), cb.dim(tensor, 2)};
+}
+
+/// qforge.attention -> qforge_rt_m_attention. Head transposes around it
+/// (of q, k, v, and the result's only user) become strides of the call, so
+/// that heads are read from, and written into, the [seq, heads * D]
+/// activations in place.
+void lowerAttention(AttentionOp op) {
+  OpBuilder b(op);
+  CallBuilder cb(b, op);
+  Value query = op.getQuery(), key = op.getKey(), value = op.getValue();
+  auto type = op.getResult().getType();
+  StridedView q = attentionOperand(cb, query);
+  StridedView k = attentionOperand(cb, key);
+  StridedView v = attentionOperand(cb, value);
+  linalg::TransposeOp merge =
+      op->hasOneUse() ? headTranspose(*op->getUsers().begin()) : nullptr;
+  // The result's buffer: [seq, batch, D] when written through the merge.
+  Value out;
+  StridedView o;
+  if (merge) {
+    out = cb.allocLike(merge.getResult()[0], type.getElementType());
+    o = {Value(), cb.dim(query, 2), cb.product(merge.getResult()[0], 1, 3)};
+  } else {
+    out = cb.allocLike(op.getResult(), type.getElementType());
+    o = {Value(), cb.product(query, 1, 3), cb.dim(query, 2)};
+  }
+  cb.call("qforge_rt_m_attention",
+          {cb.dim(query, 0), cb.dim(query, 1), cb.dim(key, 1),
+           cb.dim(query, 2), cb.i32(runtimeDType(type.getElementType())),
+           cb.f32(op.getScale().convertToDouble()), cb.address(q.base),
+           q.batchStride, q.rowStride, cb.address(k.base), k.batchStride,
+           k.rowStride, cb.address(v.base), v.batchStride, v.rowStride,
+           cb.addressOfBuffer(out), o.batchStride, o.rowStride});
+  Value result = cb.toTensor(out);
+  llvm::SetVector<Operation *> operandTransposes;
+  for (Value operand : {query, key, value})
+    if (Operation *def = operand.getDefiningOp(); headTranspose(def))
+      operandTransposes.insert(def);
+  if (merge) {
+    merge.getResult()[0].replaceAllUsesWith(result);
+    merge.erase();
+  } else {
+    op.getResult().replaceAllUsesWith(result);
+  }
+  op.erase();
+  for (Operation *t : operandTransposes)
+    if (t->use_empty())
+      t->erase();
+}
+
 struct LowerToRuntimePass
     : public qforge::impl::LowerToRuntimeBase<LowerToRuntimePass> {
   using LowerToRuntimeBase::LowerToRuntimeBase;
@@ -806,6 +880,10 @@ struct LowerToRuntimePass
       for (linalg::LinalgOp op : matmuls)
         lowerFloatMatmul(op);
     }
+    SmallVector<AttentionOp> attentions;
+    module.walk([&](AttentionOp op) { attentions.push_back(op); });
+    for (AttentionOp op : attentions)
+      lowerAttention(op);
     WalkResult checked = module.walk([](Operation *op) {
       if (isa<QForgeDialect>(op->getDialect()) && failed(checkLowerable(op)))
         return WalkResult::interrupt();

@@ -249,6 +249,29 @@ def FuseElementwise : Pass<"qforge-fuse-elementwise", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def FuseAttention : Pass<"qforge-fuse-attention", "::mlir::ModuleOp"> {
+  let summary = "Raise matmul / softmax / matmul attention to qforge.attention";
+  let description = [{
+    Finds `batch_matmul(softmax(scale * batch_matmul(Q, K^T)), V)` written
+    out in linalg as torch-mlir emits it (row max from -inf, `exp((x - max)
+    [* c])`, row sum from 0, division by the sum; the scale applied inside
+    the exponential, to the scores before the softmax, or both) and replaces
+    it with one `qforge.attention`, which the runtime computes as flash
+    attention without storing the scores. A transpose that produced K^T is
+    composed into the key's transpose. Only chains whose intermediates have
+    no other users, in f16 or bf16, with a head dim in `head-dims` (those
+    the CUDA kernel takes) are rewritten; the cuda pipeline runs it first.
+    Rounding changes: scores stay f32, probabilities are rounded once.
+  }];
+  let options = [
+    ListOption<"headDims", "head-dims", "int64_t",
+               "Head dims to fuse (default: 32, 64, 128, the CUDA kernel's)">,
+  ];
+  let dependentDialects = ["::qforge::QForgeDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def ParallelToGPU : Pass<"qforge-parallel-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Run the parallel loops of host functions as GPU kernels";
   let description = [{

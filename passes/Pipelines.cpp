@@ -48,6 +48,9 @@ std::string toNVVMPipeline(const std::string &chip, const std::string &features,
   // Calls inlined first: buffer deallocation across a call needs run-time
   // bookkeeping arrays on the host, which the device pipeline would move.
   return "inline,"
+         // Attention as one flash-attention call (f16 / bf16): the scores
+         // never reach memory.
+         "qforge-fuse-attention,"
          "qforge-lower-to-runtime{float-gemms=true quantize-kernels=true},"
          // One kernel per chain of elementwise ops (and per softmax /
          // layernorm step) instead of one per op.

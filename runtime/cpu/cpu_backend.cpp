@@ -226,6 +226,47 @@ public:
     return QFORGE_OK;
   }
 
+  /// The reference attention: f32 scores (dot products in head_dim order),
+  /// an exact softmax (max subtracted, sum in key order), f32 weighted sum
+  /// of the values, rounded to dtype once. The CUDA kernel agrees within
+  /// the float type's rounding (it rounds the probabilities to dtype).
+  qforge_status attention(const qforge_attention_desc &d) override {
+    std::vector<float> query(size_t(d.head_dim)), probs(size_t(d.seq_kv)),
+        acc(size_t(d.head_dim));
+    for (int64_t b = 0; b < d.batch; ++b) {
+      for (int64_t i = 0; i < d.seq_q; ++i) {
+        int64_t qBase = b * d.q_batch_stride + i * d.q_row_stride;
+        for (int64_t c = 0; c < d.head_dim; ++c)
+          query[size_t(c)] = loadFloat(d.dtype, d.q, qBase + c);
+        float max = -INFINITY;
+        for (int64_t j = 0; j < d.seq_kv; ++j) {
+          int64_t kBase = b * d.k_batch_stride + j * d.k_row_stride;
+          float dot = 0.0f;
+          for (int64_t c = 0; c < d.head_dim; ++c)
+            dot += query[size_t(c)] * loadFloat(d.dtype, d.k, kBase + c);
+          probs[size_t(j)] = dot * d.scale;
+          max = std::max(max, probs[size_t(j)]);
+        }
+        float sum = 0.0f;
+        for (float &p : probs) {
+          p = std::exp(p - max);
+          sum += p;
+        }
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int64_t j = 0; j < d.seq_kv; ++j) {
+          int64_t vBase = b * d.v_batch_stride + j * d.v_row_stride;
+          for (int64_t c = 0; c < d.head_dim; ++c)
+            acc[size_t(c)] +=
+                probs[size_t(j)] * loadFloat(d.dtype, d.v, vBase + c);
+        }
+        int64_t outBase = b * d.out_batch_stride + i * d.out_row_stride;
+        for (int64_t c = 0; c < d.head_dim; ++c)
+          storeFloat(d.dtype, d.out, outBase + c, acc[size_t(c)] / sum);
+      }
+    }
+    return QFORGE_OK;
+  }
+
   qforge_status gemm(const qforge_gemm_desc &d) override {
     std::vector<int32_t> acc(size_t(d.m * d.n));
     int64_t lhsStride = d.m * d.k;

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "backend.h"
+#include "attention.h"
 #include "kernels.cuh"
 
 #include <cublasLt.h>
@@ -851,6 +852,16 @@ private:
           stderr, "  %10.3f %5.1f%% %10.3f %8lld  %s\n", row.second.deviceMs,
           all > 0 ? 100.0 * row.second.deviceMs / all : 0.0, row.second.hostMs,
           (long long)row.second.calls, row.first.c_str());
+  }
+
+  //--- attention -------------------------------------------------------------
+  qforge_status attention(const qforge_attention_desc &d) override {
+    if (const char *reason = attentionUnsupportedReason(d))
+      return fail(QFORGE_ERR_UNSUPPORTED,
+                  "%s (got dtype %d, head_dim %lld)", reason, int(d.dtype),
+                  (long long)d.head_dim);
+    QF_CUDA(launchAttention(d, stream));
+    return QFORGE_OK;
   }
 
   //--- float GEMM ------------------------------------------------------------

@@ -246,6 +246,38 @@ typedef struct qforge_float_gemm_desc {
 QFORGE_RT_API qforge_status
 qforge_rt_gemm_float(qforge_context *ctx, const qforge_float_gemm_desc *desc);
 
+/*--- attention ------------------------------------------------------------*/
+
+/* Scaled dot-product attention without a mask (qforge.attention):
+ *   out[b, i, :] = sum_j p[b, i, j] v[b, j, :],
+ *   p[b, i, :] = softmax_j(scale * dot(q[b, i, :], k[b, j, :])),
+ * q and out batch x seq_q x head_dim, k and v batch x seq_kv x head_dim,
+ * all of `dtype`. Each tensor is addressed through element strides between
+ * batches and between rows (1 along head_dim), so heads split out of a
+ * [seq, heads * head_dim] activation are read, and written, in place; the
+ * rows of `out` must not overlap. Scores and softmax are computed in f32.
+ * cuda: flash attention on tensor cores (the scores never reach memory,
+ * the probabilities are rounded to dtype once, for the second product) for
+ * f16 and bf16, head_dim 32, 64 or 128, 16-byte aligned pointers and
+ * strides that are multiples of 8; anything else is QFORGE_ERR_UNSUPPORTED.
+ * cpu: any float dtype and head_dim (the reference, exact softmax). */
+typedef struct qforge_attention_desc {
+  int64_t batch, seq_q, seq_kv, head_dim; /* >= 1 */
+  qforge_dtype dtype;
+  float scale; /* finite */
+  const void *q;
+  int64_t q_batch_stride, q_row_stride;
+  const void *k;
+  int64_t k_batch_stride, k_row_stride;
+  const void *v;
+  int64_t v_batch_stride, v_row_stride;
+  void *out;
+  int64_t out_batch_stride, out_row_stride;
+} qforge_attention_desc;
+
+QFORGE_RT_API qforge_status
+qforge_rt_attention(qforge_context *ctx, const qforge_attention_desc *desc);
+
 /*--- calibration observers ------------------------------------------------*/
 
 /* Running statistics of the values flowing through one calibration point:
@@ -353,6 +385,14 @@ QFORGE_RT_API void qforge_rt_m_gemm_float(int64_t batch, int64_t m, int64_t n,
                                           int64_t lhs, int64_t rhs,
                                           int64_t bias, int32_t activation,
                                           int64_t out);
+/* qforge.attention; strides in elements as in qforge_attention_desc. */
+QFORGE_RT_API void qforge_rt_m_attention(
+    int64_t batch, int64_t seq_q, int64_t seq_kv, int64_t head_dim,
+    int32_t dtype, float scale, int64_t q, int64_t q_batch_stride,
+    int64_t q_row_stride, int64_t k, int64_t k_batch_stride,
+    int64_t k_row_stride, int64_t v, int64_t v_batch_stride,
+    int64_t v_row_stride, int64_t out, int64_t out_batch_stride,
+    int64_t out_row_stride);
 QFORGE_RT_API void
 qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                  int32_t rhs_transposed, int32_t rhs_shared, int64_t lhs,

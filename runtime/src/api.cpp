@@ -243,6 +243,70 @@ qforge_status checkFloatGemm(const qforge_float_gemm_desc *d) {
   return QFORGE_OK;
 }
 
+/// Whether a [batch, rows, width] view with the given strides (and unit
+/// stride along width) has two elements at one address.
+bool viewOverlaps(int64_t batch, int64_t batchStride, int64_t rows,
+                  int64_t rowStride, int64_t width) {
+  // Dims of extent 1 take no stride; the others, innermost first, must
+  // each step past everything inside them.
+  struct Dim {
+    int64_t extent, stride;
+  };
+  Dim dims[2] = {{rows, rowStride}, {batch, batchStride}};
+  if (dims[0].extent > 1 && dims[1].extent > 1 &&
+      dims[1].stride < dims[0].stride)
+    std::swap(dims[0], dims[1]);
+  int64_t covered = width; // elements spanned by the dims seen so far
+  for (const Dim &d : dims) {
+    if (d.extent == 1)
+      continue;
+    if (d.stride < covered)
+      return true;
+    covered = (d.extent - 1) * d.stride + covered;
+  }
+  return false;
+}
+
+qforge_status checkAttention(const qforge_attention_desc *d) {
+  QF_RETURN_IF_ERROR(checkPointer("attention descriptor", d));
+  if (d->batch < 1 || d->seq_q < 1 || d->seq_kv < 1 || d->head_dim < 1)
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "attention sizes must be >= 1, got batch=%lld seq_q=%lld "
+                "seq_kv=%lld head_dim=%lld",
+                (long long)d->batch, (long long)d->seq_q,
+                (long long)d->seq_kv, (long long)d->head_dim);
+  QF_RETURN_IF_ERROR(checkFloatType("attention", d->dtype));
+  if (!std::isfinite(d->scale))
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "attention scale must be finite, got %g", double(d->scale));
+  const struct {
+    const char *name;
+    const void *data;
+    int64_t batchStride, rowStride;
+  } views[] = {{"q", d->q, d->q_batch_stride, d->q_row_stride},
+               {"k", d->k, d->k_batch_stride, d->k_row_stride},
+               {"v", d->v, d->v_batch_stride, d->v_row_stride},
+               {"out", d->out, d->out_batch_stride, d->out_row_stride}};
+  for (const auto &view : views) {
+    if (!view.data)
+      return fail(QFORGE_ERR_INVALID_ARGUMENT, "attention %s is NULL",
+                  view.name);
+    if (view.batchStride < 0 || view.rowStride < 0)
+      return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                  "attention %s strides must be >= 0, got %lld and %lld",
+                  view.name, (long long)view.batchStride,
+                  (long long)view.rowStride);
+  }
+  if (viewOverlaps(d->batch, d->out_batch_stride, d->seq_q, d->out_row_stride,
+                   d->head_dim))
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "attention out rows overlap (batch stride %lld, row stride "
+                "%lld, head_dim %lld)",
+                (long long)d->out_batch_stride, (long long)d->out_row_stride,
+                (long long)d->head_dim);
+  return QFORGE_OK;
+}
+
 /// Applies QFORGE_DEVICE, if set, over the requested backend.
 qforge_status resolveBackend(qforge_backend requested, qforge_backend &out) {
   out = requested;
@@ -576,6 +640,13 @@ qforge_status qforge_rt_gemm_float(qforge_context *ctx,
   QF_RETURN_IF_ERROR(checkContext(ctx));
   QF_RETURN_IF_ERROR(checkFloatGemm(desc));
   return guarded([&] { return ctx->backend->gemmFloat(*desc); });
+}
+
+qforge_status qforge_rt_attention(qforge_context *ctx,
+                                  const qforge_attention_desc *desc) {
+  QF_RETURN_IF_ERROR(checkContext(ctx));
+  QF_RETURN_IF_ERROR(checkAttention(desc));
+  return guarded([&] { return ctx->backend->attention(*desc); });
 }
 
 qforge_status qforge_rt_gemm(qforge_context *ctx,

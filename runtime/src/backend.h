@@ -80,6 +80,7 @@ public:
                                    int32_t qmax, int8_t *out) = 0;
   virtual qforge_status gemm(const qforge_gemm_desc &desc) = 0;
   virtual qforge_status gemmFloat(const qforge_float_gemm_desc &desc) = 0;
+  virtual qforge_status attention(const qforge_attention_desc &desc) = 0;
 
   /// Min/max/counts of the finite values of one batch.
   virtual qforge_status batchStats(qforge_dtype type, const void *data,

@@ -321,6 +321,45 @@ void qforge_rt_m_gemm_float(int64_t batch, int64_t m, int64_t n, int64_t k,
   });
 }
 
+void qforge_rt_m_attention(int64_t batch, int64_t seqQ, int64_t seqKV,
+                           int64_t headDim, int32_t dtype, float scale,
+                           int64_t q, int64_t qBatchStride, int64_t qRowStride,
+                           int64_t k, int64_t kBatchStride, int64_t kRowStride,
+                           int64_t v, int64_t vBatchStride, int64_t vRowStride,
+                           int64_t out, int64_t outBatchStride,
+                           int64_t outRowStride) {
+  staged("attention", [&](auto stageIn, auto stageOut) {
+    int64_t width = dtypeSize(dtype);
+    // Bytes from a view's first element to one past its last.
+    auto extent = [&](int64_t batchStride, int64_t rows, int64_t rowStride) {
+      return ((batch - 1) * batchStride + (rows - 1) * rowStride + headDim) *
+             width;
+    };
+    qforge_attention_desc d{};
+    d.batch = batch;
+    d.seq_q = seqQ;
+    d.seq_kv = seqKV;
+    d.head_dim = headDim;
+    d.dtype = qforge_dtype(dtype);
+    d.scale = scale;
+    d.q = ptr<void>(stageIn(q, extent(qBatchStride, seqQ, qRowStride)));
+    d.q_batch_stride = qBatchStride;
+    d.q_row_stride = qRowStride;
+    d.k = ptr<void>(stageIn(k, extent(kBatchStride, seqKV, kRowStride)));
+    d.k_batch_stride = kBatchStride;
+    d.k_row_stride = kRowStride;
+    d.v = ptr<void>(stageIn(v, extent(vBatchStride, seqKV, vRowStride)));
+    d.v_batch_stride = vBatchStride;
+    d.v_row_stride = vRowStride;
+    // The compiler's output views cover their buffer (no gaps to keep).
+    d.out = ptr<void>(
+        stageOut(out, extent(outBatchStride, seqQ, outRowStride)));
+    d.out_batch_stride = outBatchStride;
+    d.out_row_stride = outRowStride;
+    return [=] { return qforge_rt_attention(current, &d); };
+  });
+}
+
 void qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                       int32_t rhsTransposed, int32_t rhsShared, int64_t lhs,
                       int64_t rhs, int64_t lhsScale, int64_t lhsScaleCount,

@@ -410,3 +410,59 @@ func.func @matmul_unranked(%a: tensor<*xi8>, %b: tensor<8x2xi8>) -> tensor<4x2xf
   %0 = "qforge.matmul"(%a, %b) <{operandSegmentSizes = array<i32: 1, 1, 0, 0, 0>}> : (tensor<*xi8>, tensor<8x2xi8>) -> tensor<4x2xf32>
   return %0 : tensor<4x2xf32>
 }
+
+// -----
+
+func.func @attention_int(%q: tensor<2x4x8xi8>, %k: tensor<2x4x8xi8>, %v: tensor<2x4x8xi8>) -> tensor<2x4x8xi8> {
+  // expected-error @+1 {{'qforge.attention' op query element type must be f32, f16 or bf16, got 'i8'}}
+  %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<2x4x8xi8>, tensor<2x4x8xi8>, tensor<2x4x8xi8> -> tensor<2x4x8xi8>
+  return %0 : tensor<2x4x8xi8>
+}
+
+// -----
+
+func.func @attention_mixed(%q: tensor<2x4x8xf16>, %k: tensor<2x4x8xf32>, %v: tensor<2x4x8xf16>) -> tensor<2x4x8xf16> {
+  // expected-error @+1 {{'qforge.attention' op key element type 'f32' differs from the query's 'f16'}}
+  %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<2x4x8xf16>, tensor<2x4x8xf32>, tensor<2x4x8xf16> -> tensor<2x4x8xf16>
+  return %0 : tensor<2x4x8xf16>
+}
+
+// -----
+
+func.func @attention_rank(%q: tensor<4x8xf16>, %k: tensor<4x8xf16>, %v: tensor<4x8xf16>) -> tensor<4x8xf16> {
+  // expected-error @+1 {{'qforge.attention' op query must have rank 3 ([batch, rows, head_dim]), got rank 2}}
+  %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<4x8xf16>, tensor<4x8xf16>, tensor<4x8xf16> -> tensor<4x8xf16>
+  return %0 : tensor<4x8xf16>
+}
+
+// -----
+
+func.func @attention_head_dim(%q: tensor<2x4x8xf16>, %k: tensor<2x4x16xf16>, %v: tensor<2x4x8xf16>) -> tensor<2x4x8xf16> {
+  // expected-error @+1 {{'qforge.attention' op head dims differ: query 8, key 16, value 8}}
+  %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<2x4x8xf16>, tensor<2x4x16xf16>, tensor<2x4x8xf16> -> tensor<2x4x8xf16>
+  return %0 : tensor<2x4x8xf16>
+}
+
+// -----
+
+func.func @attention_value_rows(%q: tensor<2x4x8xf16>, %k: tensor<2x6x8xf16>, %v: tensor<2x5x8xf16>) -> tensor<2x4x8xf16> {
+  // expected-error @+1 {{'qforge.attention' op key has 6 rows but value has 5}}
+  %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<2x4x8xf16>, tensor<2x6x8xf16>, tensor<2x5x8xf16> -> tensor<2x4x8xf16>
+  return %0 : tensor<2x4x8xf16>
+}
+
+// -----
+
+func.func @attention_result(%q: tensor<2x4x8xf16>, %k: tensor<2x6x8xf16>, %v: tensor<2x6x8xf16>) -> tensor<2x6x8xf16> {
+  // expected-error @+1 {{'qforge.attention' op result shape must equal the query's}}
+  %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<2x4x8xf16>, tensor<2x6x8xf16>, tensor<2x6x8xf16> -> tensor<2x6x8xf16>
+  return %0 : tensor<2x6x8xf16>
+}
+
+// -----
+
+func.func @attention_scale(%q: tensor<2x4x8xf16>, %k: tensor<2x4x8xf16>, %v: tensor<2x4x8xf16>) -> tensor<2x4x8xf16> {
+  // expected-error @+1 {{'qforge.attention' op scale must be finite, got INF}}
+  %0 = qforge.attention %q, %k, %v scale 0x7F800000 : tensor<2x4x8xf16>, tensor<2x4x8xf16>, tensor<2x4x8xf16> -> tensor<2x4x8xf16>
+  return %0 : tensor<2x4x8xf16>
+}

@@ -166,3 +166,17 @@ func.func @dynamic_linear(%x: tensor<8x64xf16>, %w: tensor<32x64xi8>, %sw: tenso
        bias(%bias : tensor<32xf32>) : tensor<8x64xi8>, tensor<32x64xi8> -> tensor<8x32xf16>
   return %y : tensor<8x32xf16>
 }
+
+// CHECK-LABEL: func.func @attention
+// CHECK: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 1.250000e-01 : tensor<2x16x64xf16>, tensor<2x24x64xf16>, tensor<2x24x64xf16> -> tensor<2x16x64xf16>
+func.func @attention(%q: tensor<2x16x64xf16>, %k: tensor<2x24x64xf16>, %v: tensor<2x24x64xf16>) -> tensor<2x16x64xf16> {
+  %0 = qforge.attention %q, %k, %v scale 0.125 : tensor<2x16x64xf16>, tensor<2x24x64xf16>, tensor<2x24x64xf16> -> tensor<2x16x64xf16>
+  return %0 : tensor<2x16x64xf16>
+}
+
+// CHECK-LABEL: func.func @attention_dynamic
+// CHECK: qforge.attention {{.*}} : tensor<?x?x32xbf16>, tensor<?x?x32xbf16>, tensor<?x?x32xbf16> -> tensor<?x?x32xbf16>
+func.func @attention_dynamic(%q: tensor<?x?x32xbf16>, %k: tensor<?x?x32xbf16>, %v: tensor<?x?x32xbf16>) -> tensor<?x?x32xbf16> {
+  %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<?x?x32xbf16>, tensor<?x?x32xbf16>, tensor<?x?x32xbf16> -> tensor<?x?x32xbf16>
+  return %0 : tensor<?x?x32xbf16>
+}

@@ -48,6 +48,8 @@ const char *kUsage =
     "  --bench N           run N more times, print latency median/min/max\n"
     "  --compare REF.npy   compare output i with REF (repeat per output):\n"
     "                      max abs error, cosine similarity, SQNR\n"
+    "  --min-sqnr DB       with --compare: fail (exit 1) when an output's\n"
+    "                      SQNR against its reference is below DB\n"
     "  --info              print the model's signature and exit\n"
     "  --calibrate         calibration run of a model built with\n"
     "                      qforge.observe ops: run it once per sample in\n"
@@ -270,6 +272,7 @@ struct Options {
   std::vector<std::string> inputs, outputs, compares;
   int bench = 0;
   bool info = false;
+  double minSqnr = -INFINITY; // --min-sqnr: below it, --compare fails
 };
 
 bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
@@ -317,6 +320,15 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
       o.bench = std::atoi(v.c_str());
       if (o.bench < 1) {
         error = "--bench needs a positive count, got '" + v + "'";
+        return false;
+      }
+    } else if (arg == "--min-sqnr") {
+      if (!value(v))
+        return false;
+      char *end = nullptr;
+      o.minSqnr = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !std::isfinite(o.minSqnr)) {
+        error = "--min-sqnr needs a number of dB, got '" + v + "'";
         return false;
       }
     } else if (arg == "--info") {
@@ -823,6 +835,10 @@ int main(int argc, char **argv) {
     std::printf(
         "output %zu vs %s: max abs error %.6g, cosine %.6f, SQNR %.2f dB\n", i,
         o.compares[i].c_str(), c.maxAbsError, c.cosine, c.sqnrDb);
+    if (o.minSqnr > -INFINITY && !(c.sqnrDb >= o.minSqnr))
+      return fail("output " + std::to_string(i) + ": SQNR " +
+                  std::to_string(c.sqnrDb) + " dB is below --min-sqnr " +
+                  std::to_string(o.minSqnr));
   }
   if (deviceResident) {
     std::fprintf(stderr,

@@ -1,0 +1,354 @@
+//===- FuseAttention.cpp - qforge-fuse-attention --------------------------===//
+//
+// Raises the attention of a transformer, written out as torch-mlir emits it,
+//
+//   scores = batch_matmul(Q, K^T)                       [B, S, Skv]
+//   [x = scores * c]                                     optional pre-scale
+//   m = row max of x,  e = exp((x - m) [* c'])           softmax, in linalg
+//   s = row sum of e,  p = e / s
+//   out = batch_matmul(p, V)                             [B, S, D]
+//
+// into one qforge.attention with scale c * c'. The runtime computes it as
+// flash attention: the [B, S, Skv] scores never reach memory, which is what
+// the unfused chain spends its time on at 2048 tokens and more (three
+// passes over the scores in the softmax, one write and one read around each
+// matmul).
+//
+// The match is exact about the chain: every intermediate value has only the
+// users the chain gives it (a model that returns the probabilities keeps
+// them), the reductions start from -inf / 0, and the softmax divides by the
+// row sum. The rewrite changes rounding (the scores stay in f32, the
+// probabilities are rounded once, to the float type, for the second
+// product): it runs for f16 and bf16, whose rounding of the stored scores
+// and probabilities it improves, and for the head dims the runtime's CUDA
+// kernel takes (option head-dims).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialect/QForgeOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
+
+#include <cmath>
+
+namespace qforge {
+#define GEN_PASS_DEF_FUSEATTENTION
+#include "passes/Passes.h.inc"
+} // namespace qforge
+
+using namespace mlir;
+
+namespace {
+
+/// The constant a linalg.fill writes, if `init` is one.
+std::optional<APFloat> filledConstant(Value init) {
+  auto fill = init.getDefiningOp<linalg::FillOp>();
+  FloatAttr value;
+  if (!fill || !matchPattern(fill.getInputs()[0], m_Constant(&value)))
+    return std::nullopt;
+  return value.getValue();
+}
+
+/// A float constant, inside a linalg body or captured from outside it.
+std::optional<double> constantValue(Value v) {
+  FloatAttr value;
+  if (!matchPattern(v, m_Constant(&value)))
+    return std::nullopt;
+  return value.getValue().convertToDouble();
+}
+
+/// Ops of `generic`'s body other than constants and the yield.
+size_t computeOpCount(linalg::GenericOp generic) {
+  return llvm::count_if(generic.getRegion().front().without_terminator(),
+                        [](Operation &op) { return !isa<arith::ConstantOp>(op); });
+}
+
+/// The op whose result `generic` yields, if the body computes nothing else
+/// (`ops` ops, constants aside).
+Operation *yieldedOp(linalg::GenericOp generic, size_t ops) {
+  if (computeOpCount(generic) != ops)
+    return nullptr;
+  Block &body = generic.getRegion().front();
+  return body.getTerminator()->getOperand(0).getDefiningOp();
+}
+
+/// Whether `generic` is all-parallel over rank-3 tensors with the identity
+/// map for every operand but input `rowInput`, which is read at (b, i).
+bool isRowBroadcastMap(linalg::GenericOp generic, int rowInput) {
+  if (generic.getNumLoops() != 3 ||
+      generic.getNumParallelLoops() != generic.getNumLoops() ||
+      generic.getNumDpsInits() != 1)
+    return false;
+  MLIRContext *ctx = generic.getContext();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
+  AffineMap row = AffineMap::get(
+      3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)}, ctx);
+  SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+  for (auto [index, map] : llvm::enumerate(maps))
+    if (map != (int(index) == rowInput ? row : id))
+      return false;
+  return true;
+}
+
+/// A reduction of the last dimension of a rank-3 tensor, `acc = op(x, acc)`
+/// from a filled init; returns the filled value.
+template <typename CombineOp>
+std::optional<APFloat> rowReductionInit(linalg::GenericOp generic) {
+  MLIRContext *ctx = generic.getContext();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
+  AffineMap row = AffineMap::get(
+      3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)}, ctx);
+  if (generic.getNumLoops() != 3 || generic.getNumReductionLoops() != 1 ||
+      generic.getIteratorTypesArray()[2] != utils::IteratorType::reduction ||
+      generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
+      generic.getIndexingMapsArray() != SmallVector<AffineMap>{id, row})
+    return std::nullopt;
+  auto combine = dyn_cast_or_null<CombineOp>(yieldedOp(generic, 1));
+  Block &body = generic.getRegion().front();
+  if (!combine ||
+      !((combine.getLhs() == body.getArgument(0) &&
+         combine.getRhs() == body.getArgument(1)) ||
+        (combine.getLhs() == body.getArgument(1) &&
+         combine.getRhs() == body.getArgument(0))))
+    return std::nullopt;
+  return filledConstant(generic.getDpsInits()[0]);
+}
+
+/// `operand` scaled by a constant in `op` (mulf by c either side, or divf by
+/// c): the factor, else nullopt.
+std::optional<double> scaleFactor(Operation *op, Value operand) {
+  if (auto mul = dyn_cast_or_null<arith::MulFOp>(op)) {
+    if (mul.getLhs() == operand)
+      return constantValue(mul.getRhs());
+    if (mul.getRhs() == operand)
+      return constantValue(mul.getLhs());
+  }
+  if (auto div = dyn_cast_or_null<arith::DivFOp>(op))
+    if (div.getLhs() == operand)
+      if (std::optional<double> c = constantValue(div.getRhs()); c && *c != 0)
+        return 1.0 / *c;
+  return std::nullopt;
+}
+
+/// e = exp((x - m[b, i]) [* c]): returns c (1 when absent).
+std::optional<double> shiftedExpScale(linalg::GenericOp generic) {
+  if (generic.getNumDpsInputs() != 2 || !isRowBroadcastMap(generic, 1))
+    return std::nullopt;
+  Block &body = generic.getRegion().front();
+  auto isShift = [&](Value v) {
+    auto sub = v.getDefiningOp<arith::SubFOp>();
+    return sub && sub.getLhs() == body.getArgument(0) &&
+           sub.getRhs() == body.getArgument(1);
+  };
+  auto exp = dyn_cast_or_null<math::ExpOp>(
+      body.getTerminator()->getOperand(0).getDefiningOp());
+  if (!exp)
+    return std::nullopt;
+  Value arg = exp.getOperand();
+  if (isShift(arg))
+    return computeOpCount(generic) == 2 ? std::optional<double>(1.0)
+                                        : std::nullopt;
+  Operation *scaling = arg.getDefiningOp();
+  if (!scaling || computeOpCount(generic) != 3)
+    return std::nullopt;
+  for (Value operand : scaling->getOperands())
+    if (isShift(operand))
+      return scaleFactor(scaling, operand);
+  return std::nullopt;
+}
+
+/// p = e / s[b, i].
+bool isRowNormalize(linalg::GenericOp generic) {
+  if (generic.getNumDpsInputs() != 2 || !isRowBroadcastMap(generic, 1))
+    return false;
+  Block &body = generic.getRegion().front();
+  auto div = dyn_cast_or_null<arith::DivFOp>(yieldedOp(generic, 1));
+  return div && div.getLhs() == body.getArgument(0) &&
+         div.getRhs() == body.getArgument(1);
+}
+
+/// x = scores * c (or / c), elementwise: returns c.
+std::optional<double> preScale(linalg::GenericOp generic) {
+  if (generic.getNumDpsInputs() != 1 || !isRowBroadcastMap(generic, -1))
+    return std::nullopt;
+  return scaleFactor(yieldedOp(generic, 1),
+                     generic.getRegion().front().getArgument(0));
+}
+
+/// A batch_matmul on tensors with its default maps and a zero-filled init.
+bool isPlainBatchMatmul(Operation *op) {
+  auto matmul = dyn_cast_or_null<linalg::BatchMatmulOp>(op);
+  if (!matmul || !matmul.hasPureTensorSemantics())
+    return false;
+  MLIRContext *ctx = op->getContext();
+  auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+  SmallVector<AffineMap> expected = {
+      AffineMap::get(4, 0, {d(0), d(1), d(3)}, ctx),
+      AffineMap::get(4, 0, {d(0), d(3), d(2)}, ctx),
+      AffineMap::get(4, 0, {d(0), d(1), d(2)}, ctx)};
+  std::optional<APFloat> init = filledConstant(matmul.getDpsInits()[0]);
+  return matmul.getIndexingMapsArray() == expected && init && init->isZero();
+}
+
+bool hasUsers(Value value, ArrayRef<Operation *> users) {
+  SmallVector<Operation *> actual(value.getUsers());
+  if (actual.size() != users.size())
+    return false;
+  return llvm::all_of(users,
+                      [&](Operation *u) { return llvm::is_contained(actual, u); });
+}
+
+linalg::GenericOp definingGeneric(Value v) {
+  return v.getDefiningOp<linalg::GenericOp>();
+}
+
+/// Erases `op` and then whatever only fed it (fills, empties, constants).
+void eraseWithDeadProducers(Operation *op) {
+  SmallVector<Value> operands(op->getOperands());
+  op->erase();
+  for (Value operand : operands) {
+    Operation *def = operand.getDefiningOp();
+    if (def && def->use_empty() &&
+        isa<linalg::FillOp, tensor::EmptyOp, arith::ConstantOp>(def))
+      eraseWithDeadProducers(def);
+  }
+}
+
+/// What one match found: the ops it replaces (consumers first) and the
+/// qforge.attention operands.
+struct AttentionChain {
+  Value query, keyTransposed, value, result;
+  double scale = 1.0;
+  SmallVector<Operation *> replaced;
+};
+
+/// Walks from the second matmul (`pv`) back to the first.
+std::optional<AttentionChain> matchChain(linalg::BatchMatmulOp pv) {
+  if (!isPlainBatchMatmul(pv))
+    return std::nullopt;
+  auto normalize = definingGeneric(pv.getDpsInputs()[0]);
+  if (!normalize || !isRowNormalize(normalize) ||
+      !hasUsers(normalize.getResult(0), {pv}))
+    return std::nullopt;
+  auto exp = definingGeneric(normalize.getDpsInputs()[0]);
+  auto sum = definingGeneric(normalize.getDpsInputs()[1]);
+  if (!exp || !sum || !hasUsers(sum.getResult(0), {normalize}))
+    return std::nullopt;
+  std::optional<APFloat> sumInit = rowReductionInit<arith::AddFOp>(sum);
+  if (!sumInit || !sumInit->isZero() || sum.getDpsInputs()[0] != exp.getResult(0))
+    return std::nullopt;
+  std::optional<double> expScale = shiftedExpScale(exp);
+  if (!expScale || !hasUsers(exp.getResult(0), {sum, normalize}))
+    return std::nullopt;
+  auto max = definingGeneric(exp.getDpsInputs()[1]);
+  if (!max || !hasUsers(max.getResult(0), {exp}))
+    return std::nullopt;
+  std::optional<APFloat> maxInit = rowReductionInit<arith::MaximumFOp>(max);
+  if (!maxInit)
+    maxInit = rowReductionInit<arith::MaxNumFOp>(max);
+  if (!maxInit || !maxInit->isInfinity() || !maxInit->isNegative())
+    return std::nullopt;
+  Value x = exp.getDpsInputs()[0];
+  if (max.getDpsInputs()[0] != x || !hasUsers(x, {max, exp}))
+    return std::nullopt;
+
+  AttentionChain chain;
+  chain.scale = *expScale;
+  chain.replaced = {pv, normalize, sum, exp, max};
+  if (auto scaled = definingGeneric(x)) {
+    std::optional<double> c = preScale(scaled);
+    if (!c || !hasUsers(scaled.getDpsInputs()[0], {scaled}))
+      return std::nullopt;
+    chain.scale *= *c;
+    chain.replaced.push_back(scaled);
+    x = scaled.getDpsInputs()[0];
+  }
+  Operation *qk = x.getDefiningOp();
+  if (!isPlainBatchMatmul(qk))
+    return std::nullopt;
+  chain.replaced.push_back(qk);
+  chain.query = qk->getOperand(0);
+  chain.keyTransposed = qk->getOperand(1);
+  chain.value = pv.getDpsInputs()[1];
+  chain.result = pv.getResult(0);
+  return chain;
+}
+
+/// K [B, Skv, D] from K^T [B, D, Skv]: the source of a transpose that
+/// produced K^T, transposed once (or not at all) instead of twice.
+Value keyFromTransposed(OpBuilder &b, Location loc, Value keyTransposed) {
+  Value source = keyTransposed;
+  SmallVector<int64_t> perm = {0, 2, 1};
+  if (auto t = keyTransposed.getDefiningOp<linalg::TransposeOp>()) {
+    ArrayRef<int64_t> inner = t.getPermutation();
+    // K = transpose(K^T, [0, 2, 1]) and K^T = transpose(src, inner).
+    perm = {inner[0], inner[2], inner[1]};
+    source = t.getInput();
+  }
+  if (perm == SmallVector<int64_t>{0, 1, 2})
+    return source;
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm)
+    shape.push_back(sourceType.getDimSize(p));
+  Value init = tensor::EmptyOp::create(b, loc, shape,
+                                       sourceType.getElementType());
+  return linalg::TransposeOp::create(b, loc, source, init, perm)->getResult(0);
+}
+
+struct FuseAttentionPass
+    : public qforge::impl::FuseAttentionBase<FuseAttentionPass> {
+  using FuseAttentionBase::FuseAttentionBase;
+
+  void runOnOperation() override {
+    SmallVector<linalg::BatchMatmulOp> candidates;
+    getOperation().walk(
+        [&](linalg::BatchMatmulOp op) { candidates.push_back(op); });
+    for (linalg::BatchMatmulOp pv : candidates)
+      if (std::optional<AttentionChain> chain = matchChain(pv))
+        if (accepts(*chain))
+          rewrite(pv, *chain);
+  }
+
+  bool accepts(const AttentionChain &chain) {
+    auto queryType = cast<RankedTensorType>(chain.query.getType());
+    Type element = queryType.getElementType();
+    if (!element.isF16() && !element.isBF16())
+      return false;
+    for (Value v : {chain.keyTransposed, chain.value, chain.result})
+      if (cast<RankedTensorType>(v.getType()).getElementType() != element)
+        return false;
+    int64_t headDim = queryType.getDimSize(2);
+    SmallVector<int64_t> dims(headDims.begin(), headDims.end());
+    if (dims.empty())
+      dims = {32, 64, 128};
+    if (!llvm::is_contained(dims, headDim))
+      return false;
+    return std::isfinite(chain.scale) &&
+           std::isfinite(float(chain.scale));
+  }
+
+  void rewrite(linalg::BatchMatmulOp pv, const AttentionChain &chain) {
+    OpBuilder b(pv);
+    Location loc = pv.getLoc();
+    Value key = keyFromTransposed(b, loc, chain.keyTransposed);
+    auto attention = qforge::AttentionOp::create(
+        b, loc, pv.getResult(0).getType(), chain.query, key, chain.value,
+        b.getF32FloatAttr(float(chain.scale)));
+    pv.getResult(0).replaceAllUsesWith(attention.getResult());
+    // Consumers first: each op's users are gone when it is erased.
+    for (Operation *op : chain.replaced)
+      eraseWithDeadProducers(op);
+    if (Operation *t = chain.keyTransposed.getDefiningOp();
+        t && t->use_empty() && isa<linalg::TransposeOp>(t))
+      eraseWithDeadProducers(t);
+  }
+};
+
+} // namespace
