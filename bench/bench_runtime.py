@@ -12,6 +12,8 @@ C API (ctypes) on PyTorch's current stream, so both sides are timed alike.
      epilogue (per-token x per-channel scales, bias, f16 out) vs fp16
      F.linear (cuBLAS).
   3. per-token quant kernel vs a device-to-device copy (effective bandwidth).
+  4. fused attention (qforge_rt_attention, f16) vs PyTorch's
+     scaled_dot_product_attention.
 
 usage: bench_runtime.py --lib build/lib/libqforge_rt.so
                         --candidates build/bin/gemm_candidates [--out DIR]
@@ -47,6 +49,18 @@ class GemmDesc(ctypes.Structure):
     ]
 
 
+class AttentionDesc(ctypes.Structure):
+    _fields_ = [
+        ("batch", ctypes.c_int64), ("seq_q", ctypes.c_int64), ("seq_kv", ctypes.c_int64),
+        ("head_dim", ctypes.c_int64), ("dtype", ctypes.c_int32), ("scale", ctypes.c_float),
+        ("q", ctypes.c_void_p), ("q_batch_stride", ctypes.c_int64), ("q_row_stride", ctypes.c_int64),
+        ("k", ctypes.c_void_p), ("k_batch_stride", ctypes.c_int64), ("k_row_stride", ctypes.c_int64),
+        ("v", ctypes.c_void_p), ("v_batch_stride", ctypes.c_int64), ("v_row_stride", ctypes.c_int64),
+        ("out", ctypes.c_void_p), ("out_batch_stride", ctypes.c_int64),
+        ("out_row_stride", ctypes.c_int64),
+    ]
+
+
 class Runtime:
     def __init__(self, path):
         self.lib = ctypes.CDLL(path)
@@ -61,6 +75,9 @@ class Runtime:
 
     def gemm(self, desc):
         self.check(self.lib.qforge_rt_gemm(self.ctx, ctypes.byref(desc)))
+
+    def attention(self, desc):
+        self.check(self.lib.qforge_rt_attention(self.ctx, ctypes.byref(desc)))
 
     def dynamic_quantize(self, x, q, scales):
         rows, cols = x.shape
@@ -183,6 +200,40 @@ def bench_quant_vs_copy(rt, shapes, iters, log):
     return rows
 
 
+def bench_attention(rt, shapes, iters, log):
+    """qforge_rt_attention (flash attention, f16) vs PyTorch's
+    scaled_dot_product_attention (its fastest backend for the shape) on the
+    same [heads, seq, head_dim] tensors; accuracy of both vs fp32 math."""
+    rows = []
+    for heads, seq, dim in shapes:
+        q, k, v = (torch.randn(heads, seq, dim, device="cuda", dtype=torch.float16)
+                   for _ in range(3))
+        out = torch.empty_like(q)
+        scale = dim ** -0.5
+        d = AttentionDesc(heads, seq, seq, dim, F16, scale,
+                          q.data_ptr(), seq * dim, dim, k.data_ptr(), seq * dim, dim,
+                          v.data_ptr(), seq * dim, dim, out.data_ptr(), seq * dim, dim)
+        ours_ms, torch_ms = medians_ms(
+            [lambda i: rt.attention(d),
+             lambda i: F.scaled_dot_product_attention(q[None], k[None], v[None])],
+            iters)
+        rt.attention(d)
+        ref = torch.softmax((q.float() @ k.float().transpose(1, 2)) * scale, -1) @ v.float()
+        theirs = F.scaled_dot_product_attention(q[None], k[None], v[None])[0].float()
+        err = lambda t: ((t - ref).norm() / ref.norm()).item()
+        flops = 4.0 * heads * seq * seq * dim
+        row = {"heads": heads, "seq": seq, "head_dim": dim, "qforge_ms": ours_ms,
+               "torch_sdpa_ms": torch_ms, "qforge_tflops": flops / ours_ms / 1e9,
+               "ratio_vs_sdpa": torch_ms / ours_ms, "qforge_rel_err": err(out.float()),
+               "sdpa_rel_err": err(theirs)}
+        log(f"  attention {heads}x{seq}x{dim}: qforge {ours_ms:.3f} ms "
+            f"({row['qforge_tflops']:.0f} TFLOPS), torch sdpa {torch_ms:.3f} ms, "
+            f"speed vs sdpa {row['ratio_vs_sdpa']:.2f}x, rel.err {row['qforge_rel_err']:.1e} "
+            f"(sdpa {row['sdpa_rel_err']:.1e})")
+        rows.append(row)
+    return rows
+
+
 def run_candidates(binary, shapes, iters, log):
     args = [binary, str(iters)] + [f"{m},{n},{k}" for m, n, k in shapes]
     result = subprocess.run(args, capture_output=True, text=True, check=True)
@@ -202,7 +253,7 @@ def main():
     parser.add_argument("--candidates", required=True)
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
-    parser.add_argument("--only", choices=["gemm", "linear", "quant"],
+    parser.add_argument("--only", choices=["gemm", "linear", "quant", "attention"],
                         help="run one benchmark group (for profiling)")
     args = parser.parse_args()
 
@@ -230,6 +281,11 @@ def main():
         log("== 3. per-token quantization vs copy")
         results["quant"] = bench_quant_vs_copy(rt, [(16, 4096), (4096, 4096), (8192, 8192)],
                                                args.iters, log)
+    if args.only in (None, "attention"):
+        log("== 4. attention (f16) vs PyTorch scaled_dot_product_attention")
+        results["attention"] = bench_attention(
+            rt, [(16, 2048, 64), (16, 8192, 64), (32, 2048, 128), (32, 8192, 128)],
+            args.iters, log)
     if args.only:
         return
     with open(os.path.join(args.out, "bench.json"), "w") as f:
@@ -244,6 +300,10 @@ def main():
     for r in results["linear"]:
         print(f"  {r['m']:>24} {r['n']:>5} {r['qforge_ms']:10.4f} {r['fp16_ms']:8.4f}"
               f"  {r['speedup_vs_fp16']:6.2f}  {r['rel_error']:.1e}")
+    print("attention f16              H x S x D    qforge ms  TFLOPS  sdpa ms  x sdpa")
+    for r in results["attention"]:
+        print(f"  {r['heads']:>18}x{r['seq']}x{r['head_dim']:<4} {r['qforge_ms']:9.3f} "
+              f"{r['qforge_tflops']:7.0f} {r['torch_sdpa_ms']:8.3f}  {r['ratio_vs_sdpa']:6.2f}")
     print("per-token quant            shape        GB/s   copy GB/s  fraction")
     for r in results["quant"]:
         print(f"  {r['rows']:>18}x{r['cols']:<6} {r['quant_gbs']:8.0f} {r['copy_gbs']:9.0f}"

@@ -322,6 +322,11 @@ def main():
     p.add_argument("--dtype", choices=["f32", "f16"], default="f32",
                    help="f16: the block computes in f16 (weights rounded to "
                         "f16), between f32 input/output conversions")
+    p.add_argument("--input-only", action="store_true",
+                   help="draw the weights (to advance the generator) but write "
+                        "only INPUT.npy, the same as a full run writes; MLIR "
+                        "is not written (regenerates a big input where it is "
+                        "needed instead of shipping it)")
     p.add_argument("--calibration-dir")
     p.add_argument("--samples", type=int, default=8)
     a = p.parse_args()
@@ -329,6 +334,11 @@ def main():
     if a.hidden % a.heads:
         p.error("--hidden must be a multiple of --heads")
     rng = random.Random(a.seed)
+    if a.input_only:
+        build(a.seq, a.hidden, a.heads, f, rng, text=False)
+        write_npy(a.input, [a.seq, a.hidden],
+                  [rng.gauss(0, 1) for _ in range(a.seq * a.hidden)])
+        return
     b = build(a.seq, a.hidden, a.heads, f, rng)
     s, h = a.seq, a.hidden
     out = b.out

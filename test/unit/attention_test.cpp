@@ -1,0 +1,323 @@
+//===- attention_test.cpp - qforge_rt_attention ---------------------------===//
+//
+// The CPU reference against a double-precision softmax attention written
+// out here, its argument checks, and the CUDA flash-attention kernel against
+// the CPU reference on fresh random data (within the type's rounding: the
+// kernel rounds the probabilities to the input type), over every head dim
+// it takes, ragged sequence lengths, and heads read and written in place
+// inside [seq, heads * head_dim] tensors. CUDA tests skip without a device.
+//
+//===----------------------------------------------------------------------===//
+
+#include "numerics.h"
+#include "test_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+using namespace qforge::test;
+
+namespace {
+
+/// A [batch, rows, dim] view into `data` (elements), as the runtime takes.
+struct View {
+  int64_t batchStride, rowStride;
+};
+
+/// The two layouts a model gives the runtime: contiguous [batch, rows, dim],
+/// and heads inside [rows, batch * dim] (batch = heads).
+View layout(bool headsInPlace, int64_t batch, int64_t rows, int64_t dim) {
+  return headsInPlace ? View{dim, batch * dim} : View{rows * dim, dim};
+}
+
+float loadFloat(qforge_dtype type, const uint8_t *bytes, size_t i) {
+  if (type == QFORGE_F32) {
+    float f;
+    std::memcpy(&f, bytes + 4 * i, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, bytes + 2 * i, 2);
+  return type == QFORGE_F16 ? qforge::rt::halfToFloat(h)
+                            : qforge::rt::bf16ToFloat(h);
+}
+
+void storeFloat(qforge_dtype type, uint8_t *bytes, size_t i, float value) {
+  if (type == QFORGE_F32) {
+    std::memcpy(bytes + 4 * i, &value, 4);
+    return;
+  }
+  uint16_t h = type == QFORGE_F16 ? qforge::rt::floatToHalf(value)
+                                  : qforge::rt::floatToBf16(value);
+  std::memcpy(bytes + 2 * i, &h, 2);
+}
+
+/// Values of `type` stored as raw bytes, with their float values kept.
+struct Tensor {
+  qforge_dtype type;
+  std::vector<uint8_t> bytes;
+  std::vector<float> values; // after rounding to `type`
+
+  Tensor(qforge_dtype type, const std::vector<float> &v) : type(type) {
+    int width = type == QFORGE_F32 ? 4 : 2;
+    bytes.resize(v.size() * size_t(width));
+    for (size_t i = 0; i < v.size(); ++i)
+      storeFloat(type, bytes.data(), i, v[i]);
+    for (size_t i = 0; i < v.size(); ++i)
+      values.push_back(loadFloat(type, bytes.data(), i));
+  }
+  float at(size_t i) const {
+    return loadFloat(type, bytes.data(), i);
+  }
+};
+
+struct Problem {
+  int64_t batch, seqQ, seqKV, dim;
+  bool headsInPlace;
+  float scale;
+};
+
+/// out[b, i, :] in double, reading the views the runtime reads.
+std::vector<double> referenceAttention(const Problem &p, const Tensor &q,
+                                       const Tensor &k, const Tensor &v) {
+  View qv = layout(p.headsInPlace, p.batch, p.seqQ, p.dim);
+  View kv = layout(p.headsInPlace, p.batch, p.seqKV, p.dim);
+  std::vector<double> out(size_t(p.batch * p.seqQ * p.dim));
+  std::vector<double> s(size_t(p.seqKV));
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t i = 0; i < p.seqQ; ++i) {
+      double max = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < p.seqKV; ++j) {
+        double dot = 0;
+        for (int64_t c = 0; c < p.dim; ++c)
+          dot += double(q.values[size_t(b * qv.batchStride +
+                                        i * qv.rowStride + c)]) *
+                 k.values[size_t(b * kv.batchStride + j * kv.rowStride + c)];
+        s[size_t(j)] = dot * p.scale;
+        max = std::max(max, s[size_t(j)]);
+      }
+      for (double &x : s) {
+        x = std::exp(x - max);
+        sum += x;
+      }
+      for (int64_t c = 0; c < p.dim; ++c) {
+        double acc = 0;
+        for (int64_t j = 0; j < p.seqKV; ++j)
+          acc += s[size_t(j)] *
+                 v.values[size_t(b * kv.batchStride + j * kv.rowStride + c)];
+        out[size_t((b * p.seqQ + i) * p.dim + c)] = acc / sum;
+      }
+    }
+  return out;
+}
+
+qforge_attention_desc describe(const Problem &p, qforge_dtype type,
+                               const void *q, const void *k, const void *v,
+                               void *out) {
+  View qv = layout(p.headsInPlace, p.batch, p.seqQ, p.dim);
+  View kv = layout(p.headsInPlace, p.batch, p.seqKV, p.dim);
+  qforge_attention_desc d{};
+  d.batch = p.batch;
+  d.seq_q = p.seqQ;
+  d.seq_kv = p.seqKV;
+  d.head_dim = p.dim;
+  d.dtype = type;
+  d.scale = p.scale;
+  d.q = q;
+  d.q_batch_stride = qv.batchStride;
+  d.q_row_stride = qv.rowStride;
+  d.k = k;
+  d.k_batch_stride = kv.batchStride;
+  d.k_row_stride = kv.rowStride;
+  d.v = v;
+  d.v_batch_stride = kv.batchStride;
+  d.v_row_stride = kv.rowStride;
+  d.out = out;
+  d.out_batch_stride = qv.batchStride;
+  d.out_row_stride = qv.rowStride;
+  return d;
+}
+
+/// Output element (b, i, c) of a view, as float.
+float outputAt(const Problem &p, const Tensor &out, int64_t b, int64_t i,
+               int64_t c) {
+  View ov = layout(p.headsInPlace, p.batch, p.seqQ, p.dim);
+  return out.at(size_t(b * ov.batchStride + i * ov.rowStride + c));
+}
+
+TEST(AttentionCpu, MatchesDoubleReference) {
+  std::mt19937 rng{std::random_device{}()};
+  const Problem problems[] = {{2, 5, 7, 8, false, 0.35f},
+                              {3, 9, 4, 16, true, 1.0f},
+                              {1, 1, 1, 3, false, 0.5f},
+                              {2, 6, 6, 8, false, 4.0f}}; // peaked softmax
+  for (const Problem &p : problems)
+    for (qforge_dtype type : {QFORGE_F32, QFORGE_F16, QFORGE_BF16}) {
+      size_t qn = size_t(p.batch * p.seqQ * p.dim),
+             kn = size_t(p.batch * p.seqKV * p.dim);
+      Tensor q(type, randomFloats(rng, qn, -2, 2));
+      Tensor k(type, randomFloats(rng, kn, -2, 2));
+      Tensor v(type, randomFloats(rng, kn, -1, 1));
+      Tensor out(type, std::vector<float>(qn, NAN));
+      Context cpu(QFORGE_BACKEND_CPU);
+      qforge_attention_desc d = describe(p, type, q.bytes.data(),
+                                         k.bytes.data(), v.bytes.data(),
+                                         out.bytes.data());
+      QF_ASSERT_OK(qforge_rt_attention(cpu, &d));
+      std::vector<double> want = referenceAttention(p, q, k, v);
+      // f32 math, then one rounding to the type.
+      double tolerance = type == QFORGE_F32   ? 1e-5
+                         : type == QFORGE_F16 ? 1e-3
+                                              : 8e-3;
+      for (int64_t b = 0; b < p.batch; ++b)
+        for (int64_t i = 0; i < p.seqQ; ++i)
+          for (int64_t c = 0; c < p.dim; ++c)
+            ASSERT_NEAR(outputAt(p, out, b, i, c),
+                        want[size_t((b * p.seqQ + i) * p.dim + c)], tolerance)
+                << "type " << type << " b " << b << " i " << i << " c " << c;
+    }
+}
+
+TEST(AttentionCpu, RejectsBadDescriptors) {
+  Context cpu(QFORGE_BACKEND_CPU);
+  std::vector<float> buffer(64, 1.0f);
+  Problem p{2, 2, 2, 4, false, 1.0f};
+  auto base = [&] {
+    return describe(p, QFORGE_F32, buffer.data(), buffer.data(),
+                    buffer.data(), buffer.data() + 32);
+  };
+  qforge_attention_desc d = base();
+  d.seq_kv = 0;
+  EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(qforge_rt_last_error(), "sizes must be >= 1"),
+            nullptr);
+  d = base();
+  d.scale = NAN;
+  EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  d = base();
+  d.dtype = QFORGE_I8;
+  EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  d = base();
+  d.v = nullptr;
+  EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  // Output rows 2 elements apart with head_dim 4 overlap.
+  d = base();
+  d.out_row_stride = 2;
+  EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(qforge_rt_last_error(), "out rows overlap"), nullptr);
+  // Batches interleaved with rows (heads in place) do not.
+  d = base();
+  d.out_batch_stride = 4;
+  d.out_row_stride = 8;
+  QF_ASSERT_OK(qforge_rt_attention(cpu, &d));
+  // ...unless a batch stride falls inside a row.
+  d.out_batch_stride = 2;
+  EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+}
+
+class AttentionCuda : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!qforge_rt_cuda_available())
+      GTEST_SKIP() << "no CUDA device";
+    unsetenv("QFORGE_DEVICE");
+    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CPU, &cpu), QFORGE_OK);
+    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CUDA, &gpu), QFORGE_OK)
+        << qforge_rt_last_error();
+  }
+  void TearDown() override {
+    for (void *p : buffers)
+      qforge_rt_free(gpu, p);
+    qforge_rt_destroy(gpu);
+    qforge_rt_destroy(cpu);
+  }
+  void *upload(const std::vector<uint8_t> &bytes) {
+    void *p = nullptr;
+    EXPECT_EQ(qforge_rt_alloc(gpu, int64_t(bytes.size()), &p), QFORGE_OK);
+    buffers.push_back(p);
+    EXPECT_EQ(qforge_rt_copy_to_device(gpu, p, bytes.data(),
+                                       int64_t(bytes.size())),
+              QFORGE_OK);
+    return p;
+  }
+
+  qforge_context *cpu = nullptr, *gpu = nullptr;
+  std::vector<void *> buffers;
+  std::mt19937 rng{std::random_device{}()};
+};
+
+TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
+  // Ragged lengths (a partial last key tile, a partial query block, fewer
+  // keys than one tile), one query row, and a peaked softmax (scale 2),
+  // whose running max changes from tile to tile.
+  const Problem shapes[] = {{3, 77, 150, 0, false, 0.0f},
+                            {4, 130, 64, 0, true, 0.0f},
+                            {2, 1, 5, 0, false, 0.0f},
+                            {2, 64, 200, 0, true, 2.0f}};
+  for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
+    for (int64_t dim : {32, 64, 128})
+      for (Problem p : shapes) {
+        p.dim = dim;
+        if (p.scale == 0.0f)
+          p.scale = float(1.0 / std::sqrt(double(dim)));
+        size_t qn = size_t(p.batch * p.seqQ * p.dim),
+               kn = size_t(p.batch * p.seqKV * p.dim);
+        Tensor q(type, randomFloats(rng, qn, -2, 2));
+        Tensor k(type, randomFloats(rng, kn, -2, 2));
+        Tensor v(type, randomFloats(rng, kn, -1, 1));
+        Tensor want(type, std::vector<float>(qn, 0.0f));
+        qforge_attention_desc d = describe(p, type, q.bytes.data(),
+                                           k.bytes.data(), v.bytes.data(),
+                                           want.bytes.data());
+        QF_ASSERT_OK(qforge_rt_attention(cpu, &d));
+        // Poisoned output: an element the kernel misses cannot match.
+        Tensor got(type, std::vector<float>(qn, NAN));
+        void *out = upload(got.bytes);
+        d = describe(p, type, upload(q.bytes), upload(k.bytes),
+                     upload(v.bytes), out);
+        QF_ASSERT_OK(qforge_rt_attention(gpu, &d));
+        ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
+                                         int64_t(got.bytes.size())),
+                  QFORGE_OK);
+        // Outputs lie in [-1, 1]; both sides round the result once, the GPU
+        // also rounds the probabilities to the type.
+        float tolerance = type == QFORGE_F16 ? 4e-3f : 3e-2f;
+        double worst = 0;
+        for (size_t i = 0; i < qn; ++i) {
+          float a = want.at(i), b = got.at(i);
+          ASSERT_NEAR(a, b, tolerance)
+              << "type " << type << " dim " << dim << " batch " << p.batch
+              << " seq " << p.seqQ << "x" << p.seqKV << " at " << i;
+          worst = std::max(worst, double(std::fabs(a - b)));
+        }
+        RecordProperty("worst", std::to_string(worst));
+      }
+}
+
+TEST_F(AttentionCuda, RejectsWhatTheKernelCannotTake) {
+  std::vector<uint8_t> bytes(4096, 0);
+  void *buffer = upload(bytes);
+  char *base = static_cast<char *>(buffer);
+  Problem p{1, 4, 4, 64, false, 1.0f};
+  qforge_attention_desc d =
+      describe(p, QFORGE_F32, base, base, base, base + 2048);
+  EXPECT_EQ(qforge_rt_attention(gpu, &d), QFORGE_ERR_UNSUPPORTED);
+  EXPECT_NE(std::strstr(qforge_rt_last_error(), "f16 or bf16"), nullptr);
+  p.dim = 48;
+  d = describe(p, QFORGE_F16, base, base, base, base + 2048);
+  EXPECT_EQ(qforge_rt_attention(gpu, &d), QFORGE_ERR_UNSUPPORTED);
+  EXPECT_NE(std::strstr(qforge_rt_last_error(), "head_dim 32, 64 or 128"),
+            nullptr);
+  p.dim = 64;
+  d = describe(p, QFORGE_F16, base + 2, base, base, base + 2048);
+  EXPECT_EQ(qforge_rt_attention(gpu, &d), QFORGE_ERR_UNSUPPORTED);
+  EXPECT_NE(std::strstr(qforge_rt_last_error(), "16-byte aligned"), nullptr);
+  d = describe(p, QFORGE_F16, base, base, base, base + 2048);
+  d.k_row_stride = 68;
+  EXPECT_EQ(qforge_rt_attention(gpu, &d), QFORGE_ERR_UNSUPPORTED);
+  EXPECT_NE(std::strstr(qforge_rt_last_error(), "multiples of 8"), nullptr);
+}
+
+} // namespace
