@@ -120,6 +120,7 @@ if [[ "$what" == block-perf ]] && [[ -f "$perf/block.txt" ]]; then
   done
 fi
 if [[ "$what" == attention ]]; then
+  /tmp/qf-build/bin/attention_variants 16 2048 16 8192 | tee "$out/attention_variants.txt" || status=1
   PYTHONUNBUFFERED=1 python3 "$root/bench/bench_runtime.py" \
     --lib /tmp/qf-build/lib/libqforge_rt.so \
     --candidates /tmp/qf-build/bin/gemm_candidates --out "$out" --only attention || status=1

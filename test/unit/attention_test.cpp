@@ -250,17 +250,21 @@ protected:
 
 TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
   // Ragged lengths (a partial last key tile, a partial query block, fewer
-  // keys than one tile), one query row, and a peaked softmax (scale 2),
-  // whose running max changes from tile to tile.
-  const Problem shapes[] = {{3, 77, 150, 0, false, 0.0f},
-                            {4, 130, 64, 0, true, 0.0f},
-                            {2, 1, 5, 0, false, 0.0f},
-                            {2, 64, 200, 0, true, 2.0f}};
+  // keys than one tile), one query row, a peaked softmax (scale 2) whose
+  // running max changes from tile to tile, a negative scale (the kernel
+  // negates the scores) and scale 0 (a plain mean of the values). NAN:
+  // 1/sqrt(head_dim).
+  const Problem shapes[] = {{3, 77, 150, 0, false, NAN},
+                            {4, 130, 64, 0, true, NAN},
+                            {2, 1, 5, 0, false, NAN},
+                            {2, 64, 200, 0, true, 2.0f},
+                            {2, 40, 70, 0, false, -0.7f},
+                            {1, 16, 100, 0, false, 0.0f}};
   for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
     for (int64_t dim : {32, 64, 128})
       for (Problem p : shapes) {
         p.dim = dim;
-        if (p.scale == 0.0f)
+        if (std::isnan(p.scale))
           p.scale = float(1.0 / std::sqrt(double(dim)));
         size_t qn = size_t(p.batch * p.seqQ * p.dim),
                kn = size_t(p.batch * p.seqKV * p.dim);

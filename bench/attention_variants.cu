@@ -1,0 +1,134 @@
+//===- attention_variants.cu - tilings of the flash-attention kernel -----===//
+//
+// Times every candidate tiling of runtime/cuda/attention_kernel.cuh (warps
+// per block x 16-row tiles per warp) for f16 at the given head dims and
+// sequence lengths, on random data: median of 50 launches (CUDA events,
+// after warm-up), TFLOPS, and the largest difference from the first
+// candidate's output (every tiling computes the same sums in the same
+// order, so it must be 0). runtime/cuda/attention.cu uses the winners.
+//
+//   attention_variants [HEADS SEQ]...   (default: 16 2048  16 8192)
+//
+//===----------------------------------------------------------------------===//
+
+#include "attention_kernel.cuh"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+using namespace qforge::rt::cuda;
+
+namespace {
+
+#define CHECK(expr)                                                            \
+  do {                                                                         \
+    cudaError_t e_ = (expr);                                                   \
+    if (e_ != cudaSuccess) {                                                   \
+      std::fprintf(stderr, "%s: %s\n", #expr, cudaGetErrorString(e_));        \
+      std::exit(1);                                                            \
+    }                                                                          \
+  } while (0)
+
+using Launch = cudaError_t (*)(const attention::Args &, int64_t, cudaStream_t);
+
+struct Candidate {
+  int dim, warps, mtiles;
+  Launch launch;
+};
+
+template <int D, int W, int M> Candidate candidate() {
+  return {D, W, M, &attention::launch<__half, D, W, M>};
+}
+
+float medianMs(const Candidate &c, const attention::Args &args, int64_t heads) {
+  cudaEvent_t start, stop;
+  CHECK(cudaEventCreate(&start));
+  CHECK(cudaEventCreate(&stop));
+  for (int i = 0; i < 5; ++i)
+    CHECK(c.launch(args, heads, nullptr));
+  std::vector<float> times;
+  for (int i = 0; i < 50; ++i) {
+    CHECK(cudaEventRecord(start));
+    CHECK(c.launch(args, heads, nullptr));
+    CHECK(cudaEventRecord(stop));
+    CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::vector<std::pair<int64_t, int>> shapes;
+  for (int i = 1; i + 1 < argc; i += 2)
+    shapes.push_back({std::atoll(argv[i]), std::atoi(argv[i + 1])});
+  if (shapes.empty())
+    shapes = {{16, 2048}, {16, 8192}};
+  const Candidate candidates[] = {
+      candidate<32, 4, 1>(),  candidate<32, 4, 2>(),  candidate<32, 8, 1>(),
+      candidate<64, 4, 1>(),  candidate<64, 4, 2>(),  candidate<64, 8, 1>(),
+      candidate<128, 4, 1>(), candidate<128, 8, 1>(),
+  };
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  std::printf("%-6s %-6s %-7s %-6s %-7s %10s %8s %10s\n", "heads", "seq",
+              "dim", "warps", "mtiles", "ms", "TFLOPS", "max diff");
+  for (auto [heads, seq] : shapes) {
+    for (int dim : {32, 64, 128}) {
+      size_t n = size_t(heads) * seq * dim;
+      std::vector<__half> host(n);
+      void *q, *k, *v, *out;
+      for (void **p : {&q, &k, &v, &out})
+        CHECK(cudaMalloc(p, n * sizeof(__half)));
+      for (void *p : {q, k, v}) {
+        for (__half &x : host)
+          x = __float2half(normal(rng));
+        CHECK(cudaMemcpy(p, host.data(), n * sizeof(__half),
+                         cudaMemcpyHostToDevice));
+      }
+      attention::Args args{q,
+                           k,
+                           v,
+                           out,
+                           int64_t(seq) * dim,
+                           dim,
+                           int64_t(seq) * dim,
+                           dim,
+                           int64_t(seq) * dim,
+                           dim,
+                           int64_t(seq) * dim,
+                           dim,
+                           seq,
+                           seq,
+                           float(1.4426950408889634 / std::sqrt(double(dim)))};
+      std::vector<__half> first, got(n);
+      for (const Candidate &c : candidates) {
+        if (c.dim != dim)
+          continue;
+        float ms = medianMs(c, args, heads);
+        CHECK(cudaMemcpy(got.data(), out, n * sizeof(__half),
+                         cudaMemcpyDeviceToHost));
+        if (first.empty())
+          first = got;
+        float diff = 0;
+        for (size_t i = 0; i < n; ++i)
+          diff = std::max(diff, std::fabs(__half2float(got[i]) -
+                                          __half2float(first[i])));
+        double tflops = 4.0 * heads * double(seq) * seq * dim / ms / 1e9;
+        std::printf("%-6lld %-6d %-7d %-6d %-7d %10.3f %8.0f %10.3g\n",
+                    (long long)heads, seq, dim, c.warps, c.mtiles, ms, tflops,
+                    diff);
+      }
+      for (void *p : {q, k, v, out})
+        CHECK(cudaFree(p));
+    }
+  }
+  return 0;
+}
