@@ -27,7 +27,7 @@ namespace {
   do {                                                                         \
     cudaError_t e_ = (expr);                                                   \
     if (e_ != cudaSuccess) {                                                   \
-      std::fprintf(stderr, "%s: %s\n", #expr, cudaGetErrorString(e_));        \
+      std::fprintf(stderr, "%s: %s\n", #expr, cudaGetErrorString(e_));         \
       std::exit(1);                                                            \
     }                                                                          \
   } while (0)
@@ -78,8 +78,8 @@ int main(int argc, char **argv) {
   };
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
-  std::printf("%-6s %-6s %-7s %-6s %-7s %10s %8s %10s\n", "heads", "seq",
-              "dim", "warps", "mtiles", "ms", "TFLOPS", "max diff");
+  std::printf("%-6s %-6s %-7s %-6s %-7s %10s %8s %10s\n", "heads", "seq", "dim",
+              "warps", "mtiles", "ms", "TFLOPS", "max diff");
   for (auto [heads, seq] : shapes) {
     for (int dim : {32, 64, 128}) {
       size_t n = size_t(heads) * seq * dim;
@@ -119,8 +119,8 @@ int main(int argc, char **argv) {
           first = got;
         float diff = 0;
         for (size_t i = 0; i < n; ++i)
-          diff = std::max(diff, std::fabs(__half2float(got[i]) -
-                                          __half2float(first[i])));
+          diff = std::max(
+              diff, std::fabs(__half2float(got[i]) - __half2float(first[i])));
         double tflops = 4.0 * heads * double(seq) * seq * dim / ms / 1e9;
         std::printf("%-6lld %-6d %-7d %-6d %-7d %10.3f %8.0f %10.3g\n",
                     (long long)heads, seq, dim, c.warps, c.mtiles, ms, tflops,

@@ -398,9 +398,10 @@ LogicalResult AttentionOp::verify() {
   if (!isSupportedFloat(element))
     return emitOpError() << "query element type must be f32, f16 or bf16, got "
                          << element;
-  for (auto [what, type] : {std::pair<StringRef, RankedTensorType>{"key", keyType},
-                            {"value", valueType},
-                            {"result", resultType}})
+  for (auto [what, type] :
+       {std::pair<StringRef, RankedTensorType>{"key", keyType},
+        {"value", valueType},
+        {"result", resultType}})
     if (type.getElementType() != element)
       return emitOpError() << what << " element type " << type.getElementType()
                            << " differs from the query's " << element;
@@ -421,8 +422,7 @@ LogicalResult AttentionOp::verify() {
   if (mismatch(k[0], q[0]) || mismatch(v[0], q[0]))
     return emitOpError() << "batch sizes differ: query " << q[0] << ", key "
                          << k[0] << ", value " << v[0];
-  if (mismatch(k[2], q[2]) ||
-      mismatch(v[2], q[2]))
+  if (mismatch(k[2], q[2]) || mismatch(v[2], q[2]))
     return emitOpError() << "head dims differ: query " << q[2] << ", key "
                          << k[2] << ", value " << v[2];
   if (mismatch(v[1], k[1]))

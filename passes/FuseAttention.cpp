@@ -65,8 +65,9 @@ std::optional<double> constantValue(Value v) {
 
 /// Ops of `generic`'s body other than constants and the yield.
 size_t computeOpCount(linalg::GenericOp generic) {
-  return llvm::count_if(generic.getRegion().front().without_terminator(),
-                        [](Operation &op) { return !isa<arith::ConstantOp>(op); });
+  return llvm::count_if(
+      generic.getRegion().front().without_terminator(),
+      [](Operation &op) { return !isa<arith::ConstantOp>(op); });
 }
 
 /// The op whose result `generic` yields, if the body computes nothing else
@@ -111,11 +112,10 @@ std::optional<APFloat> rowReductionInit(linalg::GenericOp generic) {
     return std::nullopt;
   auto combine = dyn_cast_or_null<CombineOp>(yieldedOp(generic, 1));
   Block &body = generic.getRegion().front();
-  if (!combine ||
-      !((combine.getLhs() == body.getArgument(0) &&
-         combine.getRhs() == body.getArgument(1)) ||
-        (combine.getLhs() == body.getArgument(1) &&
-         combine.getRhs() == body.getArgument(0))))
+  if (!combine || !((combine.getLhs() == body.getArgument(0) &&
+                     combine.getRhs() == body.getArgument(1)) ||
+                    (combine.getLhs() == body.getArgument(1) &&
+                     combine.getRhs() == body.getArgument(0))))
     return std::nullopt;
   return filledConstant(generic.getDpsInits()[0]);
 }
@@ -200,8 +200,8 @@ bool hasUsers(Value value, ArrayRef<Operation *> users) {
   SmallVector<Operation *> actual(value.getUsers());
   if (actual.size() != users.size())
     return false;
-  return llvm::all_of(users,
-                      [&](Operation *u) { return llvm::is_contained(actual, u); });
+  return llvm::all_of(
+      users, [&](Operation *u) { return llvm::is_contained(actual, u); });
 }
 
 linalg::GenericOp definingGeneric(Value v) {
@@ -241,7 +241,8 @@ std::optional<AttentionChain> matchChain(linalg::BatchMatmulOp pv) {
   if (!exp || !sum || !hasUsers(sum.getResult(0), {normalize}))
     return std::nullopt;
   std::optional<APFloat> sumInit = rowReductionInit<arith::AddFOp>(sum);
-  if (!sumInit || !sumInit->isZero() || sum.getDpsInputs()[0] != exp.getResult(0))
+  if (!sumInit || !sumInit->isZero() ||
+      sum.getDpsInputs()[0] != exp.getResult(0))
     return std::nullopt;
   std::optional<double> expScale = shiftedExpScale(exp);
   if (!expScale || !hasUsers(exp.getResult(0), {sum, normalize}))
@@ -297,8 +298,8 @@ Value keyFromTransposed(OpBuilder &b, Location loc, Value keyTransposed) {
   SmallVector<int64_t> shape;
   for (int64_t p : perm)
     shape.push_back(sourceType.getDimSize(p));
-  Value init = tensor::EmptyOp::create(b, loc, shape,
-                                       sourceType.getElementType());
+  Value init =
+      tensor::EmptyOp::create(b, loc, shape, sourceType.getElementType());
   return linalg::TransposeOp::create(b, loc, source, init, perm)->getResult(0);
 }
 
@@ -330,8 +331,7 @@ struct FuseAttentionPass
       dims = {32, 64, 128};
     if (!llvm::is_contained(dims, headDim))
       return false;
-    return std::isfinite(chain.scale) &&
-           std::isfinite(float(chain.scale));
+    return std::isfinite(chain.scale) && std::isfinite(float(chain.scale));
   }
 
   void rewrite(linalg::BatchMatmulOp pv, const AttentionChain &chain) {

@@ -845,8 +845,8 @@ void lowerAttention(AttentionOp op) {
     o = {Value(), cb.product(query, 1, 3), cb.dim(query, 2)};
   }
   cb.call("qforge_rt_m_attention",
-          {cb.dim(query, 0), cb.dim(query, 1), cb.dim(key, 1),
-           cb.dim(query, 2), cb.i32(runtimeDType(type.getElementType())),
+          {cb.dim(query, 0), cb.dim(query, 1), cb.dim(key, 1), cb.dim(query, 2),
+           cb.i32(runtimeDType(type.getElementType())),
            cb.f32(op.getScale().convertToDouble()), cb.address(q.base),
            q.batchStride, q.rowStride, cb.address(k.base), k.batchStride,
            k.rowStride, cb.address(v.base), v.batchStride, v.rowStride,

@@ -44,13 +44,14 @@ constexpr const char *kToLLVM =
 /// The host tail follows upstream's gpu-lower-to-nvvm-pipeline; libdevice
 /// (math in kernels) comes from the toolkit given.
 std::string toNVVMPipeline(const std::string &chip, const std::string &features,
-                           const std::string &toolkit, int64_t blockSize) {
+                           const std::string &toolkit, int64_t blockSize,
+                           bool fuseAttention) {
   // Calls inlined first: buffer deallocation across a call needs run-time
   // bookkeeping arrays on the host, which the device pipeline would move.
-  return "inline,"
+  return std::string("inline,") +
          // Attention as one flash-attention call (f16 / bf16): the scores
          // never reach memory.
-         "qforge-fuse-attention,"
+         (fuseAttention ? "qforge-fuse-attention," : "") +
          "qforge-lower-to-runtime{float-gemms=true quantize-kernels=true},"
          // One kernel per chain of elementwise ops (and per softmax /
          // layernorm step) instead of one per op.
@@ -106,6 +107,11 @@ struct NVVMOptions : public PassPipelineOptions<NVVMOptions> {
   Option<int64_t> blockSize{*this, "block-size",
                             llvm::cl::desc("threads per block of the kernels"),
                             llvm::cl::init(256)};
+  Option<bool> fuseAttention{
+      *this, "fuse-attention",
+      llvm::cl::desc("run qforge-fuse-attention first (f16/bf16 attention "
+                     "as one flash-attention call)"),
+      llvm::cl::init(true)};
 };
 
 /// Fails with `message`: how a pipeline reports an option it cannot honour
@@ -206,8 +212,9 @@ void qforge::registerQForgePipelines() {
       "every other op a generated GPU kernel (PTX in the module), host code "
       "to the LLVM dialect",
       [](OpPassManager &pm, const NVVMOptions &options) {
-        std::string text = toNVVMPipeline(options.chip, options.features,
-                                          options.toolkit, options.blockSize);
+        std::string text =
+            toNVVMPipeline(options.chip, options.features, options.toolkit,
+                           options.blockSize, options.fuseAttention);
         if (failed(parsePassPipeline(text, pm)))
           pm.addPass(std::make_unique<ErrorPass>(
               "qforge-to-nvvm: bad pipeline options (chip '" + options.chip +

@@ -1,4 +1,5 @@
-//===- attention.cu - qforge_rt_attention on the GPU -------------*- CUDA -*-===//
+//===- attention.cu - qforge_rt_attention on the GPU -------------*- CUDA
+//-*-===//
 //
 // Picks the tiling of the flash-attention kernel (attention_kernel.cuh) per
 // head dim, as measured by bench/attention_variants.cu on the H100 (see
@@ -35,9 +36,9 @@ const char *attentionUnsupportedReason(const qforge_attention_desc &d) {
   for (const void *p : {d.q, d.k, d.v, static_cast<const void *>(d.out)})
     if (reinterpret_cast<uintptr_t>(p) % 16 != 0)
       return "the cuda attention kernel needs 16-byte aligned tensors";
-  for (int64_t stride : {d.q_batch_stride, d.q_row_stride, d.k_batch_stride,
-                         d.k_row_stride, d.v_batch_stride, d.v_row_stride,
-                         d.out_batch_stride, d.out_row_stride})
+  for (int64_t stride :
+       {d.q_batch_stride, d.q_row_stride, d.k_batch_stride, d.k_row_stride,
+        d.v_batch_stride, d.v_row_stride, d.out_batch_stride, d.out_row_stride})
     if (stride % 8 != 0)
       return "the cuda attention kernel needs strides that are multiples "
              "of 8 elements";
@@ -51,20 +52,20 @@ const char *attentionUnsupportedReason(const qforge_attention_desc &d) {
 cudaError_t launchAttention(const qforge_attention_desc &d,
                             cudaStream_t stream) {
   attention::Args args{d.q,
-            d.k,
-            d.v,
-            d.out,
-            d.q_batch_stride,
-            d.q_row_stride,
-            d.k_batch_stride,
-            d.k_row_stride,
-            d.v_batch_stride,
-            d.v_row_stride,
-            d.out_batch_stride,
-            d.out_row_stride,
-            int(d.seq_q),
-            int(d.seq_kv),
-            d.scale * 1.4426950408889634f};
+                       d.k,
+                       d.v,
+                       d.out,
+                       d.q_batch_stride,
+                       d.q_row_stride,
+                       d.k_batch_stride,
+                       d.k_row_stride,
+                       d.v_batch_stride,
+                       d.v_row_stride,
+                       d.out_batch_stride,
+                       d.out_row_stride,
+                       int(d.seq_q),
+                       int(d.seq_kv),
+                       d.scale * 1.4426950408889634f};
   if (d.dtype == QFORGE_F16)
     return launchForHeadDim<__half>(args, d.batch, d.head_dim, stream);
   return launchForHeadDim<__nv_bfloat16>(args, d.batch, d.head_dim, stream);

@@ -1,4 +1,5 @@
-//===- attention_kernel.cuh - flash attention on tensor cores ---*- CUDA -*-===//
+//===- attention_kernel.cuh - flash attention on tensor cores ---*- CUDA
+//-*-===//
 //
 // The kernel of qforge_rt_attention for f16 / bf16 (FlashAttention-2's
 // forward pass), templated on its tiling so that bench/attention_variants.cu
@@ -86,15 +87,13 @@ template <typename T>
 __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4],
                                     uint32_t b0, uint32_t b1);
 template <>
-__device__ __forceinline__ void mma<__half>(float (&d)[4],
-                                            const uint32_t (&a)[4],
-                                            uint32_t b0, uint32_t b1) {
+__device__ __forceinline__ void
+mma<__half>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
                "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
                "{%0, %1, %2, %3};\n"
                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0),
-                 "r"(b1));
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 template <>
 __device__ __forceinline__ void mma<__nv_bfloat16>(float (&d)[4],
@@ -104,8 +103,7 @@ __device__ __forceinline__ void mma<__nv_bfloat16>(float (&d)[4],
                "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
                "{%0, %1, %2, %3};\n"
                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0),
-                 "r"(b1));
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 /// Two floats rounded to T, `lo` in the low half.
@@ -149,9 +147,8 @@ template <int D, int Warps, int MTiles> struct Tiling {
 /// Rows [first, first + Rows) of a [rows, D] view into shared memory
 /// (pitch D + 8), asynchronously; rows at or past `valid` read as zero.
 template <int D, int Rows, int Threads, typename T>
-__device__ __forceinline__ void loadTile(T *shared, const T *global,
-                                         int64_t rowStride, int first,
-                                         int valid) {
+__device__ __forceinline__ void
+loadTile(T *shared, const T *global, int64_t rowStride, int first, int valid) {
   constexpr int kChunksPerRow = D / 8; // 16-byte chunks
   static_assert(Rows * kChunksPerRow % Threads == 0, "whole steps");
 #pragma unroll
@@ -232,10 +229,10 @@ __global__ void __launch_bounds__(Warps * 32)
       for (int mt = 0; mt < MTiles; ++mt)
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk)
-          loadMatrices(qFrag[mt][kk],
-                       sQ + (warp * Tile::kRowsPerWarp + mt * 16 + lane % 16) *
-                                P +
-                           kk * 16 + lane / 16 * 8);
+          loadMatrices(
+              qFrag[mt][kk],
+              sQ + (warp * Tile::kRowsPerWarp + mt * 16 + lane % 16) * P +
+                  kk * 16 + lane / 16 * 8);
     }
     const T *keys = sK + stage * kBlockKV * P;
     const T *values = sV + stage * kBlockKV * P;
@@ -344,10 +341,9 @@ __global__ void __launch_bounds__(Warps * 32)
 #pragma unroll
       for (int n2 = 0; n2 < D / 16; ++n2) {
         uint32_t b[4];
-        loadMatricesTransposed(b, values +
-                                      (kk * 16 + lane % 8 + lane / 8 % 2 * 8) *
-                                          P +
-                                      n2 * 16 + lane / 16 * 8);
+        loadMatricesTransposed(
+            b, values + (kk * 16 + lane % 8 + lane / 8 % 2 * 8) * P + n2 * 16 +
+                   lane / 16 * 8);
 #pragma unroll
         for (int mt = 0; mt < MTiles; ++mt) {
           mma<T>(o[mt][2 * n2], a[mt], b[0], b[1]);
@@ -374,8 +370,7 @@ __global__ void __launch_bounds__(Warps * 32)
     for (int n = 0; n < D / 8; ++n) {
       int col = n * 8 + lane % 4 * 2;
       if (row < args.seqQ)
-        *reinterpret_cast<uint32_t *>(out + int64_t(row) * args.outRow +
-                                      col) =
+        *reinterpret_cast<uint32_t *>(out + int64_t(row) * args.outRow + col) =
             pack<T>(o[mt][n][0] * inverse[0], o[mt][n][1] * inverse[0]);
       if (row + 8 < args.seqQ)
         *reinterpret_cast<uint32_t *>(out + int64_t(row + 8) * args.outRow +

@@ -273,8 +273,8 @@ qforge_status checkAttention(const qforge_attention_desc *d) {
     return fail(QFORGE_ERR_INVALID_ARGUMENT,
                 "attention sizes must be >= 1, got batch=%lld seq_q=%lld "
                 "seq_kv=%lld head_dim=%lld",
-                (long long)d->batch, (long long)d->seq_q,
-                (long long)d->seq_kv, (long long)d->head_dim);
+                (long long)d->batch, (long long)d->seq_q, (long long)d->seq_kv,
+                (long long)d->head_dim);
   QF_RETURN_IF_ERROR(checkFloatType("attention", d->dtype));
   if (!std::isfinite(d->scale))
     return fail(QFORGE_ERR_INVALID_ARGUMENT,

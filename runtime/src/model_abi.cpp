@@ -352,8 +352,8 @@ void qforge_rt_m_attention(int64_t batch, int64_t seqQ, int64_t seqKV,
     d.v_batch_stride = vBatchStride;
     d.v_row_stride = vRowStride;
     // The compiler's output views cover their buffer (no gaps to keep).
-    d.out = ptr<void>(
-        stageOut(out, extent(outBatchStride, seqQ, outRowStride)));
+    d.out =
+        ptr<void>(stageOut(out, extent(outBatchStride, seqQ, outRowStride)));
     d.out_batch_stride = outBatchStride;
     d.out_row_stride = outRowStride;
     return [=] { return qforge_rt_attention(current, &d); };

@@ -68,9 +68,7 @@ struct Tensor {
     for (size_t i = 0; i < v.size(); ++i)
       values.push_back(loadFloat(type, bytes.data(), i));
   }
-  float at(size_t i) const {
-    return loadFloat(type, bytes.data(), i);
-  }
+  float at(size_t i) const { return loadFloat(type, bytes.data(), i); }
 };
 
 struct Problem {
@@ -92,9 +90,10 @@ std::vector<double> referenceAttention(const Problem &p, const Tensor &q,
       for (int64_t j = 0; j < p.seqKV; ++j) {
         double dot = 0;
         for (int64_t c = 0; c < p.dim; ++c)
-          dot += double(q.values[size_t(b * qv.batchStride +
-                                        i * qv.rowStride + c)]) *
-                 k.values[size_t(b * kv.batchStride + j * kv.rowStride + c)];
+          dot +=
+              double(
+                  q.values[size_t(b * qv.batchStride + i * qv.rowStride + c)]) *
+              k.values[size_t(b * kv.batchStride + j * kv.rowStride + c)];
         s[size_t(j)] = dot * p.scale;
         max = std::max(max, s[size_t(j)]);
       }
@@ -162,9 +161,9 @@ TEST(AttentionCpu, MatchesDoubleReference) {
       Tensor v(type, randomFloats(rng, kn, -1, 1));
       Tensor out(type, std::vector<float>(qn, NAN));
       Context cpu(QFORGE_BACKEND_CPU);
-      qforge_attention_desc d = describe(p, type, q.bytes.data(),
-                                         k.bytes.data(), v.bytes.data(),
-                                         out.bytes.data());
+      qforge_attention_desc d =
+          describe(p, type, q.bytes.data(), k.bytes.data(), v.bytes.data(),
+                   out.bytes.data());
       QF_ASSERT_OK(qforge_rt_attention(cpu, &d));
       std::vector<double> want = referenceAttention(p, q, k, v);
       // f32 math, then one rounding to the type.
@@ -185,14 +184,13 @@ TEST(AttentionCpu, RejectsBadDescriptors) {
   std::vector<float> buffer(64, 1.0f);
   Problem p{2, 2, 2, 4, false, 1.0f};
   auto base = [&] {
-    return describe(p, QFORGE_F32, buffer.data(), buffer.data(),
-                    buffer.data(), buffer.data() + 32);
+    return describe(p, QFORGE_F32, buffer.data(), buffer.data(), buffer.data(),
+                    buffer.data() + 32);
   };
   qforge_attention_desc d = base();
   d.seq_kv = 0;
   EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
-  EXPECT_NE(std::strstr(qforge_rt_last_error(), "sizes must be >= 1"),
-            nullptr);
+  EXPECT_NE(std::strstr(qforge_rt_last_error(), "sizes must be >= 1"), nullptr);
   d = base();
   d.scale = NAN;
   EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
@@ -237,9 +235,9 @@ protected:
     void *p = nullptr;
     EXPECT_EQ(qforge_rt_alloc(gpu, int64_t(bytes.size()), &p), QFORGE_OK);
     buffers.push_back(p);
-    EXPECT_EQ(qforge_rt_copy_to_device(gpu, p, bytes.data(),
-                                       int64_t(bytes.size())),
-              QFORGE_OK);
+    EXPECT_EQ(
+        qforge_rt_copy_to_device(gpu, p, bytes.data(), int64_t(bytes.size())),
+        QFORGE_OK);
     return p;
   }
 
@@ -254,12 +252,10 @@ TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
   // running max changes from tile to tile, a negative scale (the kernel
   // negates the scores) and scale 0 (a plain mean of the values). NAN:
   // 1/sqrt(head_dim).
-  const Problem shapes[] = {{3, 77, 150, 0, false, NAN},
-                            {4, 130, 64, 0, true, NAN},
-                            {2, 1, 5, 0, false, NAN},
-                            {2, 64, 200, 0, true, 2.0f},
-                            {2, 40, 70, 0, false, -0.7f},
-                            {1, 16, 100, 0, false, 0.0f}};
+  const Problem shapes[] = {
+      {3, 77, 150, 0, false, NAN},  {4, 130, 64, 0, true, NAN},
+      {2, 1, 5, 0, false, NAN},     {2, 64, 200, 0, true, 2.0f},
+      {2, 40, 70, 0, false, -0.7f}, {1, 16, 100, 0, false, 0.0f}};
   for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
     for (int64_t dim : {32, 64, 128})
       for (Problem p : shapes) {
@@ -272,15 +268,15 @@ TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
         Tensor k(type, randomFloats(rng, kn, -2, 2));
         Tensor v(type, randomFloats(rng, kn, -1, 1));
         Tensor want(type, std::vector<float>(qn, 0.0f));
-        qforge_attention_desc d = describe(p, type, q.bytes.data(),
-                                           k.bytes.data(), v.bytes.data(),
-                                           want.bytes.data());
+        qforge_attention_desc d =
+            describe(p, type, q.bytes.data(), k.bytes.data(), v.bytes.data(),
+                     want.bytes.data());
         QF_ASSERT_OK(qforge_rt_attention(cpu, &d));
         // Poisoned output: an element the kernel misses cannot match.
         Tensor got(type, std::vector<float>(qn, NAN));
         void *out = upload(got.bytes);
-        d = describe(p, type, upload(q.bytes), upload(k.bytes),
-                     upload(v.bytes), out);
+        d = describe(p, type, upload(q.bytes), upload(k.bytes), upload(v.bytes),
+                     out);
         QF_ASSERT_OK(qforge_rt_attention(gpu, &d));
         ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
                                          int64_t(got.bytes.size())),

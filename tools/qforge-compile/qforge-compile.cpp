@@ -84,6 +84,13 @@ static cl::opt<std::string>
                 cl::desc("cuda target: CUDA toolkit whose libdevice the "
                          "kernels link (math functions)"),
                 cl::init("/usr/local/cuda"), cl::cat(qforgeCategory));
+static cl::opt<bool> fuseAttention(
+    "fuse-attention",
+    cl::desc("cuda target: run f16/bf16 softmax attention as one "
+             "flash-attention call (qforge-fuse-attention; scores kept in "
+             "f32, not stored); =false keeps the matmul / softmax / matmul "
+             "chain as written"),
+    cl::init(true), cl::cat(qforgeCategory));
 static cl::opt<bool> keepObject("keep-object",
                                 cl::desc("also write <output>.o"),
                                 cl::init(false), cl::cat(qforgeCategory));
@@ -259,10 +266,11 @@ int main(int argc, char **argv) {
     if (failed(described))
       return 1;
     metadata = *described + "target " + target + "\n";
-    std::string pipeline = target == "cuda"
-                               ? "qforge-to-nvvm{chip=" + cudaChip +
-                                     " toolkit=" + cudaToolkit + "}"
-                               : std::string("qforge-to-llvm");
+    std::string pipeline =
+        target == "cuda"
+            ? "qforge-to-nvvm{chip=" + cudaChip + " toolkit=" + cudaToolkit +
+                  " fuse-attention=" + (fuseAttention ? "true" : "false") + "}"
+            : std::string("qforge-to-llvm");
     if (floatPrecision != "f32")
       pipeline = "inline,qforge-float-precision{type=" + floatPrecision + "}," +
                  pipeline;
