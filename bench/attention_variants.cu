@@ -74,7 +74,8 @@ int main(int argc, char **argv) {
   const Candidate candidates[] = {
       candidate<32, 4, 1>(),  candidate<32, 4, 2>(),  candidate<32, 8, 1>(),
       candidate<64, 4, 1>(),  candidate<64, 4, 2>(),  candidate<64, 8, 1>(),
-      candidate<128, 4, 1>(), candidate<128, 8, 1>(),
+      candidate<128, 4, 1>(), candidate<128, 8, 1>(), candidate<128, 4, 2>(),
+      candidate<64, 8, 2>(),
   };
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;

@@ -41,11 +41,12 @@ if [[ "$what" == models || "$what" == all ]] && [[ -d "$root/.device-carry" ]]; 
     echo "calibration tables: DIFFERENT"; status=1
   fi
 fi
-if [[ "$what" == gpu-models ]] && [[ -f "$root/.device-carry/gpu-models.txt" ]]; then
+models="${MODELS:-$root/.device-carry}" # gpu-models: the models' folder
+if [[ "$what" == gpu-models ]] && [[ -f "$models/gpu-models.txt" ]]; then
   # Models from bench/prepare_gpu_models.sh: the cpu-target build on
   # --device cpu is the reference; the cuda-target build (tensors on the
   # device, generated kernels) runs on --device cuda and is compared with it.
-  c="$root/.device-carry"
+  c="$models"
   run=/tmp/qf-build/bin/qforge-run
   printf '\n%-14s %12s %10s %10s %12s %12s %s\n' model "max |err|" cosine "SQNR dB" "cpu ms" "cuda ms" "copies/run"
   while read -r name input min_sqnr; do

@@ -192,7 +192,11 @@ __global__ void __launch_bounds__(Warps * 32)
   loadTile<D, kBlockKV, kThreads>(sV, v, args.vRow, 0, args.seqKV);
   commitAsync();
 
-  uint32_t qFrag[MTiles][D / 16][4];
+  // Q's operand fragments stay in registers for the whole walk when they
+  // are few (32 registers); above that (head dim 128 with 2 row tiles)
+  // they are re-read from shared memory for each key tile.
+  constexpr bool kQInRegisters = MTiles * D <= 128;
+  uint32_t qFrag[kQInRegisters ? MTiles : 1][kQInRegisters ? D / 16 : 1][4];
   float o[MTiles][D / 8][4];
 #pragma unroll
   for (int mt = 0; mt < MTiles; ++mt)
@@ -224,15 +228,20 @@ __global__ void __launch_bounds__(Warps * 32)
       waitAsync<1>();
     }
     __syncthreads();
-    if (t == 0) {
+    // Q's fragment (row tile mt, head-dim step kk) for the first product.
+    auto loadQ = [&](uint32_t(&fragment)[4], int mt, int kk) {
+      loadMatrices(fragment,
+                   sQ + (warp * Tile::kRowsPerWarp + mt * 16 + lane % 16) * P +
+                       kk * 16 + lane / 16 * 8);
+    };
+    if constexpr (kQInRegisters) {
+      if (t == 0) {
 #pragma unroll
-      for (int mt = 0; mt < MTiles; ++mt)
+        for (int mt = 0; mt < MTiles; ++mt)
 #pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk)
-          loadMatrices(
-              qFrag[mt][kk],
-              sQ + (warp * Tile::kRowsPerWarp + mt * 16 + lane % 16) * P +
-                  kk * 16 + lane / 16 * 8);
+          for (int kk = 0; kk < D / 16; ++kk)
+            loadQ(qFrag[mt][kk], mt, kk);
+      }
     }
     const T *keys = sK + stage * kBlockKV * P;
     const T *values = sV + stage * kBlockKV * P;
@@ -247,6 +256,17 @@ __global__ void __launch_bounds__(Warps * 32)
         s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.0f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t qStep[MTiles][4];
+#pragma unroll
+      for (int mt = 0; mt < MTiles; ++mt) {
+        if constexpr (kQInRegisters) {
+#pragma unroll
+          for (int r = 0; r < 4; ++r)
+            qStep[mt][r] = qFrag[mt][kk][r];
+        } else {
+          loadQ(qStep[mt], mt, kk);
+        }
+      }
 #pragma unroll
       for (int n2 = 0; n2 < kKeyTiles / 2; ++n2) {
         uint32_t b[4];
@@ -254,8 +274,8 @@ __global__ void __launch_bounds__(Warps * 32)
                             kk * 16 + lane / 8 % 2 * 8);
 #pragma unroll
         for (int mt = 0; mt < MTiles; ++mt) {
-          mma<T>(s[mt][2 * n2], qFrag[mt][kk], b[0], b[1]);
-          mma<T>(s[mt][2 * n2 + 1], qFrag[mt][kk], b[2], b[3]);
+          mma<T>(s[mt][2 * n2], qStep[mt], b[0], b[1]);
+          mma<T>(s[mt][2 * n2 + 1], qStep[mt], b[2], b[3]);
         }
       }
     }
