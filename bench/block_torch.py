@@ -3,7 +3,7 @@
 with the same weights (regenerated from the same seed), for speed and
 accuracy against qforge's compiled block on the same GPU.
 
-  block_torch.py --seq S --hidden H --heads N [--ffn F] [--seed SEED]
+  block_torch.py --seq S --hidden H --heads N [--ffn F] [--seed SEED] [--weights signs]
                  --input X.npy [--compare NAME=OUT.npy ...] [--runs R]
 
 Prints, for PyTorch fp32 / fp16 / bf16 eager (and torch.compile fp16 when it
@@ -23,10 +23,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "tr
 import make_block  # noqa: E402
 
 
-def weights(seq, hidden, heads, ffn, seed):
+def weights(seq, hidden, heads, ffn, seed, signs=False):
     import random
-    b = make_block.build(seq, hidden, heads, ffn, random.Random(seed), text=False)
-    return [torch.tensor(v, dtype=torch.float32).reshape(shape) for shape, v in b.params]
+    b = make_block.build(seq, hidden, heads, ffn, random.Random(seed), text=False,
+                         signs=signs)
+    # Values come as a list, or (--weights signs) as raw little-endian f32.
+    return [(torch.frombuffer(bytearray(v), dtype=torch.float32) if isinstance(v, bytes)
+             else torch.tensor(v, dtype=torch.float32)).reshape(shape)
+            for shape, v in b.params]
 
 
 def block(x, p, heads):
@@ -74,12 +78,15 @@ def main():
     ap.add_argument("--heads", type=int, required=True)
     ap.add_argument("--ffn", type=int, default=0)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--weights", choices=["gauss", "signs"], default="gauss",
+                    help="as make_block.py --weights")
     ap.add_argument("--input", required=True)
     ap.add_argument("--compare", action="append", default=[])
     ap.add_argument("--runs", type=int, default=50)
     a = ap.parse_args()
     ffn = a.ffn or 4 * a.hidden
-    params = [t.cuda() for t in weights(a.seq, a.hidden, a.heads, ffn, a.seed)]
+    params = [t.cuda() for t in weights(a.seq, a.hidden, a.heads, ffn, a.seed,
+                                        a.weights == "signs")]
     x = torch.from_numpy(np.load(a.input)).cuda()
     torch.backends.cuda.matmul.allow_tf32 = False
     with torch.no_grad():

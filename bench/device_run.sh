@@ -92,16 +92,23 @@ if [[ "$what" == block-perf ]] && [[ -f "$perf/block.txt" ]]; then
   # input already on the GPU), accuracy against PyTorch fp32.
   c="$perf"
   run=/tmp/qf-build/bin/qforge-run
-  read -r seq hidden heads <"$c/block.txt"
+  read -r seq hidden heads weights <"$c/block.txt"
+  weights="${weights:-gauss}"
   x="$c/x.npy"
   if [[ ! -f "$x" ]]; then # too big to carry beside the models: regenerated
     x="/tmp/block_x_${seq}_${hidden}.npy"
     python3 "$root/examples/transformer/make_block.py" /dev/null "$x" \
-      --seq "$seq" --hidden "$hidden" --heads "$heads" --input-only
+      --seq "$seq" --hidden "$hidden" --heads "$heads" --weights "$weights" --input-only
   fi
+  unpacked=/tmp/qf-perf-unpacked # libraries too big to carry uncompressed
+  rm -rf "$unpacked" && mkdir -p "$unpacked"
+  for z in "$c"/*.cuda.so.xz; do
+    [[ -f "$z" ]] && xz -d -T0 -c "$z" >"$unpacked/$(basename "$z" .xz)"
+  done
   compares=()
   printf '\n%-22s %12s %14s %14s %s\n' "qforge (cuda target)" "ms" "device-only ms" "host issue ms" "copies"
-  for m in "$c"/*.cuda.so; do
+  models=$(ls "$c"/*.cuda.so "$unpacked"/*.cuda.so 2>/dev/null)
+  for m in $models; do
     name=$(basename "$m" .cuda.so)
     o=$($run "$m" --input "$x" --output "$out/block_$name.npy" --bench 50 2>&1) || { echo "$name: $o"; status=1; continue; }
     printf '%-22s %12s %14s %14s %s\n' "qforge $name" "$(sed -n 's/^latency.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
@@ -111,10 +118,10 @@ if [[ "$what" == block-perf ]] && [[ -f "$perf/block.txt" ]]; then
     compares+=(--compare "qforge $name=$out/block_$name.npy")
   done
   python3 "$root/bench/block_torch.py" --seq "$seq" --hidden "$hidden" --heads "$heads" \
-    --input "$x" "${compares[@]}" --runs 50 || status=1
+    --weights "$weights" --input "$x" "${compares[@]}" --runs 50 || status=1
   # Where the time goes: QFORGE_PROFILE's per-op device time over 20 runs
   # after the warm-up (the full tables are in $OUT/profile_*.txt).
-  for m in "$c"/*.cuda.so; do
+  for m in $models; do
     name=$(basename "$m" .cuda.so)
     QFORGE_PROFILE=1 $run "$m" --input "$x" --bench 20 >/dev/null 2>"$out/profile_$name.txt"
     echo "== profile $name (20 runs)"; grep -A14 "qforge profile" "$out/profile_$name.txt"

@@ -5,12 +5,15 @@
 # cuda target (tensors on the device, every op on the GPU). Writes them,
 # their inputs and .device-carry/gpu-models.txt into .device-carry/.
 #   bench/prepare_gpu_models.sh [BLOCK_SEQ BLOCK_HIDDEN BLOCK_HEADS]
+#   [PERF_DIR=dir WEIGHTS=gauss|signs BUILDS="f16 ..." XZ_LEVEL=6] \
 #   bench/prepare_gpu_models.sh perf [SEQ HIDDEN HEADS]
 # perf: only the cuda-target builds of one big block (f16; int8 static
 # calibrated here on one sample, also with the attention matmuls left f16;
 # int8 dynamic; all with f16 float parts; f32 at hidden <= 512, int8 with
-# the attention matmuls too at hidden <= 768) into .device-carry/perf/,
-# for bench/device_run.sh block-perf (the carry is limited to 64 MiB).
+# the attention matmuls too at hidden <= 768) into .device-carry/perf/ (or
+# PERF_DIR), for bench/device_run.sh block-perf (the carry is limited to
+# 64 MiB: libraries over 48 MB are xz-compressed; at hidden 4096 use
+# WEIGHTS=signs, whose libraries compress ~10x, and one or two BUILDS).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/build/bin"
@@ -29,35 +32,50 @@ if [[ "${1:-}" == perf ]]; then
   seq=${2:-2048}
   hidden=${3:-768}
   heads=${4:-12}
+  weights=${WEIGHTS:-gauss} # signs: +-1/sqrt(fan_in) weights, for wide blocks
   perf="${PERF_DIR:-$carry/perf}" # PERF_DIR: another ignored folder to carry
   w="$work/perf-$seq-$hidden"
   rm -rf "$perf" && mkdir -p "$perf" "$w"
-  python3 "$root/examples/transformer/make_block.py" "$w/block.mlir" "$perf/x.npy" \
-    --seq "$seq" --hidden "$hidden" --heads "$heads" --calibration-dir "$w/cal" --samples 1
-  echo "$seq $hidden $heads" >"$perf/block.txt"
-  # f32 only where it fits in the carry (64 MiB) beside the others.
-  if (( hidden <= 512 )); then
-    "$bin/qforge-compile" "$w/block.mlir" -o "$perf/f32.cuda.so" --target cuda
-  fi
-  # The same block with its float parts in f16 (qforge-compile
-  # --float-precision f16; f32 input/output).
-  "$bin/qforge-compile" "$w/block.mlir" -o "$perf/f16.cuda.so" --target cuda \
-    --float-precision f16
-  "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="mode=dynamic" -o "$w/dyn.mlir"
-  "$bin/qforge-compile" "$w/dyn.mlir" -o "$perf/int8_dynamic.cuda.so" --target cuda \
-    --float-precision f16
-  calibrate "$w/block.mlir" "$w/cal" "$w/calib.json"
-  if (( hidden <= 768 )); then # all matmuls int8: only where it fits the carry
-    "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="calibration=$w/calib.json" -o "$w/int8.mlir"
-    "$bin/qforge-compile" "$w/int8.mlir" -o "$perf/int8_static.cuda.so" --target cuda \
-      --float-precision f16
-  fi
-  # Projections and MLP in int8, the attention matmuls (activation x
-  # activation) left in f16, as the dynamic mode does.
-  "$bin/qforge-opt" "$w/block.mlir" \
-    --qforge-ptq="calibration=$w/calib.json exclude=batch_matmul" -o "$w/int8_proj.mlir"
-  "$bin/qforge-compile" "$w/int8_proj.mlir" -o "$perf/int8_static_proj.cuda.so" --target cuda \
-    --float-precision f16
+  python3 "$root/examples/transformer/make_block.py" "$w/block.mlir" "$w/x.npy" \
+    --seq "$seq" --hidden "$hidden" --heads "$heads" --weights "$weights" \
+    --calibration-dir "$w/cal" --samples 1
+  echo "$seq $hidden $heads $weights" >"$perf/block.txt"
+  # The input travels unless it would crowd out the models (device_run.sh
+  # regenerates a missing one from the seed).
+  if (( seq * hidden <= 2048 * 1024 )); then cp "$w/x.npy" "$perf/x.npy"; fi
+  # BUILDS: which ones; by default what fits in the carry (64 MiB) at
+  # hidden <= 1024: f32 at hidden <= 512, all matmuls int8 at <= 768.
+  builds=${BUILDS:-"f16 int8_dynamic int8_static_proj"}
+  if [[ -z "${BUILDS:-}" ]] && (( hidden <= 512 )); then builds="$builds f32"; fi
+  if [[ -z "${BUILDS:-}" ]] && (( hidden <= 768 )); then builds="$builds int8_static"; fi
+  compile() { # mlir name [qforge-compile options]
+    "$bin/qforge-compile" "$1" -o "$perf/$2.cuda.so" --target cuda "${@:3}"
+  }
+  for b in $builds; do
+    case $b in
+      f32) compile "$w/block.mlir" f32 ;;
+      # f16 float parts (qforge-compile --float-precision f16; f32 in/out).
+      f16) compile "$w/block.mlir" f16 --float-precision f16 ;;
+      int8_dynamic)
+        "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="mode=dynamic" -o "$w/dyn.mlir"
+        compile "$w/dyn.mlir" int8_dynamic --float-precision f16 ;;
+      int8_static | int8_static_proj)
+        [[ -f "$w/calib.json" ]] || calibrate "$w/block.mlir" "$w/cal" "$w/calib.json"
+        # _proj: projections and MLP in int8, the attention matmuls
+        # (activation x activation) left in f16, as the dynamic mode does.
+        exclude=""
+        [[ $b == int8_static_proj ]] && exclude=" exclude=batch_matmul"
+        "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="calibration=$w/calib.json$exclude" \
+          -o "$w/$b.mlir"
+        compile "$w/$b.mlir" "$b" --float-precision f16 ;;
+      *) echo "unknown build $b" >&2; exit 1 ;;
+    esac
+  done
+  # Libraries over 48 MB travel xz-compressed (signs weights compress ~10x);
+  # device_run.sh block-perf unpacks them.
+  for so in "$perf"/*.so; do
+    if (( $(stat -c %s "$so") > 48000000 )); then xz -T2 "-${XZ_LEVEL:-6}" "$so"; fi
+  done
   du -sh "$perf"
   exit 0
 fi
