@@ -286,24 +286,17 @@ __global__ void __launch_bounds__(Warps * 32)
     // scale min(s)). Keys past the end take no part (p = 0).
     const int firstKey = t * kBlockKV;
     const bool partial = firstKey + kBlockKV > args.seqKV;
-    if (negate) {
+    if (negate || partial) { // both rare: most tiles skip this
 #pragma unroll
       for (int mt = 0; mt < MTiles; ++mt)
 #pragma unroll
         for (int n = 0; n < kKeyTiles; ++n)
 #pragma unroll
-          for (int e = 0; e < 4; ++e)
-            s[mt][n][e] = -s[mt][n][e];
-    }
-    if (partial) {
-#pragma unroll
-      for (int mt = 0; mt < MTiles; ++mt)
-#pragma unroll
-        for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            if (firstKey + n * 8 + lane % 4 * 2 + (e & 1) >= args.seqKV)
-              s[mt][n][e] = -INFINITY;
+          for (int e = 0; e < 4; ++e) {
+            int key = firstKey + n * 8 + lane % 4 * 2 + (e & 1);
+            float x = negate ? -s[mt][n][e] : s[mt][n][e];
+            s[mt][n][e] = partial && key >= args.seqKV ? -INFINITY : x;
+          }
     }
 #pragma unroll
     for (int mt = 0; mt < MTiles; ++mt) {

@@ -215,36 +215,7 @@ TEST(AttentionCpu, RejectsBadDescriptors) {
   EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
 }
 
-class AttentionCuda : public ::testing::Test {
-protected:
-  void SetUp() override {
-    if (!qforge_rt_cuda_available())
-      GTEST_SKIP() << "no CUDA device";
-    unsetenv("QFORGE_DEVICE");
-    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CPU, &cpu), QFORGE_OK);
-    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CUDA, &gpu), QFORGE_OK)
-        << qforge_rt_last_error();
-  }
-  void TearDown() override {
-    for (void *p : buffers)
-      qforge_rt_free(gpu, p);
-    qforge_rt_destroy(gpu);
-    qforge_rt_destroy(cpu);
-  }
-  void *upload(const std::vector<uint8_t> &bytes) {
-    void *p = nullptr;
-    EXPECT_EQ(qforge_rt_alloc(gpu, int64_t(bytes.size()), &p), QFORGE_OK);
-    buffers.push_back(p);
-    EXPECT_EQ(
-        qforge_rt_copy_to_device(gpu, p, bytes.data(), int64_t(bytes.size())),
-        QFORGE_OK);
-    return p;
-  }
-
-  qforge_context *cpu = nullptr, *gpu = nullptr;
-  std::vector<void *> buffers;
-  std::mt19937 rng{std::random_device{}()};
-};
+using AttentionCuda = CpuAndCuda;
 
 TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
   // Ragged lengths (a partial last key tile, a partial query block, fewer

@@ -18,34 +18,9 @@ using namespace qforge::test;
 
 namespace {
 
-class RuntimeCuda : public ::testing::Test {
+/// The CUDA backend against the CPU reference (test_util.h's fixture).
+class RuntimeCuda : public CpuAndCuda {
 protected:
-  void SetUp() override {
-    if (!qforge_rt_cuda_available())
-      GTEST_SKIP() << "no CUDA device";
-    unsetenv("QFORGE_DEVICE");
-    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CPU, &cpu), QFORGE_OK);
-    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CUDA, &gpu), QFORGE_OK)
-        << qforge_rt_last_error();
-  }
-  void TearDown() override {
-    for (void *p : buffers)
-      qforge_rt_free(gpu, p);
-    qforge_rt_destroy(gpu);
-    qforge_rt_destroy(cpu);
-  }
-
-  /// Copies `data` to a new device buffer (freed at the end of the test).
-  template <typename T> T *upload(const std::vector<T> &data) {
-    void *p = nullptr;
-    EXPECT_EQ(qforge_rt_alloc(gpu, int64_t(data.size() * sizeof(T)), &p),
-              QFORGE_OK);
-    buffers.push_back(p);
-    EXPECT_EQ(qforge_rt_copy_to_device(gpu, p, data.data(),
-                                       int64_t(data.size() * sizeof(T))),
-              QFORGE_OK);
-    return static_cast<T *>(p);
-  }
   /// A device buffer of n elements filled with a poison byte pattern, so an
   /// element the kernel fails to write cannot match the reference.
   template <typename T> T *poisoned(size_t n) {
@@ -63,10 +38,6 @@ protected:
         QFORGE_OK);
     return host;
   }
-
-  qforge_context *cpu = nullptr, *gpu = nullptr;
-  std::vector<void *> buffers;
-  std::mt19937 rng{std::random_device{}()};
 };
 
 /// Random floats with some exact ties (x.5 * scale), zeros, NaN and +-Inf.

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -70,6 +71,43 @@ inline std::vector<int64_t> gemmReference64(const std::vector<int8_t> &lhs,
   }
   return acc;
 }
+
+/// A CPU context (the reference) and a CUDA one, for tests that compare the
+/// two; skipped cleanly without a CUDA device. Device buffers made with
+/// upload() are freed at the end of the test.
+class CpuAndCuda : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!qforge_rt_cuda_available())
+      GTEST_SKIP() << "no CUDA device";
+    unsetenv("QFORGE_DEVICE");
+    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CPU, &cpu), QFORGE_OK);
+    ASSERT_EQ(qforge_rt_create(QFORGE_BACKEND_CUDA, &gpu), QFORGE_OK)
+        << qforge_rt_last_error();
+  }
+  void TearDown() override {
+    for (void *p : buffers)
+      qforge_rt_free(gpu, p);
+    qforge_rt_destroy(gpu);
+    qforge_rt_destroy(cpu);
+  }
+
+  /// Copies `data` to a new device buffer (freed at the end of the test).
+  template <typename T> T *upload(const std::vector<T> &data) {
+    void *p = nullptr;
+    EXPECT_EQ(qforge_rt_alloc(gpu, int64_t(data.size() * sizeof(T)), &p),
+              QFORGE_OK);
+    buffers.push_back(p);
+    EXPECT_EQ(qforge_rt_copy_to_device(gpu, p, data.data(),
+                                       int64_t(data.size() * sizeof(T))),
+              QFORGE_OK);
+    return static_cast<T *>(p);
+  }
+
+  qforge_context *cpu = nullptr, *gpu = nullptr;
+  std::vector<void *> buffers;
+  std::mt19937 rng{std::random_device{}()};
+};
 
 } // namespace qforge::test
 
