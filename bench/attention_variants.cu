@@ -1,11 +1,13 @@
 //===- attention_variants.cu - tilings of the flash-attention kernel -----===//
 //
 // Times every candidate tiling of runtime/cuda/attention_kernel.cuh (warps
-// per block x 16-row tiles per warp) for f16 at the given head dims and
-// sequence lengths, on random data: median of 50 launches (CUDA events,
-// after warm-up), TFLOPS, and the largest difference from the first
+// per block x 16-row tiles per warp x keys per step) for f16 at the given head
+// dims and sequence lengths, on random data: median of 50 launches (CUDA
+// events, after warm-up), TFLOPS, and the largest difference from the first
 // candidate's output (every tiling computes the same sums in the same
-// order, so it must be 0). runtime/cuda/attention.cu uses the winners.
+// order for the same keys per step, so it is 0 there; another step size
+// changes where the running max is rescaled: rounding only).
+// runtime/cuda/attention.cu uses the winners.
 //
 //   attention_variants [HEADS SEQ]...   (default: 16 2048  16 8192)
 //
@@ -35,12 +37,13 @@ namespace {
 using Launch = cudaError_t (*)(const attention::Args &, int64_t, cudaStream_t);
 
 struct Candidate {
-  int dim, warps, mtiles;
+  int dim, warps, mtiles, keys;
   Launch launch;
 };
 
-template <int D, int W, int M> Candidate candidate() {
-  return {D, W, M, &attention::launch<__half, D, W, M>};
+template <int D, int W, int M, int KV = attention::kDefaultBlockKV>
+Candidate candidate() {
+  return {D, W, M, KV, &attention::launch<__half, D, W, M, KV>};
 }
 
 float medianMs(const Candidate &c, const attention::Args &args, int64_t heads) {
@@ -72,10 +75,13 @@ int main(int argc, char **argv) {
   if (shapes.empty())
     shapes = {{16, 2048}, {16, 8192}};
   const Candidate candidates[] = {
-      candidate<32, 4, 1>(),  candidate<32, 4, 2>(),  candidate<32, 8, 1>(),
-      candidate<64, 4, 1>(),  candidate<64, 4, 2>(),  candidate<64, 8, 1>(),
-      candidate<128, 4, 1>(), candidate<128, 8, 1>(), candidate<128, 4, 2>(),
-      candidate<64, 8, 2>(),
+      candidate<32, 4, 1>(),      candidate<32, 4, 2>(),
+      candidate<32, 8, 1>(),      candidate<32, 4, 2, 128>(),
+      candidate<64, 4, 1>(),      candidate<64, 4, 2>(),
+      candidate<64, 8, 1>(),      candidate<64, 8, 2>(),
+      candidate<64, 4, 2, 32>(),  candidate<128, 4, 1>(),
+      candidate<128, 8, 1>(),     candidate<128, 4, 2>(),
+      candidate<128, 4, 2, 32>(), candidate<128, 8, 2, 32>(),
   };
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
@@ -123,9 +129,9 @@ int main(int argc, char **argv) {
           diff = std::max(
               diff, std::fabs(__half2float(got[i]) - __half2float(first[i])));
         double tflops = 4.0 * heads * double(seq) * seq * dim / ms / 1e9;
-        std::printf("%-6lld %-6d %-7d %-6d %-7d %10.3f %8.0f %10.3g\n",
-                    (long long)heads, seq, dim, c.warps, c.mtiles, ms, tflops,
-                    diff);
+        std::printf("%-6lld %-6d %-5d %-6d %-7d %-5d %10.3f %8.0f %10.3g\n",
+                    (long long)heads, seq, dim, c.warps, c.mtiles, c.keys, ms,
+                    tflops, diff);
       }
       for (void *p : {q, k, v, out})
         CHECK(cudaFree(p));

@@ -33,7 +33,7 @@
 
 namespace qforge::rt::cuda::attention {
 
-constexpr int kBlockKV = 64; // keys per tile
+constexpr int kDefaultBlockKV = 64; // keys per tile
 
 /// The problem as the kernel reads it (element strides, unit along D).
 struct Args {
@@ -133,8 +133,11 @@ __device__ __forceinline__ float softmaxTerm(float x, float scale,
   return x == -INFINITY ? 0.0f : exp2Approx(__fmaf_rn(x, scale, shift));
 }
 
-/// The tiling of one kernel instance.
-template <int D, int Warps, int MTiles> struct Tiling {
+/// The tiling of one kernel instance: Warps warps of MTiles 16-row tiles
+/// each, KV keys per step.
+template <int D, int Warps, int MTiles, int KV = kDefaultBlockKV>
+struct Tiling {
+  static constexpr int kBlockKV = KV;
   static constexpr int kThreads = Warps * 32;
   static constexpr int kRowsPerWarp = 16 * MTiles;
   static constexpr int kBlockQ = Warps * kRowsPerWarp;
@@ -162,10 +165,11 @@ loadTile(T *shared, const T *global, int64_t rowStride, int first, int valid) {
   }
 }
 
-template <typename T, int D, int Warps, int MTiles>
+template <typename T, int D, int Warps, int MTiles, int KV = kDefaultBlockKV>
 __global__ void __launch_bounds__(Warps * 32)
     flashAttentionKernel(const Args args) {
-  using Tile = Tiling<D, Warps, MTiles>;
+  using Tile = Tiling<D, Warps, MTiles, KV>;
+  constexpr int kBlockKV = Tile::kBlockKV;
   constexpr int P = Tile::kPitch;
   constexpr int kThreads = Tile::kThreads;
   constexpr int kBlockQ = Tile::kBlockQ;
@@ -394,10 +398,10 @@ __global__ void __launch_bounds__(Warps * 32)
 }
 
 /// Launches one instance on `stream` (grid: query blocks x batches).
-template <typename T, int D, int Warps, int MTiles>
+template <typename T, int D, int Warps, int MTiles, int KV = kDefaultBlockKV>
 cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
-  using Tile = Tiling<D, Warps, MTiles>;
-  auto kernel = flashAttentionKernel<T, D, Warps, MTiles>;
+  using Tile = Tiling<D, Warps, MTiles, KV>;
+  auto kernel = flashAttentionKernel<T, D, Warps, MTiles, KV>;
   constexpr int bytes = Tile::template sharedBytes<T>();
   // Above 48 KiB a kernel must opt in to dynamic shared memory (once).
   static cudaError_t optIn = cudaFuncSetAttribute(
