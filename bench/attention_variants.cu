@@ -85,8 +85,9 @@ int main(int argc, char **argv) {
   };
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
-  std::printf("%-6s %-6s %-7s %-6s %-7s %10s %8s %10s\n", "heads", "seq", "dim",
-              "warps", "mtiles", "ms", "TFLOPS", "max diff");
+  std::printf("%-6s %-6s %-5s %-6s %-7s %-5s %10s %8s %10s\n", "heads",
+              "seq", "dim", "warps", "mtiles", "keys", "ms", "TFLOPS",
+              "max diff");
   for (auto [heads, seq] : shapes) {
     for (int dim : {32, 64, 128}) {
       size_t n = size_t(heads) * seq * dim;

@@ -22,7 +22,7 @@ cudaError_t launchForHeadDim(const attention::Args &args, int64_t batch,
   case 64:
     return attention::launch<T, 64, 4, 2>(args, batch, stream);
   default:
-    return attention::launch<T, 128, 4, 2>(args, batch, stream);
+    return attention::launch<T, 128, 4, 2, 32>(args, batch, stream);
   }
 }
 
