@@ -7,7 +7,7 @@
 //
 // A block of kWarps warps takes kWarps * 16 * kMTiles query rows of one
 // batch (each warp 16 * kMTiles rows, kMTiles row tiles of 16 that share
-// every key / value fragment it loads) and walks the keys in tiles of 64.
+// every key / value fragment it loads) and walks the keys in steps of KV.
 // K and V tiles are double-buffered in shared memory (cp.async: the next
 // tile loads while this one computes; the S product waits for K only);
 // S = Q K^T and O += P V are mma.sync m16n8k16 with f32 accumulators; the
