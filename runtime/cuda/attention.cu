@@ -1,5 +1,4 @@
-//===- attention.cu - qforge_rt_attention on the GPU -------------*- CUDA
-//-*-===//
+//===- attention.cu - qforge_rt_attention on the GPU ----------*- CUDA -*-===//
 //
 // Picks the tiling of the flash-attention kernel (attention_kernel.cuh) per
 // head dim, as measured by bench/attention_variants.cu on the H100 (see

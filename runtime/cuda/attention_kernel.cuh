@@ -1,12 +1,11 @@
-//===- attention_kernel.cuh - flash attention on tensor cores ---*- CUDA
-//-*-===//
+//===- attention_kernel.cuh - flash attention, tensor cores --*- CUDA -*-===//
 //
 // The kernel of qforge_rt_attention for f16 / bf16 (FlashAttention-2's
 // forward pass), templated on its tiling so that bench/attention_variants.cu
 // can time the candidates that runtime/cuda/attention.cu chooses from.
 //
-// A block of kWarps warps takes kWarps * 16 * kMTiles query rows of one
-// batch (each warp 16 * kMTiles rows, kMTiles row tiles of 16 that share
+// A block of Warps warps takes Warps * 16 * MTiles query rows of one
+// batch (each warp 16 * MTiles rows, MTiles row tiles of 16 that share
 // every key / value fragment it loads) and walks the keys in steps of KV.
 // K and V tiles are double-buffered in shared memory (cp.async: the next
 // tile loads while this one computes; the S product waits for K only);
