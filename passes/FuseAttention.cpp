@@ -311,27 +311,56 @@ struct FuseAttentionPass
     SmallVector<linalg::BatchMatmulOp> candidates;
     getOperation().walk(
         [&](linalg::BatchMatmulOp op) { candidates.push_back(op); });
-    for (linalg::BatchMatmulOp pv : candidates)
-      if (std::optional<AttentionChain> chain = matchChain(pv))
-        if (accepts(*chain))
-          rewrite(pv, *chain);
+    for (linalg::BatchMatmulOp pv : candidates) {
+      std::optional<AttentionChain> chain = matchChain(pv);
+      if (!chain)
+        continue;
+      // An attention the kernel cannot take says why it stays a chain (as
+      // qforge-fuse-qdq reports what stays float).
+      if (std::optional<std::string> why = whyNotFused(*chain))
+        pv.emitRemark() << "attention not fused: " << *why;
+      else
+        rewrite(pv, *chain);
+    }
   }
 
-  bool accepts(const AttentionChain &chain) {
+  /// Why the runtime's fused attention does not take `chain`, if it does
+  /// not.
+  std::optional<std::string> whyNotFused(const AttentionChain &chain) {
     auto queryType = cast<RankedTensorType>(chain.query.getType());
     Type element = queryType.getElementType();
-    if (!element.isF16() && !element.isBF16())
-      return false;
+    std::string why;
+    llvm::raw_string_ostream os(why);
+    if (!element.isF16() && !element.isBF16()) {
+      os << element << " (the fused kernel is f16 / bf16; an f32 model keeps "
+         << "its exact chain)";
+      return why;
+    }
     for (Value v : {chain.keyTransposed, chain.value, chain.result})
-      if (cast<RankedTensorType>(v.getType()).getElementType() != element)
-        return false;
+      if (cast<RankedTensorType>(v.getType()).getElementType() != element) {
+        os << "mixed element types";
+        return why;
+      }
     int64_t headDim = queryType.getDimSize(2);
     SmallVector<int64_t> dims(headDims.begin(), headDims.end());
     if (dims.empty())
       dims = {32, 64, 128};
-    if (!llvm::is_contained(dims, headDim))
-      return false;
-    return std::isfinite(chain.scale) && std::isfinite(float(chain.scale));
+    if (!llvm::is_contained(dims, headDim)) {
+      os << "head dim ";
+      if (ShapedType::isDynamic(headDim))
+        os << "?";
+      else
+        os << headDim;
+      os << " is not one of head-dims (";
+      llvm::interleaveComma(dims, os);
+      os << ")";
+      return why;
+    }
+    if (!std::isfinite(float(chain.scale))) {
+      os << "scale " << chain.scale << " is not a finite f32";
+      return why;
+    }
+    return std::nullopt;
   }
 
   void rewrite(linalg::BatchMatmulOp pv, const AttentionChain &chain) {

@@ -1,5 +1,7 @@
 // RUN: qforge-opt %s --qforge-fuse-attention --split-input-file | FileCheck %s
 // RUN: qforge-opt %s --qforge-fuse-attention="head-dims=16" --split-input-file | FileCheck %s --check-prefix=DIM16
+// What is matched but not fused says why (default head dims):
+// RUN: qforge-opt %s --qforge-fuse-attention --split-input-file --verify-diagnostics -o /dev/null
 
 #id3 = affine_map<(b, i, j) -> (b, i, j)>
 #row = affine_map<(b, i, j) -> (b, i)>
@@ -108,6 +110,7 @@ func.func @prescaled_bf16(%q: tensor<1x4x16xbf16>, %kt: tensor<1x16x6xbf16>, %v:
   } -> tensor<1x4x6xbf16>
   %eo = tensor.empty() : tensor<1x4x16xbf16>
   %zo = linalg.fill ins(%zero : bf16) outs(%eo : tensor<1x4x16xbf16>) -> tensor<1x4x16xbf16>
+  // expected-remark @+1 {{attention not fused: head dim 16 is not one of head-dims (32, 64, 128)}}
   %o = linalg.batch_matmul ins(%p, %v : tensor<1x4x6xbf16>, tensor<1x6x16xbf16>) outs(%zo : tensor<1x4x16xbf16>) -> tensor<1x4x16xbf16>
   return %o : tensor<1x4x16xbf16>
 }
@@ -196,6 +199,7 @@ func.func @f32_chain(%q: tensor<1x4x32xf32>, %kt: tensor<1x32x4xf32>, %v: tensor
   } -> tensor<1x4x4xf32>
   %eo = tensor.empty() : tensor<1x4x32xf32>
   %zo = linalg.fill ins(%zero : f32) outs(%eo : tensor<1x4x32xf32>) -> tensor<1x4x32xf32>
+  // expected-remark @+1 {{attention not fused: f32 (the fused kernel is f16 / bf16; an f32 model keeps its exact chain)}}
   %o = linalg.batch_matmul ins(%p, %v : tensor<1x4x4xf32>, tensor<1x4x32xf32>) outs(%zo : tensor<1x4x32xf32>) -> tensor<1x4x32xf32>
   return %o : tensor<1x4x32xf32>
 }
