@@ -123,10 +123,14 @@ calibrate "$work/block.mlir" "$work/block_cal" "$work/block_calib.json"
 compile_pair block_f32 "$work/block.mlir" "$carry/block_x.npy"
 compile_pair block_int8 "$work/block_int8.mlir" "$carry/block_x.npy"
 compile_pair block_dyn "$work/block_dyn.mlir" "$carry/block_x.npy"
-# f16 float parts: the cuda build runs its attention as one flash-attention
-# call (f32 scores, probabilities rounded once), the cpu build unfused in
-# f16: compared with a bar of 45 dB instead of 60.
+# f16 / bf16 float parts: the cuda build runs its attention as one
+# flash-attention call (f32 scores, probabilities rounded once), the cpu
+# build unfused in f16 / bf16: compared with a bar of 45 / 30 dB instead
+# of 60.
 "$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_f16.cpu.so" --float-precision f16
 "$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_f16.cuda.so" --target cuda --float-precision f16
 echo "block_f16 block_x.npy 45" >>"$list"
+"$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_bf16.cpu.so" --float-precision bf16
+"$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_bf16.cuda.so" --target cuda --float-precision bf16
+echo "block_bf16 block_x.npy 30" >>"$list"
 du -sh "$carry"
