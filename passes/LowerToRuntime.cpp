@@ -794,11 +794,23 @@ void lowerFloatMatmul(linalg::LinalgOp op) {
     transposeOp->erase();
 }
 
-/// One operand of the attention call: a buffer's tensor and the element
-/// strides between batches and rows of the [batch, rows, head_dim] view.
+/// One operand of the attention call: the tensor whose buffer is read and
+/// the element strides between batches and rows of its [batch, rows, D]
+/// view. Every size comes from `base`, which outlives the transposes the
+/// lowering erases.
 struct StridedView {
   Value base;
+  bool headsInside = false; // base is [rows, batch, D]: heads split in place
   Value batchStride, rowStride;
+
+  /// The dimension of `base` that is dimension `d` of the view.
+  int64_t baseDim(int64_t d) const { return headsInside && d < 2 ? 1 - d : d; }
+  Value size(CallBuilder &cb, int64_t d) const {
+    return cb.dim(base, baseDim(d));
+  }
+  Value indexSize(CallBuilder &cb, int64_t d) const {
+    return tensor::DimOp::create(cb.b, cb.loc, base, baseDim(d));
+  }
 };
 
 /// Whether `t` is linalg.transpose [1, 0, 2] (a [rows, batch, D] tensor
@@ -811,13 +823,23 @@ linalg::TransposeOp headTranspose(Operation *op) {
   return t;
 }
 
+Value mul(CallBuilder &cb, Value x, Value y) {
+  return arith::MulIOp::create(cb.b, cb.loc, x, y);
+}
+
 /// `tensor` as a strided view, reading through a head transpose in place.
 StridedView attentionOperand(CallBuilder &cb, Value tensor) {
+  StridedView view{tensor};
   if (linalg::TransposeOp t = headTranspose(tensor.getDefiningOp())) {
-    Value source = t.getInput(); // [rows, batch, D]
-    return {source, cb.dim(source, 2), cb.product(source, 1, 3)};
+    view.base = t.getInput(); // [rows, batch, D]
+    view.headsInside = true;
+    view.batchStride = view.size(cb, 2);
+    view.rowStride = mul(cb, view.size(cb, 0), view.size(cb, 2));
+  } else {
+    view.batchStride = mul(cb, view.size(cb, 1), view.size(cb, 2));
+    view.rowStride = view.size(cb, 2);
   }
-  return {tensor, cb.product(tensor, 1, 3), cb.dim(tensor, 2)};
+  return view;
 }
 
 /// qforge.attention -> qforge_rt_m_attention. Head transposes around it
@@ -832,25 +854,41 @@ void lowerAttention(AttentionOp op) {
   StridedView q = attentionOperand(cb, query);
   StridedView k = attentionOperand(cb, key);
   StridedView v = attentionOperand(cb, value);
+  // Sizes the verifier could not compare (dynamic) are checked at run time:
+  // the kernel reads k and v over q's batches and head dim, v over k's rows.
+  auto check = [&](const StridedView &x, int64_t d, const StridedView &y,
+                   StringRef what) {
+    cb.checkSize(op, x.base, x.baseDim(d), y.base, y.baseDim(d), what);
+  };
+  check(k, 0, q, "attention key batches");
+  check(v, 0, q, "attention value batches");
+  check(k, 2, q, "attention key head dim");
+  check(v, 2, q, "attention value head dim");
+  check(v, 1, k, "attention value rows");
   linalg::TransposeOp merge =
       op->hasOneUse() ? headTranspose(*op->getUsers().begin()) : nullptr;
-  // The result's buffer: [seq, batch, D] when written through the merge.
-  Value out;
-  StridedView o;
-  if (merge) {
-    out = cb.allocLike(merge.getResult()[0], type.getElementType());
-    o = {Value(), cb.dim(query, 2), cb.product(merge.getResult()[0], 1, 3)};
-  } else {
-    out = cb.allocLike(op.getResult(), type.getElementType());
-    o = {Value(), cb.product(query, 1, 3), cb.dim(query, 2)};
+  // The result's buffer, sized like the query: [rows, batch, D] when it is
+  // written through the merging transpose, [batch, rows, D] otherwise.
+  SmallVector<int64_t> viewDims =
+      merge ? SmallVector<int64_t>{1, 0, 2} : SmallVector<int64_t>{0, 1, 2};
+  SmallVector<int64_t> shape;
+  SmallVector<Value> dynamicSizes;
+  for (int64_t d : viewDims) {
+    shape.push_back(type.getDimSize(d));
+    if (type.isDynamicDim(d))
+      dynamicSizes.push_back(q.indexSize(cb, d));
   }
+  Value out = cb.alloc(shape, type.getElementType(), dynamicSizes);
+  Value headDim = q.size(cb, 2);
+  Value outBatchStride = merge ? headDim : mul(cb, q.size(cb, 1), headDim);
+  Value outRowStride = merge ? mul(cb, q.size(cb, 0), headDim) : headDim;
   cb.call("qforge_rt_m_attention",
-          {cb.dim(query, 0), cb.dim(query, 1), cb.dim(key, 1), cb.dim(query, 2),
+          {q.size(cb, 0), q.size(cb, 1), k.size(cb, 1), headDim,
            cb.i32(runtimeDType(type.getElementType())),
            cb.f32(op.getScale().convertToDouble()), cb.address(q.base),
            q.batchStride, q.rowStride, cb.address(k.base), k.batchStride,
            k.rowStride, cb.address(v.base), v.batchStride, v.rowStride,
-           cb.addressOfBuffer(out), o.batchStride, o.rowStride});
+           cb.addressOfBuffer(out), outBatchStride, outRowStride});
   Value result = cb.toTensor(out);
   llvm::SetVector<Operation *> operandTransposes;
   for (Value operand : {query, key, value})

@@ -35,3 +35,31 @@ func.func @contiguous(%q: tensor<3x4x64xbf16>, %k: tensor<3x6x64xbf16>, %v: tens
   %o = qforge.attention %q, %k, %v scale 0.125 : tensor<3x4x64xbf16>, tensor<3x6x64xbf16>, tensor<3x6x64xbf16> -> tensor<3x4x64xbf16>
   return %o : tensor<3x4x64xbf16>
 }
+
+// -----
+
+// A dynamic sequence length: every size comes from the q/k/v sources (the
+// transposes are erased), the result buffer is sized from q's.
+// CHECK-LABEL: func.func @dynamic_seq
+// CHECK-SAME: (%[[Q:.*]]: tensor<?x2x32xf16>, %[[K:.*]]: tensor<?x2x32xf16>, %[[V:.*]]: tensor<?x2x32xf16>)
+// CHECK-NOT: linalg.transpose
+// The value rows must equal the key rows: a run-time check.
+// CHECK: call @qforge_rt_m_check_size(
+// CHECK: %[[SQ:.*]] = tensor.dim %[[Q]], %c0
+// CHECK: %[[OUT:.*]] = memref.alloc(%[[SQ]]) : memref<?x2x32xf16>
+// CHECK: call @qforge_rt_m_attention(%c2_i64, %{{.*}}, %{{.*}}, %c32_i64, %c1_i32, %cst, %{{[0-9]+}}, %c32_i64, %c64_i64,
+// CHECK: return %{{.*}} : tensor<?x2x32xf16>
+func.func @dynamic_seq(%q: tensor<?x2x32xf16>, %k: tensor<?x2x32xf16>, %v: tensor<?x2x32xf16>) -> tensor<?x2x32xf16> {
+  %c0 = arith.constant 0 : index
+  %s = tensor.dim %q, %c0 : tensor<?x2x32xf16>
+  %skv = tensor.dim %k, %c0 : tensor<?x2x32xf16>
+  %eq = tensor.empty(%s) : tensor<2x?x32xf16>
+  %ek = tensor.empty(%skv) : tensor<2x?x32xf16>
+  %qh = linalg.transpose ins(%q : tensor<?x2x32xf16>) outs(%eq : tensor<2x?x32xf16>) permutation = [1, 0, 2]
+  %kh = linalg.transpose ins(%k : tensor<?x2x32xf16>) outs(%ek : tensor<2x?x32xf16>) permutation = [1, 0, 2]
+  %vh = linalg.transpose ins(%v : tensor<?x2x32xf16>) outs(%ek : tensor<2x?x32xf16>) permutation = [1, 0, 2]
+  %o = qforge.attention %qh, %kh, %vh scale 0.125 : tensor<2x?x32xf16>, tensor<2x?x32xf16>, tensor<2x?x32xf16> -> tensor<2x?x32xf16>
+  %em = tensor.empty(%s) : tensor<?x2x32xf16>
+  %m = linalg.transpose ins(%o : tensor<2x?x32xf16>) outs(%em : tensor<?x2x32xf16>) permutation = [1, 0, 2]
+  return %m : tensor<?x2x32xf16>
+}
