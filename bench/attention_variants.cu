@@ -85,9 +85,8 @@ int main(int argc, char **argv) {
   };
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
-  std::printf("%-6s %-6s %-5s %-6s %-7s %-5s %10s %8s %10s\n", "heads",
-              "seq", "dim", "warps", "mtiles", "keys", "ms", "TFLOPS",
-              "max diff");
+  std::printf("%-6s %-6s %-5s %-6s %-7s %-5s %10s %8s %10s\n", "heads", "seq",
+              "dim", "warps", "mtiles", "keys", "ms", "TFLOPS", "max diff");
   for (auto [heads, seq] : shapes) {
     for (int dim : {32, 64, 128}) {
       size_t n = size_t(heads) * seq * dim;
@@ -115,7 +114,8 @@ int main(int argc, char **argv) {
                            dim,
                            seq,
                            seq,
-                           float(1.4426950408889634 / std::sqrt(double(dim)))};
+                           float(1.4426950408889634 / std::sqrt(double(dim))),
+                           /*causal=*/0};
       std::vector<__half> first, got(n);
       for (const Candidate &c : candidates) {
         if (c.dim != dim)

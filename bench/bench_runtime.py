@@ -53,6 +53,7 @@ class AttentionDesc(ctypes.Structure):
     _fields_ = [
         ("batch", ctypes.c_int64), ("seq_q", ctypes.c_int64), ("seq_kv", ctypes.c_int64),
         ("head_dim", ctypes.c_int64), ("dtype", ctypes.c_int32), ("scale", ctypes.c_float),
+        ("causal", ctypes.c_int32),
         ("q", ctypes.c_void_p), ("q_batch_stride", ctypes.c_int64), ("q_row_stride", ctypes.c_int64),
         ("k", ctypes.c_void_p), ("k_batch_stride", ctypes.c_int64), ("k_row_stride", ctypes.c_int64),
         ("v", ctypes.c_void_p), ("v_batch_stride", ctypes.c_int64), ("v_row_stride", ctypes.c_int64),
@@ -203,34 +204,44 @@ def bench_quant_vs_copy(rt, shapes, iters, log):
 def bench_attention(rt, shapes, iters, log):
     """qforge_rt_attention (flash attention, f16) vs PyTorch's
     scaled_dot_product_attention (its fastest backend for the shape) on the
-    same [heads, seq, head_dim] tensors; accuracy of both vs fp32 math."""
+    same [heads, seq, head_dim] tensors, without and with the causal mask;
+    accuracy of both vs fp32 math."""
     rows = []
     for heads, seq, dim in shapes:
         q, k, v = (torch.randn(heads, seq, dim, device="cuda", dtype=torch.float16)
                    for _ in range(3))
         out = torch.empty_like(q)
         scale = dim ** -0.5
-        d = AttentionDesc(heads, seq, seq, dim, F16, scale,
-                          q.data_ptr(), seq * dim, dim, k.data_ptr(), seq * dim, dim,
-                          v.data_ptr(), seq * dim, dim, out.data_ptr(), seq * dim, dim)
-        ours_ms, torch_ms = medians_ms(
-            [lambda i: rt.attention(d),
-             lambda i: F.scaled_dot_product_attention(q[None], k[None], v[None])],
-            iters)
-        rt.attention(d)
-        ref = torch.softmax((q.float() @ k.float().transpose(1, 2)) * scale, -1) @ v.float()
-        theirs = F.scaled_dot_product_attention(q[None], k[None], v[None])[0].float()
-        err = lambda t: ((t - ref).norm() / ref.norm()).item()
-        flops = 4.0 * heads * seq * seq * dim
-        row = {"heads": heads, "seq": seq, "head_dim": dim, "qforge_ms": ours_ms,
-               "torch_sdpa_ms": torch_ms, "qforge_tflops": flops / ours_ms / 1e9,
-               "ratio_vs_sdpa": torch_ms / ours_ms, "qforge_rel_err": err(out.float()),
-               "sdpa_rel_err": err(theirs)}
-        log(f"  attention {heads}x{seq}x{dim}: qforge {ours_ms:.3f} ms "
-            f"({row['qforge_tflops']:.0f} TFLOPS), torch sdpa {torch_ms:.3f} ms, "
-            f"speed vs sdpa {row['ratio_vs_sdpa']:.2f}x, rel.err {row['qforge_rel_err']:.1e} "
-            f"(sdpa {row['sdpa_rel_err']:.1e})")
-        rows.append(row)
+        for causal in (False, True):
+            d = AttentionDesc(heads, seq, seq, dim, F16, scale, int(causal),
+                              q.data_ptr(), seq * dim, dim, k.data_ptr(), seq * dim, dim,
+                              v.data_ptr(), seq * dim, dim, out.data_ptr(), seq * dim, dim)
+
+            def sdpa():
+                return F.scaled_dot_product_attention(q[None], k[None], v[None],
+                                                      is_causal=causal)
+            ours_ms, torch_ms = medians_ms([lambda i: rt.attention(d), lambda i: sdpa()],
+                                           iters)
+            rt.attention(d)
+            scores = (q.float() @ k.float().transpose(1, 2)) * scale
+            if causal:
+                scores = scores.masked_fill(
+                    torch.ones(seq, seq, device="cuda", dtype=torch.bool).triu(1),
+                    float("-inf"))
+            ref = torch.softmax(scores, -1) @ v.float()
+            theirs = sdpa()[0].float()
+            err = lambda t: ((t - ref).norm() / ref.norm()).item()
+            flops = 4.0 * heads * seq * seq * dim / (2 if causal else 1)
+            row = {"heads": heads, "seq": seq, "head_dim": dim, "causal": causal,
+                   "qforge_ms": ours_ms, "torch_sdpa_ms": torch_ms,
+                   "qforge_tflops": flops / ours_ms / 1e9,
+                   "ratio_vs_sdpa": torch_ms / ours_ms, "qforge_rel_err": err(out.float()),
+                   "sdpa_rel_err": err(theirs)}
+            log(f"  attention {heads}x{seq}x{dim}{' causal' if causal else ''}: "
+                f"qforge {ours_ms:.3f} ms ({row['qforge_tflops']:.0f} TFLOPS), "
+                f"torch sdpa {torch_ms:.3f} ms, speed vs sdpa {row['ratio_vs_sdpa']:.2f}x, "
+                f"rel.err {row['qforge_rel_err']:.1e} (sdpa {row['sdpa_rel_err']:.1e})")
+            rows.append(row)
     return rows
 
 
@@ -302,7 +313,8 @@ def main():
               f"  {r['speedup_vs_fp16']:6.2f}  {r['rel_error']:.1e}")
     print("attention f16              H x S x D    qforge ms  TFLOPS  sdpa ms  x sdpa")
     for r in results["attention"]:
-        print(f"  {r['heads']:>18}x{r['seq']}x{r['head_dim']:<4} {r['qforge_ms']:9.3f} "
+        print(f"  {r['heads']:>11}x{r['seq']}x{r['head_dim']:<4}{' causal' if r['causal'] else '       '}"
+              f" {r['qforge_ms']:9.3f} "
               f"{r['qforge_tflops']:7.0f} {r['torch_sdpa_ms']:8.3f}  {r['ratio_vs_sdpa']:6.2f}")
     print("per-token quant            shape        GB/s   copy GB/s  fraction")
     for r in results["quant"]:

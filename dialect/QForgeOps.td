@@ -187,7 +187,8 @@ def QForge_AttentionOp : QForge_Op<"attention", [Pure]> {
     `p[b, i, :] = softmax_j(scale * dot(query[b, i, :], key[b, j, :]))`,
     for `query` [B, S, D], `key` and `value` [B, Skv, D] and a result of
     query's shape; all of one float type (f32, f16 or bf16). `scale` is a
-    finite f32. The scores are kept in f32 and never stored: the runtime
+    finite f32. With `causal`, query row i attends to keys 0..i only (the
+    mask of PyTorch's `is_causal=True`, aligned at the top left). The scores are kept in f32 and never stored: the runtime
     computes the softmax online over blocks of keys (flash attention), so the
     result rounds differently from the unfused matmul / softmax / matmul
     chain it replaces (qforge-fuse-attention), within the float type's
@@ -200,11 +201,12 @@ def QForge_AttentionOp : QForge_Op<"attention", [Pure]> {
     ```
   }];
   let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
-                       AnyRankedTensor:$value, F32Attr:$scale);
+                       AnyRankedTensor:$value, F32Attr:$scale,
+                       UnitAttr:$causal);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $query `,` $key `,` $value `scale` $scale attr-dict `:` type($query) `,`
-    type($key) `,` type($value) `->` type($result)
+    $query `,` $key `,` $value `scale` $scale (`causal` $causal^)? attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `->` type($result)
   }];
   let hasVerifier = 1;
 }

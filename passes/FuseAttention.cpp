@@ -369,7 +369,7 @@ struct FuseAttentionPass
     Value key = keyFromTransposed(b, loc, chain.keyTransposed);
     auto attention = qforge::AttentionOp::create(
         b, loc, pv.getResult(0).getType(), chain.query, key, chain.value,
-        b.getF32FloatAttr(float(chain.scale)));
+        b.getF32FloatAttr(float(chain.scale)), /*causal=*/UnitAttr());
     pv.getResult(0).replaceAllUsesWith(attention.getResult());
     // Consumers first: each op's users are gone when it is erased.
     for (Operation *op : chain.replaced)

@@ -885,7 +885,8 @@ void lowerAttention(AttentionOp op) {
   cb.call("qforge_rt_m_attention",
           {q.size(cb, 0), q.size(cb, 1), k.size(cb, 1), headDim,
            cb.i32(runtimeDType(type.getElementType())),
-           cb.f32(op.getScale().convertToDouble()), cb.address(q.base),
+           cb.f32(op.getScale().convertToDouble()),
+           cb.i32(op.getCausal() ? 1 : 0), cb.address(q.base),
            q.batchStride, q.rowStride, cb.address(k.base), k.batchStride,
            k.rowStride, cb.address(v.base), v.batchStride, v.rowStride,
            cb.addressOfBuffer(out), outBatchStride, outRowStride});

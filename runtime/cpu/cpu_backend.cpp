@@ -238,8 +238,10 @@ public:
         int64_t qBase = b * d.q_batch_stride + i * d.q_row_stride;
         for (int64_t c = 0; c < d.head_dim; ++c)
           query[size_t(c)] = loadFloat(d.dtype, d.q, qBase + c);
+        // Causal: keys 0..i only (every row has key 0).
+        int64_t keys = d.causal ? std::min(d.seq_kv, i + 1) : d.seq_kv;
         float max = -INFINITY;
-        for (int64_t j = 0; j < d.seq_kv; ++j) {
+        for (int64_t j = 0; j < keys; ++j) {
           int64_t kBase = b * d.k_batch_stride + j * d.k_row_stride;
           float dot = 0.0f;
           for (int64_t c = 0; c < d.head_dim; ++c)
@@ -248,12 +250,12 @@ public:
           max = std::max(max, probs[size_t(j)]);
         }
         float sum = 0.0f;
-        for (float &p : probs) {
-          p = std::exp(p - max);
-          sum += p;
+        for (int64_t j = 0; j < keys; ++j) {
+          probs[size_t(j)] = std::exp(probs[size_t(j)] - max);
+          sum += probs[size_t(j)];
         }
         std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int64_t j = 0; j < d.seq_kv; ++j) {
+        for (int64_t j = 0; j < keys; ++j) {
           int64_t vBase = b * d.v_batch_stride + j * d.v_row_stride;
           for (int64_t c = 0; c < d.head_dim; ++c)
             acc[size_t(c)] +=

@@ -64,7 +64,8 @@ cudaError_t launchAttention(const qforge_attention_desc &d,
                        d.out_row_stride,
                        int(d.seq_q),
                        int(d.seq_kv),
-                       d.scale * 1.4426950408889634f};
+                       d.scale * 1.4426950408889634f,
+                       d.causal};
   if (d.dtype == QFORGE_F16)
     return launchForHeadDim<__half>(args, d.batch, d.head_dim, stream);
   return launchForHeadDim<__nv_bfloat16>(args, d.batch, d.head_dim, stream);

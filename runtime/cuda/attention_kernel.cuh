@@ -41,6 +41,7 @@ struct Args {
   int64_t qBatch, qRow, kBatch, kRow, vBatch, vRow, outBatch, outRow;
   int seqQ, seqKV;
   float scaleLog2; // scale * log2(e): exp(scale * s) = exp2(scaleLog2 * s)
+  int causal;      // 1: query i sees keys j <= i only
 };
 
 /// Elements per shared-memory row: 16 bytes of padding put the 8 rows an
@@ -184,7 +185,11 @@ __global__ void __launch_bounds__(Warps * 32)
   const T *k = static_cast<const T *>(args.k) + batch * args.kBatch;
   const T *v = static_cast<const T *>(args.v) + batch * args.vBatch;
   T *out = static_cast<T *>(args.out) + batch * args.outBatch;
-  const int tiles = (args.seqKV + kBlockKV - 1) / kBlockKV;
+  // Causal: no key past the block's last query row is seen by any row.
+  const int lastKey =
+      args.causal ? min(args.seqKV, qStart + kBlockQ) : args.seqKV;
+  const int tiles = (lastKey + kBlockKV - 1) / kBlockKV;
+  const int warpFirstRow = qStart + warp * Tile::kRowsPerWarp;
   const bool negate = args.scaleLog2 < 0.0f;
   const float scale = fabsf(args.scaleLog2);
 
@@ -289,7 +294,9 @@ __global__ void __launch_bounds__(Warps * 32)
     // scale min(s)). Keys past the end take no part (p = 0).
     const int firstKey = t * kBlockKV;
     const bool partial = firstKey + kBlockKV > args.seqKV;
-    if (negate || partial) { // both rare: most tiles skip this
+    // Causal tiles on or past this warp's diagonal mask keys after the row.
+    const bool diagonal = args.causal && firstKey + kBlockKV - 1 > warpFirstRow;
+    if (negate || partial || diagonal) { // rare: most tiles skip this
 #pragma unroll
       for (int mt = 0; mt < MTiles; ++mt)
 #pragma unroll
@@ -297,8 +304,11 @@ __global__ void __launch_bounds__(Warps * 32)
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             int key = firstKey + n * 8 + lane % 4 * 2 + (e & 1);
+            int row = warpFirstRow + mt * 16 + lane / 4 + (e >= 2 ? 8 : 0);
             float x = negate ? -s[mt][n][e] : s[mt][n][e];
-            s[mt][n][e] = partial && key >= args.seqKV ? -INFINITY : x;
+            bool hidden =
+                (partial && key >= args.seqKV) || (diagonal && key > row);
+            s[mt][n][e] = hidden ? -INFINITY : x;
           }
     }
 #pragma unroll

@@ -260,11 +260,15 @@ qforge_rt_gemm_float(qforge_context *ctx, const qforge_float_gemm_desc *desc);
  * the probabilities are rounded to dtype once, for the second product) for
  * f16 and bf16, head_dim 32, 64 or 128, 16-byte aligned pointers and
  * strides that are multiples of 8; anything else is QFORGE_ERR_UNSUPPORTED.
- * cpu: any float dtype and head_dim (the reference, exact softmax). */
+ * cpu: any float dtype and head_dim (the reference, exact softmax).
+ * causal: the softmax of query row i runs over keys 0..i only, as PyTorch's
+ * scaled_dot_product_attention(is_causal=True); the kernel skips the key
+ * tiles past a query block's last row. */
 typedef struct qforge_attention_desc {
   int64_t batch, seq_q, seq_kv, head_dim; /* >= 1 */
   qforge_dtype dtype;
-  float scale; /* finite */
+  float scale;    /* finite */
+  int32_t causal; /* 1: query i sees keys j <= i only (top-left aligned) */
   const void *q;
   int64_t q_batch_stride, q_row_stride;
   const void *k;
@@ -386,13 +390,14 @@ QFORGE_RT_API void qforge_rt_m_gemm_float(int64_t batch, int64_t m, int64_t n,
                                           int64_t bias, int32_t activation,
                                           int64_t out);
 /* qforge.attention; strides in elements as in qforge_attention_desc. */
-QFORGE_RT_API void qforge_rt_m_attention(
-    int64_t batch, int64_t seq_q, int64_t seq_kv, int64_t head_dim,
-    int32_t dtype, float scale, int64_t q, int64_t q_batch_stride,
-    int64_t q_row_stride, int64_t k, int64_t k_batch_stride,
-    int64_t k_row_stride, int64_t v, int64_t v_batch_stride,
-    int64_t v_row_stride, int64_t out, int64_t out_batch_stride,
-    int64_t out_row_stride);
+QFORGE_RT_API void
+qforge_rt_m_attention(int64_t batch, int64_t seq_q, int64_t seq_kv,
+                      int64_t head_dim, int32_t dtype, float scale,
+                      int32_t causal, int64_t q, int64_t q_batch_stride,
+                      int64_t q_row_stride, int64_t k, int64_t k_batch_stride,
+                      int64_t k_row_stride, int64_t v, int64_t v_batch_stride,
+                      int64_t v_row_stride, int64_t out,
+                      int64_t out_batch_stride, int64_t out_row_stride);
 QFORGE_RT_API void
 qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,
                  int32_t rhs_transposed, int32_t rhs_shared, int64_t lhs,

@@ -279,6 +279,9 @@ qforge_status checkAttention(const qforge_attention_desc *d) {
   if (!std::isfinite(d->scale))
     return fail(QFORGE_ERR_INVALID_ARGUMENT,
                 "attention scale must be finite, got %g", double(d->scale));
+  if (d->causal != 0 && d->causal != 1)
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "attention causal must be 0 or 1, got %d", int(d->causal));
   const struct {
     const char *name;
     const void *data;

@@ -180,3 +180,10 @@ func.func @attention_dynamic(%q: tensor<?x?x32xbf16>, %k: tensor<?x?x32xbf16>, %
   %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<?x?x32xbf16>, tensor<?x?x32xbf16>, tensor<?x?x32xbf16> -> tensor<?x?x32xbf16>
   return %0 : tensor<?x?x32xbf16>
 }
+
+// CHECK-LABEL: func.func @attention_causal
+// CHECK: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 1.000000e+00 causal : tensor<4x8x64xf16>
+func.func @attention_causal(%q: tensor<4x8x64xf16>) -> tensor<4x8x64xf16> {
+  %0 = qforge.attention %q, %q, %q scale 1.0 causal : tensor<4x8x64xf16>, tensor<4x8x64xf16>, tensor<4x8x64xf16> -> tensor<4x8x64xf16>
+  return %0 : tensor<4x8x64xf16>
+}

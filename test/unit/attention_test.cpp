@@ -75,6 +75,7 @@ struct Problem {
   int64_t batch, seqQ, seqKV, dim;
   bool headsInPlace;
   float scale;
+  bool causal = false; // query i sees keys 0..i
 };
 
 /// out[b, i, :] in double, reading the views the runtime reads.
@@ -87,7 +88,9 @@ std::vector<double> referenceAttention(const Problem &p, const Tensor &q,
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t i = 0; i < p.seqQ; ++i) {
       double max = -INFINITY, sum = 0;
-      for (int64_t j = 0; j < p.seqKV; ++j) {
+      int64_t keys = p.causal ? std::min(p.seqKV, i + 1) : p.seqKV;
+      s.assign(size_t(keys), 0.0);
+      for (int64_t j = 0; j < keys; ++j) {
         double dot = 0;
         for (int64_t c = 0; c < p.dim; ++c)
           dot +=
@@ -103,7 +106,7 @@ std::vector<double> referenceAttention(const Problem &p, const Tensor &q,
       }
       for (int64_t c = 0; c < p.dim; ++c) {
         double acc = 0;
-        for (int64_t j = 0; j < p.seqKV; ++j)
+        for (int64_t j = 0; j < keys; ++j)
           acc += s[size_t(j)] *
                  v.values[size_t(b * kv.batchStride + j * kv.rowStride + c)];
         out[size_t((b * p.seqQ + i) * p.dim + c)] = acc / sum;
@@ -124,6 +127,7 @@ qforge_attention_desc describe(const Problem &p, qforge_dtype type,
   d.head_dim = p.dim;
   d.dtype = type;
   d.scale = p.scale;
+  d.causal = p.causal;
   d.q = q;
   d.q_batch_stride = qv.batchStride;
   d.q_row_stride = qv.rowStride;
@@ -151,7 +155,9 @@ TEST(AttentionCpu, MatchesDoubleReference) {
   const Problem problems[] = {{2, 5, 7, 8, false, 0.35f},
                               {3, 9, 4, 16, true, 1.0f},
                               {1, 1, 1, 3, false, 0.5f},
-                              {2, 6, 6, 8, false, 4.0f}}; // peaked softmax
+                              {2, 6, 6, 8, false, 4.0f}, // peaked softmax
+                              // causal, with more queries than keys
+                              {2, 9, 6, 8, true, 0.5f, true}};
   for (const Problem &p : problems)
     for (qforge_dtype type : {QFORGE_F32, QFORGE_F16, QFORGE_BF16}) {
       size_t qn = size_t(p.batch * p.seqQ * p.dim),
@@ -195,6 +201,9 @@ TEST(AttentionCpu, RejectsBadDescriptors) {
   d.scale = NAN;
   EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
   d = base();
+  d.causal = 2;
+  EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  d = base();
   d.dtype = QFORGE_I8;
   EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
   d = base();
@@ -224,9 +233,17 @@ TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
   // negates the scores) and scale 0 (a plain mean of the values). NAN:
   // 1/sqrt(head_dim).
   const Problem shapes[] = {
-      {3, 77, 150, 0, false, NAN},  {4, 130, 64, 0, true, NAN},
-      {2, 1, 5, 0, false, NAN},     {2, 64, 200, 0, true, 2.0f},
-      {2, 40, 70, 0, false, -0.7f}, {1, 16, 100, 0, false, 0.0f}};
+      {3, 77, 150, 0, false, NAN},
+      {4, 130, 64, 0, true, NAN},
+      {2, 1, 5, 0, false, NAN},
+      {2, 64, 200, 0, true, 2.0f},
+      {2, 40, 70, 0, false, -0.7f},
+      {1, 16, 100, 0, false, 0.0f},
+      // causal: several query blocks and key tiles on and off the
+      // diagonal, ragged ends, fewer keys than queries
+      {3, 300, 300, 0, true, NAN, true},
+      {2, 200, 130, 0, false, NAN, true},
+      {1, 70, 260, 0, false, -0.3f, true}};
   for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
     for (int64_t dim : {32, 64, 128})
       for (Problem p : shapes) {
