@@ -181,6 +181,121 @@ std::optional<double> preScale(linalg::GenericOp generic) {
                      generic.getRegion().front().getArgument(0));
 }
 
+/// Whether `map` reads a [..., S, Skv] mask at (i, j) of the loops (b, i,
+/// j): its last two results are i and j, any before them b or 0.
+bool readsRowColumn(AffineMap map) {
+  unsigned n = map.getNumResults();
+  if (map.getNumDims() != 3 || n < 2 ||
+      map.getResult(n - 2) != getAffineDimExpr(1, map.getContext()) ||
+      map.getResult(n - 1) != getAffineDimExpr(2, map.getContext()))
+    return false;
+  for (unsigned r = 0; r + 2 < n; ++r) {
+    AffineExpr e = map.getResult(r);
+    auto constant = dyn_cast<AffineConstantExpr>(e);
+    if (e != getAffineDimExpr(0, map.getContext()) &&
+        !(constant && constant.getValue() == 0))
+      return false;
+  }
+  return true;
+}
+
+/// Whether every element of the constant mask `values` (shape [..., S,
+/// Skv]) is what `visible(i, j)` or `hidden(i, j)` wants at its (i, j):
+/// the causal pattern, key j visible to query i iff j <= i.
+template <typename Visible, typename Hidden>
+bool followsCausalPattern(DenseElementsAttr values, Visible visible,
+                          Hidden hidden) {
+  ArrayRef<int64_t> shape = cast<ShapedType>(values.getType()).getShape();
+  if (shape.size() < 2)
+    return false;
+  int64_t cols = shape.back(), rows = shape[shape.size() - 2];
+  int64_t index = 0;
+  for (Attribute element : values.getValues<Attribute>()) {
+    int64_t j = index % cols, i = index / cols % rows;
+    ++index;
+    if (j <= i ? !visible(element) : !hidden(element))
+      return false;
+  }
+  return true;
+}
+
+/// A value large and negative enough that exp(x + value) is 0 to any float
+/// type's precision (masks use -inf, -1e4, -65504 or the f32 minimum).
+bool isMaskingValue(const APFloat &v) {
+  return v.isNegative() && (v.isInfinity() || v.convertToDouble() <= -1e4);
+}
+
+/// If `generic` applies a causal mask to the scores it reads, the index of
+/// that input: `x + mask[i, j]` with mask 0 where j <= i and a masking
+/// value above the diagonal, or `select(mask[i, j], x, c)` with mask true
+/// where j <= i and c a masking value (either way round). The mask is a
+/// constant read at (i, j), its leading dims broadcast or per batch.
+std::optional<unsigned> causallyMaskedInput(linalg::GenericOp generic) {
+  if (generic.getNumDpsInputs() != 2 || generic.getNumDpsInits() != 1 ||
+      generic.getNumLoops() != 3 ||
+      generic.getNumParallelLoops() != generic.getNumLoops())
+    return std::nullopt;
+  MLIRContext *ctx = generic.getContext();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
+  SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+  auto scoresType = cast<RankedTensorType>(generic.getResult(0).getType());
+  if (maps[2] != id || !scoresType.hasStaticShape())
+    return std::nullopt;
+  Block &body = generic.getRegion().front();
+  Operation *yielded = yieldedOp(generic, 1);
+  for (unsigned scoresIndex : {0u, 1u}) {
+    unsigned maskIndex = 1 - scoresIndex;
+    DenseElementsAttr mask;
+    if (maps[scoresIndex] != id || !readsRowColumn(maps[maskIndex]) ||
+        !matchPattern(generic.getDpsInputs()[maskIndex], m_Constant(&mask)))
+      continue;
+    ArrayRef<int64_t> maskShape = cast<ShapedType>(mask.getType()).getShape();
+    if (maskShape.size() < 2 ||
+        maskShape[maskShape.size() - 2] != scoresType.getDimSize(1) ||
+        maskShape.back() != scoresType.getDimSize(2))
+      continue;
+    Value x = body.getArgument(scoresIndex), m = body.getArgument(maskIndex);
+    auto zero = [](Attribute a) {
+      auto f = dyn_cast<FloatAttr>(a);
+      return f && f.getValue().isZero();
+    };
+    auto masking = [](Attribute a) {
+      auto f = dyn_cast<FloatAttr>(a);
+      return f && isMaskingValue(f.getValue());
+    };
+    auto isTrue = [](Attribute a) {
+      auto b = dyn_cast<IntegerAttr>(a);
+      return b && b.getValue().isOne();
+    };
+    auto isFalse = [](Attribute a) {
+      auto b = dyn_cast<IntegerAttr>(a);
+      return b && b.getValue().isZero();
+    };
+    if (auto add = dyn_cast_or_null<arith::AddFOp>(yielded)) {
+      bool operands = (add.getLhs() == x && add.getRhs() == m) ||
+                      (add.getLhs() == m && add.getRhs() == x);
+      if (operands && followsCausalPattern(mask, zero, masking))
+        return scoresIndex;
+    }
+    if (auto select = dyn_cast_or_null<arith::SelectOp>(yielded)) {
+      if (select.getCondition() != m)
+        continue;
+      FloatAttr c;
+      if (select.getTrueValue() == x &&
+          matchPattern(select.getFalseValue(), m_Constant(&c)) &&
+          isMaskingValue(c.getValue()) &&
+          followsCausalPattern(mask, isTrue, isFalse))
+        return scoresIndex;
+      if (select.getFalseValue() == x &&
+          matchPattern(select.getTrueValue(), m_Constant(&c)) &&
+          isMaskingValue(c.getValue()) &&
+          followsCausalPattern(mask, isFalse, isTrue))
+        return scoresIndex;
+    }
+  }
+  return std::nullopt;
+}
+
 /// A batch_matmul on tensors with its default maps and a zero-filled init.
 bool isPlainBatchMatmul(Operation *op) {
   auto matmul = dyn_cast_or_null<linalg::BatchMatmulOp>(op);
@@ -225,6 +340,7 @@ void eraseWithDeadProducers(Operation *op) {
 struct AttentionChain {
   Value query, keyTransposed, value, result;
   double scale = 1.0;
+  bool causal = false; // a causal mask sat between scores and softmax
   SmallVector<Operation *> replaced;
 };
 
@@ -262,14 +378,32 @@ std::optional<AttentionChain> matchChain(linalg::BatchMatmulOp pv) {
   AttentionChain chain;
   chain.scale = *expScale;
   chain.replaced = {pv, normalize, sum, exp, max};
-  if (auto scaled = definingGeneric(x)) {
-    std::optional<double> c = preScale(scaled);
-    if (!c || !hasUsers(scaled.getDpsInputs()[0], {scaled}))
+  // Between the scores and the softmax: at most one pre-scale and one
+  // causal mask, in either order.
+  bool scaled = false;
+  bool positiveScales = *expScale > 0;
+  while (linalg::GenericOp g = definingGeneric(x)) {
+    Value in;
+    if (std::optional<unsigned> masked;
+        !chain.causal && (masked = causallyMaskedInput(g))) {
+      chain.causal = true;
+      in = g.getDpsInputs()[*masked];
+    } else if (std::optional<double> c; !scaled && (c = preScale(g))) {
+      scaled = true;
+      positiveScales &= *c > 0;
+      chain.scale *= *c;
+      in = g.getDpsInputs()[0];
+    } else {
+      break;
+    }
+    if (!hasUsers(in, {g}))
       return std::nullopt;
-    chain.scale *= *c;
-    chain.replaced.push_back(scaled);
-    x = scaled.getDpsInputs()[0];
+    chain.replaced.push_back(g);
+    x = in;
   }
+  // A negative factor after the mask would turn its -inf into +inf.
+  if (chain.causal && !positiveScales)
+    return std::nullopt;
   Operation *qk = x.getDefiningOp();
   if (!isPlainBatchMatmul(qk))
     return std::nullopt;
@@ -369,7 +503,8 @@ struct FuseAttentionPass
     Value key = keyFromTransposed(b, loc, chain.keyTransposed);
     auto attention = qforge::AttentionOp::create(
         b, loc, pv.getResult(0).getType(), chain.query, key, chain.value,
-        b.getF32FloatAttr(float(chain.scale)), /*causal=*/UnitAttr());
+        b.getF32FloatAttr(float(chain.scale)),
+        chain.causal ? b.getUnitAttr() : UnitAttr());
     pv.getResult(0).replaceAllUsesWith(attention.getResult());
     // Consumers first: each op's users are gone when it is erased.
     for (Operation *op : chain.replaced)

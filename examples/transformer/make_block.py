@@ -3,6 +3,7 @@
 
   make_block.py OUT.mlir INPUT.npy [--seq S] [--hidden H] [--heads N]
                 [--ffn F] [--seed SEED] [--calibration-dir DIR --samples K]
+                [--dtype f16] [--weights signs] [--causal] [--input-only]
 
 y = r + W2 gelu(W1 ln2(r) + b1) + b2,  r = x + Wo attn(ln1(x)) + bo,
 attn = softmax(Q K^T / sqrt(d)) V over N heads, Q/K/V = W{q,k,v} ln1(x) + b.
@@ -38,6 +39,7 @@ class Block:
         self.params = []  # (shape, row-major values) of every constant
         self.text = True  # False: draw the weights, write no MLIR
         self.signs = False  # True: weight matrices are +-1/sqrt(fan_in)
+        self.causal = False  # True: a causal mask is added to the scores
         self.count = 0
 
     def name(self, stem):
@@ -213,6 +215,29 @@ class Block:
                   % (y, r, self.t(s, n, d), e, self.t(*out_shape), ", ".join(map(str, perm))))
         return y
 
+    def causal_mask(self, scores):
+        """scores + mask[i, j], mask 0 where j <= i and -inf above (as a
+        decoder's causal mask is added; no generator draws)."""
+        s, n = self.s, self.n
+        m = self.name("mask")
+        if self.text:
+            rows = ["[" + ", ".join("0.0" if j <= i else "0xFF800000" for j in range(s)) + "]"
+                    for i in range(s)]
+            self.emit("%s = arith.constant dense<[%s]> : tensor<%dx%dxf32>"
+                      % (m, ", ".join(rows), s, s))
+        e = self.empty(n, s, s)
+        y = self.name("masked")
+        self.emit("%s = linalg.generic {indexing_maps = [affine_map<(b, i, j) -> (b, i, j)>, "
+                  "affine_map<(b, i, j) -> (i, j)>, affine_map<(b, i, j) -> (b, i, j)>], "
+                  "iterator_types = [\"parallel\", \"parallel\", \"parallel\"]} "
+                  "ins(%s, %s : %s, tensor<%dx%dxf32>) outs(%s : %s) {"
+                  % (y, scores, m, self.t(n, s, s), s, s, e, self.t(n, s, s)))
+        self.emit("^bb0(%x: f32, %mk: f32, %o: f32):")
+        self.emit("  %r = arith.addf %x, %mk : f32")
+        self.emit("  linalg.yield %r : f32")
+        self.emit("} -> %s" % self.t(n, s, s))
+        return y
+
     def attention(self, q, k, v):
         s, n, d = self.s, self.n, self.d
         qh = self.heads(q, [1, 0, 2], (n, s, d))
@@ -226,6 +251,8 @@ class Block:
                   % (sc, qh, kt, self.t(n, s, d), self.t(n, d, s), z, self.t(n, s, s), self.t(n, s, s)))
         id3 = "affine_map<(b, i, j) -> (b, i, j)>"
         row = "affine_map<(b, i, j) -> (b, i)>"
+        if self.causal:
+            sc = self.causal_mask(sc)
         # row max
         me = self.name("me")
         self.emit("%s = tensor.empty() : tensor<%dx%dxf32>" % (me, n, s))
@@ -284,13 +311,14 @@ class Block:
         return c
 
 
-def build(seq, hidden, heads, ffn, rng, text=True, signs=False):
+def build(seq, hidden, heads, ffn, rng, text=True, signs=False, causal=False):
     """The block's ops in order (weights drawn from rng as they come):
     ln1, q, k, v, attention, o, residual, ln2, up (GELU), down, residual.
     signs: weight matrices of +-1/sqrt(fan_in) (see Block.signs_const)."""
     b = Block(seq, hidden, heads, ffn, rng)
     b.text = text
     b.signs = signs
+    b.causal = causal
     h = hidden
     x = "%input"
     ln1 = b.layernorm(x)
@@ -349,6 +377,9 @@ def main():
                    help="signs: weight matrices of +-1/sqrt(fan_in) with random "
                         "signs, as hex literals (wide blocks: fast to write and "
                         "parse, and their libraries compress); f32 only")
+    p.add_argument("--causal", action="store_true",
+                   help="add a causal mask (0 / -inf constant) to the attention "
+                        "scores before the softmax, as a decoder does")
     p.add_argument("--input-only", action="store_true",
                    help="draw the weights (to advance the generator) but write "
                         "only INPUT.npy, the same as a full run writes; MLIR "
@@ -370,7 +401,7 @@ def main():
         write_npy(a.input, [a.seq, a.hidden],
                   [rng.gauss(0, 1) for _ in range(a.seq * a.hidden)])
         return
-    b = build(a.seq, a.hidden, a.heads, f, rng, signs=signs)
+    b = build(a.seq, a.hidden, a.heads, f, rng, signs=signs, causal=a.causal)
     s, h = a.seq, a.hidden
     out = b.out
     header = [

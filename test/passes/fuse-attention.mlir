@@ -240,3 +240,156 @@ func.func @sum_from_one(%q: tensor<1x4x32xf16>, %kt: tensor<1x32x4xf16>, %v: ten
   %o = linalg.batch_matmul ins(%p, %v : tensor<1x4x4xf16>, tensor<1x4x32xf16>) outs(%zo : tensor<1x4x32xf16>) -> tensor<1x4x32xf16>
   return %o : tensor<1x4x32xf16>
 }
+
+// -----
+
+#id3 = affine_map<(b, i, j) -> (b, i, j)>
+#row = affine_map<(b, i, j) -> (b, i)>
+#ij = affine_map<(b, i, j) -> (i, j)>
+
+// A causal mask added to the scores (0 on and below the diagonal, -inf
+// above) becomes `causal`; so does HF's select(mask, x, min) with an i1
+// mask, here after the pre-scale. A mask that also hides the diagonal is
+// not causal: that chain stays.
+// CHECK-LABEL: func.func @causal_add
+// CHECK: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 1.250000e-01 causal
+// CHECK-NOT: linalg.generic
+// CHECK-LABEL: func.func @causal_select
+// CHECK: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 2.500000e-01 causal
+// CHECK-LABEL: func.func @strict_mask
+// CHECK-NOT: qforge.attention
+// CHECK: return
+func.func @causal_add(%q: tensor<1x4x32xf16>, %kt: tensor<1x32x4xf16>, %v: tensor<1x4x32xf16>) -> tensor<1x4x32xf16> {
+  %zero = arith.constant 0.0 : f16
+  %ninf = arith.constant 0xFC00 : f16
+  %scale = arith.constant 0.125 : f16
+  %mask = arith.constant dense<[[0.0, 0xFC00, 0xFC00, 0xFC00], [0.0, 0.0, 0xFC00, 0xFC00], [0.0, 0.0, 0.0, 0xFC00], [0.0, 0.0, 0.0, 0.0]]> : tensor<4x4xf16>
+  %es = tensor.empty() : tensor<1x4x4xf16>
+  %zs = linalg.fill ins(%zero : f16) outs(%es : tensor<1x4x4xf16>) -> tensor<1x4x4xf16>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<1x4x32xf16>, tensor<1x32x4xf16>) outs(%zs : tensor<1x4x4xf16>) -> tensor<1x4x4xf16>
+  %x = linalg.generic {indexing_maps = [#id3, #ij, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%s, %mask : tensor<1x4x4xf16>, tensor<4x4xf16>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %mk: f16, %o: f16):
+    %r = arith.addf %a, %mk : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %er = tensor.empty() : tensor<1x4xf16>
+  %mf = linalg.fill ins(%ninf : f16) outs(%er : tensor<1x4xf16>) -> tensor<1x4xf16>
+  %m = linalg.generic {indexing_maps = [#id3, #row], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x : tensor<1x4x4xf16>) outs(%mf : tensor<1x4xf16>) {
+  ^bb0(%a: f16, %acc: f16):
+    %r = arith.maximumf %a, %acc : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4xf16>
+  %e = linalg.generic {indexing_maps = [#id3, #row, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x, %m : tensor<1x4x4xf16>, tensor<1x4xf16>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %mx: f16, %o: f16):
+    %t = arith.subf %a, %mx : f16
+    %u = arith.mulf %t, %scale : f16
+    %r = math.exp %u : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %sf = linalg.fill ins(%zero : f16) outs(%er : tensor<1x4xf16>) -> tensor<1x4xf16>
+  %sum = linalg.generic {indexing_maps = [#id3, #row], iterator_types = ["parallel", "parallel", "reduction"]} ins(%e : tensor<1x4x4xf16>) outs(%sf : tensor<1x4xf16>) {
+  ^bb0(%a: f16, %acc: f16):
+    %r = arith.addf %a, %acc : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4xf16>
+  %p = linalg.generic {indexing_maps = [#id3, #row, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%e, %sum : tensor<1x4x4xf16>, tensor<1x4xf16>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %t: f16, %o: f16):
+    %r = arith.divf %a, %t : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %eo = tensor.empty() : tensor<1x4x32xf16>
+  %zo = linalg.fill ins(%zero : f16) outs(%eo : tensor<1x4x32xf16>) -> tensor<1x4x32xf16>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<1x4x4xf16>, tensor<1x4x32xf16>) outs(%zo : tensor<1x4x32xf16>) -> tensor<1x4x32xf16>
+  return %o : tensor<1x4x32xf16>
+}
+
+func.func @causal_select(%q: tensor<1x4x32xf16>, %kt: tensor<1x32x4xf16>, %v: tensor<1x4x32xf16>) -> tensor<1x4x32xf16> {
+  %zero = arith.constant 0.0 : f16
+  %ninf = arith.constant 0xFC00 : f16
+  %lowest = arith.constant -65504.0 : f16
+  %mask = arith.constant dense<[[[true, false, false, false], [true, true, false, false], [true, true, true, false], [true, true, true, true]]]> : tensor<1x4x4xi1>
+  %es = tensor.empty() : tensor<1x4x4xf16>
+  %zs = linalg.fill ins(%zero : f16) outs(%es : tensor<1x4x4xf16>) -> tensor<1x4x4xf16>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<1x4x32xf16>, tensor<1x32x4xf16>) outs(%zs : tensor<1x4x4xf16>) -> tensor<1x4x4xf16>
+  %y = linalg.generic {indexing_maps = [#id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%s : tensor<1x4x4xf16>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %o: f16):
+    %four = arith.constant 4.0 : f16
+    %r = arith.divf %a, %four : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %x = linalg.generic {indexing_maps = [#id3, affine_map<(b, i, j) -> (0, i, j)>, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%y, %mask : tensor<1x4x4xf16>, tensor<1x4x4xi1>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %keep: i1, %o: f16):
+    %r = arith.select %keep, %a, %lowest : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %er = tensor.empty() : tensor<1x4xf16>
+  %mf = linalg.fill ins(%ninf : f16) outs(%er : tensor<1x4xf16>) -> tensor<1x4xf16>
+  %m = linalg.generic {indexing_maps = [#id3, #row], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x : tensor<1x4x4xf16>) outs(%mf : tensor<1x4xf16>) {
+  ^bb0(%a: f16, %acc: f16):
+    %r = arith.maximumf %a, %acc : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4xf16>
+  %e = linalg.generic {indexing_maps = [#id3, #row, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x, %m : tensor<1x4x4xf16>, tensor<1x4xf16>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %mx: f16, %o: f16):
+    %t = arith.subf %a, %mx : f16
+    %r = math.exp %t : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %sf = linalg.fill ins(%zero : f16) outs(%er : tensor<1x4xf16>) -> tensor<1x4xf16>
+  %sum = linalg.generic {indexing_maps = [#id3, #row], iterator_types = ["parallel", "parallel", "reduction"]} ins(%e : tensor<1x4x4xf16>) outs(%sf : tensor<1x4xf16>) {
+  ^bb0(%a: f16, %acc: f16):
+    %r = arith.addf %a, %acc : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4xf16>
+  %p = linalg.generic {indexing_maps = [#id3, #row, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%e, %sum : tensor<1x4x4xf16>, tensor<1x4xf16>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %t: f16, %o: f16):
+    %r = arith.divf %a, %t : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %eo = tensor.empty() : tensor<1x4x32xf16>
+  %zo = linalg.fill ins(%zero : f16) outs(%eo : tensor<1x4x32xf16>) -> tensor<1x4x32xf16>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<1x4x4xf16>, tensor<1x4x32xf16>) outs(%zo : tensor<1x4x32xf16>) -> tensor<1x4x32xf16>
+  return %o : tensor<1x4x32xf16>
+}
+
+func.func @strict_mask(%q: tensor<1x4x32xf16>, %kt: tensor<1x32x4xf16>, %v: tensor<1x4x32xf16>) -> tensor<1x4x32xf16> {
+  %zero = arith.constant 0.0 : f16
+  %ninf = arith.constant 0xFC00 : f16
+  %mask = arith.constant dense<[[0xFC00, 0xFC00, 0xFC00, 0xFC00], [0.0, 0xFC00, 0xFC00, 0xFC00], [0.0, 0.0, 0xFC00, 0xFC00], [0.0, 0.0, 0.0, 0xFC00]]> : tensor<4x4xf16>
+  %es = tensor.empty() : tensor<1x4x4xf16>
+  %zs = linalg.fill ins(%zero : f16) outs(%es : tensor<1x4x4xf16>) -> tensor<1x4x4xf16>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<1x4x32xf16>, tensor<1x32x4xf16>) outs(%zs : tensor<1x4x4xf16>) -> tensor<1x4x4xf16>
+  %x = linalg.generic {indexing_maps = [#id3, #ij, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%s, %mask : tensor<1x4x4xf16>, tensor<4x4xf16>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %mk: f16, %o: f16):
+    %r = arith.addf %a, %mk : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %er = tensor.empty() : tensor<1x4xf16>
+  %mf = linalg.fill ins(%ninf : f16) outs(%er : tensor<1x4xf16>) -> tensor<1x4xf16>
+  %m = linalg.generic {indexing_maps = [#id3, #row], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x : tensor<1x4x4xf16>) outs(%mf : tensor<1x4xf16>) {
+  ^bb0(%a: f16, %acc: f16):
+    %r = arith.maximumf %a, %acc : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4xf16>
+  %e = linalg.generic {indexing_maps = [#id3, #row, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x, %m : tensor<1x4x4xf16>, tensor<1x4xf16>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %mx: f16, %o: f16):
+    %t = arith.subf %a, %mx : f16
+    %r = math.exp %t : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %sf = linalg.fill ins(%zero : f16) outs(%er : tensor<1x4xf16>) -> tensor<1x4xf16>
+  %sum = linalg.generic {indexing_maps = [#id3, #row], iterator_types = ["parallel", "parallel", "reduction"]} ins(%e : tensor<1x4x4xf16>) outs(%sf : tensor<1x4xf16>) {
+  ^bb0(%a: f16, %acc: f16):
+    %r = arith.addf %a, %acc : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4xf16>
+  %p = linalg.generic {indexing_maps = [#id3, #row, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%e, %sum : tensor<1x4x4xf16>, tensor<1x4xf16>) outs(%es : tensor<1x4x4xf16>) {
+  ^bb0(%a: f16, %t: f16, %o: f16):
+    %r = arith.divf %a, %t : f16
+    linalg.yield %r : f16
+  } -> tensor<1x4x4xf16>
+  %eo = tensor.empty() : tensor<1x4x32xf16>
+  %zo = linalg.fill ins(%zero : f16) outs(%eo : tensor<1x4x32xf16>) -> tensor<1x4x32xf16>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<1x4x4xf16>, tensor<1x4x32xf16>) outs(%zo : tensor<1x4x32xf16>) -> tensor<1x4x32xf16>
+  return %o : tensor<1x4x32xf16>
+}
