@@ -4,6 +4,7 @@ with the same weights (regenerated from the same seed), for speed and
 accuracy against qforge's compiled block on the same GPU.
 
   block_torch.py --seq S --hidden H --heads N [--ffn F] [--seed SEED] [--weights signs]
+                 [--causal]
                  --input X.npy [--compare NAME=OUT.npy ...] [--runs R]
 
 Prints, for PyTorch fp32 / fp16 / bf16 eager (and torch.compile fp16 when it
@@ -33,7 +34,7 @@ def weights(seq, hidden, heads, ffn, seed, signs=False):
             for shape, v in b.params]
 
 
-def block(x, p, heads):
+def block(x, p, heads, causal=False):
     (g1, b1, wq, bq, wk, bk, wv, bv, wo, bo, g2, b2, w1, c1, w2, c2) = p
     s, h = x.shape
     d = h // heads
@@ -41,7 +42,11 @@ def block(x, p, heads):
     q = (ln1 @ wq.t() + bq).view(s, heads, d).transpose(0, 1)
     k = (ln1 @ wk.t() + bk).view(s, heads, d).permute(1, 2, 0)
     v = (ln1 @ wv.t() + bv).view(s, heads, d).transpose(0, 1)
-    probs = torch.softmax((q @ k) * (1.0 / math.sqrt(d)), dim=-1)
+    scores = q @ k
+    if causal:  # make_block.py --causal: 0 / -inf added before the scale
+        scores = scores + torch.full((s, s), float("-inf"), device=x.device,
+                                     dtype=x.dtype).triu(1)
+    probs = torch.softmax(scores * (1.0 / math.sqrt(d)), dim=-1)
     ctx = (probs @ v).transpose(0, 1).reshape(s, h)
     r1 = x + ctx @ wo.t() + bo
     ln2 = F.layer_norm(r1, (h,), g2, b2, eps=1e-5)
@@ -80,6 +85,7 @@ def main():
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--weights", choices=["gauss", "signs"], default="gauss",
                     help="as make_block.py --weights")
+    ap.add_argument("--causal", action="store_true", help="as make_block.py --causal")
     ap.add_argument("--input", required=True)
     ap.add_argument("--compare", action="append", default=[])
     ap.add_argument("--runs", type=int, default=50)
@@ -90,19 +96,19 @@ def main():
     x = torch.from_numpy(np.load(a.input)).cuda()
     torch.backends.cuda.matmul.allow_tf32 = False
     with torch.no_grad():
-        ref = block(x, params, a.heads).float().cpu().numpy()
+        ref = block(x, params, a.heads, a.causal).float().cpu().numpy()
         rows = []
         for name, dtype in [("torch fp32", torch.float32), ("torch fp16", torch.float16),
                             ("torch bf16", torch.bfloat16)]:
             p = [t.to(dtype) for t in params]
             xd = x.to(dtype)
-            ms = median_ms(lambda: block(xd, p, a.heads), a.runs)
-            out = block(xd, p, a.heads).float().cpu().numpy()
+            ms = median_ms(lambda: block(xd, p, a.heads, a.causal), a.runs)
+            out = block(xd, p, a.heads, a.causal).float().cpu().numpy()
             rows.append((name, ms, sqnr(ref, out)))
         try:
             p16 = [t.half() for t in params]
             x16 = x.half()
-            compiled = torch.compile(lambda xx: block(xx, p16, a.heads))
+            compiled = torch.compile(lambda xx: block(xx, p16, a.heads, a.causal))
             ms = median_ms(lambda: compiled(x16), a.runs)
             rows.append(("torch.compile fp16", ms, sqnr(ref, compiled(x16).float().cpu().numpy())))
         except Exception as e:  # report, do not fail the run

@@ -92,8 +92,9 @@ if [[ "$what" == block-perf ]] && [[ -f "$perf/block.txt" ]]; then
   # input already on the GPU), accuracy against PyTorch fp32.
   c="$perf"
   run=/tmp/qf-build/bin/qforge-run
-  read -r seq hidden heads weights <"$c/block.txt"
+  read -r seq hidden heads weights causal <"$c/block.txt"
   weights="${weights:-gauss}"
+  mask=(); [[ "$causal" == causal ]] && mask=(--causal)
   x="$c/x.npy"
   if [[ ! -f "$x" ]]; then # too big to carry beside the models: regenerated
     x="/tmp/block_x_${seq}_${hidden}.npy"
@@ -118,7 +119,7 @@ if [[ "$what" == block-perf ]] && [[ -f "$perf/block.txt" ]]; then
     compares+=(--compare "qforge $name=$out/block_$name.npy")
   done
   python3 "$root/bench/block_torch.py" --seq "$seq" --hidden "$hidden" --heads "$heads" \
-    --weights "$weights" --input "$x" "${compares[@]}" --runs 50 || status=1
+    --weights "$weights" "${mask[@]}" --input "$x" "${compares[@]}" --runs 50 || status=1
   # Where the time goes: QFORGE_PROFILE's per-op device time over 20 runs
   # after the warm-up (the full tables are in $OUT/profile_*.txt).
   for m in $models; do

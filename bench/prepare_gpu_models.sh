@@ -5,7 +5,7 @@
 # cuda target (tensors on the device, every op on the GPU). Writes them,
 # their inputs and .device-carry/gpu-models.txt into .device-carry/.
 #   bench/prepare_gpu_models.sh [BLOCK_SEQ BLOCK_HIDDEN BLOCK_HEADS]
-#   [PERF_DIR=dir WEIGHTS=gauss|signs BUILDS="f16 ..." XZ_LEVEL=6] \
+#   [PERF_DIR=dir WEIGHTS=gauss|signs CAUSAL=1 BUILDS="f16 ..." XZ_LEVEL=6] \
 #   bench/prepare_gpu_models.sh perf [SEQ HIDDEN HEADS]
 # perf: only the cuda-target builds of one big block (f16; int8 static
 # calibrated here on one sample, also with the attention matmuls left f16;
@@ -33,13 +33,15 @@ if [[ "${1:-}" == perf ]]; then
   hidden=${3:-768}
   heads=${4:-12}
   weights=${WEIGHTS:-gauss} # signs: +-1/sqrt(fan_in) weights, for wide blocks
+  causal=${CAUSAL:-} # 1: a decoder block (causal mask on the scores)
+  mask=(); [[ -n "$causal" ]] && mask=(--causal)
   perf="${PERF_DIR:-$carry/perf}" # PERF_DIR: another ignored folder to carry
   w="$work/perf-$seq-$hidden"
   rm -rf "$perf" && mkdir -p "$perf" "$w"
   python3 "$root/examples/transformer/make_block.py" "$w/block.mlir" "$w/x.npy" \
-    --seq "$seq" --hidden "$hidden" --heads "$heads" --weights "$weights" \
+    --seq "$seq" --hidden "$hidden" --heads "$heads" --weights "$weights" "${mask[@]}" \
     --calibration-dir "$w/cal" --samples 1
-  echo "$seq $hidden $heads $weights" >"$perf/block.txt"
+  echo "$seq $hidden $heads $weights ${causal:+causal}" >"$perf/block.txt"
   # The input travels unless it would crowd out the models (device_run.sh
   # regenerates a missing one from the seed).
   if (( seq * hidden <= 2048 * 1024 )); then cp "$w/x.npy" "$perf/x.npy"; fi
@@ -133,4 +135,11 @@ echo "block_f16 block_x.npy 45" >>"$list"
 "$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_bf16.cpu.so" --float-precision bf16
 "$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_bf16.cuda.so" --target cuda --float-precision bf16
 echo "block_bf16 block_x.npy 30" >>"$list"
+# A decoder block (causal mask): the cuda build's attention is one causal
+# flash-attention call.
+python3 "$root/examples/transformer/make_block.py" "$work/block_causal.mlir" "$work/block_causal_x.npy" \
+  --seq "$seq" --hidden "$hidden" --heads "$heads" --causal
+"$bin/qforge-compile" "$work/block_causal.mlir" -o "$carry/block_causal_f16.cpu.so" --float-precision f16
+"$bin/qforge-compile" "$work/block_causal.mlir" -o "$carry/block_causal_f16.cuda.so" --target cuda --float-precision f16
+echo "block_causal_f16 block_x.npy 45" >>"$list"
 du -sh "$carry"
