@@ -31,6 +31,13 @@
 extern "C" {
 #endif
 
+/* The model ABI: the qforge_rt_m_* signatures compiled models call. A model
+ * records the version it was compiled for ("qforge-model N") and qforge-run
+ * refuses another, so a changed signature is an error, not a misread call.
+ * 2: the int8 GEMM's output range, the float GEMM, the GPU ABI;
+ * 3: qforge_rt_m_attention. */
+#define QFORGE_MODEL_ABI_VERSION 3
+
 #if defined(_WIN32)
 #define QFORGE_RT_API __declspec(dllexport)
 #else

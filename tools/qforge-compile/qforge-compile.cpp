@@ -13,6 +13,7 @@
 #include "passes/Passes.h"
 #include "qforge/InitAll.h"
 #include "qforge/Support/Calibration.h"
+#include "qforge_rt.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
@@ -100,10 +101,9 @@ static cl::opt<std::string>
 
 namespace {
 
-/// Bumped whenever a qforge_rt_m_* signature changes (2: the int8 GEMM's
-/// output range, the float GEMM and the GPU ABI), so that qforge-run
-/// rejects a model built against another runtime instead of misreading it.
-constexpr int kModelAbiVersion = 2;
+/// The model ABI the generated calls follow (qforge_rt.h says what each
+/// version added); qforge-run refuses a model of another version.
+constexpr int kModelAbiVersion = QFORGE_MODEL_ABI_VERSION;
 
 int fail(const llvm::Twine &message) {
   llvm::errs() << "qforge-compile: error: " << message << "\n";
@@ -137,7 +137,7 @@ std::string describeType(Type type) {
 
 /// The metadata record qforge-run reads (line format, no JSON parser needed
 /// on the runtime side):
-///   qforge-model 2          (the model ABI: qforge_rt_m_* signatures)
+///   qforge-model 3          (the model ABI: qforge_rt_m_* signatures)
 ///   hash <16 hex digits>
 ///   func <name> <inputs> <outputs>
 ///   input <dtype> <dims>

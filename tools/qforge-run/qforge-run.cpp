@@ -115,11 +115,12 @@ bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
   target = "cpu"; // records before the target line had none
   std::stringstream stream(text);
   std::string line;
-  if (!std::getline(stream, line) || line != "qforge-model 2") {
+  const std::string abi = std::to_string(QFORGE_MODEL_ABI_VERSION);
+  if (!std::getline(stream, line) || line != "qforge-model " + abi) {
     if (line.rfind("qforge-model ", 0) == 0)
       error = "the model was compiled for model ABI " + line.substr(13) +
-              ", this runtime has ABI 2: recompile it with this "
-              "qforge-compile";
+              ", this runtime has ABI " + abi +
+              ": recompile it with this qforge-compile";
     else
       error = "unsupported model metadata: '" + line + "'";
     return false;
