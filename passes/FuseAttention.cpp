@@ -344,10 +344,34 @@ struct AttentionChain {
   SmallVector<Operation *> replaced;
 };
 
+/// The ops between the scores and the softmax's input `x`: at most one
+/// pre-scale and one causal mask, in either order; then the first matmul.
+/// Completes `chain` (whose scale so far is the one inside the softmax).
+std::optional<AttentionChain> matchScores(AttentionChain chain, Value x,
+                                          linalg::BatchMatmulOp pv);
+
+/// `linalg.softmax` over the last dim of the scores, as some frontends
+/// emit it (IREE's torch input), instead of the written-out reductions.
+std::optional<AttentionChain> matchNamedSoftmax(linalg::BatchMatmulOp pv) {
+  auto softmax = pv.getDpsInputs()[0].getDefiningOp<linalg::SoftmaxOp>();
+  if (!softmax || softmax.getDimension() != 2 ||
+      !softmax.hasPureTensorSemantics() ||
+      !hasUsers(softmax->getResult(0), {pv}))
+    return std::nullopt;
+  Value x = softmax.getInput();
+  if (!hasUsers(x, {softmax}))
+    return std::nullopt;
+  AttentionChain chain;
+  chain.replaced = {pv, softmax};
+  return matchScores(chain, x, pv);
+}
+
 /// Walks from the second matmul (`pv`) back to the first.
 std::optional<AttentionChain> matchChain(linalg::BatchMatmulOp pv) {
   if (!isPlainBatchMatmul(pv))
     return std::nullopt;
+  if (std::optional<AttentionChain> named = matchNamedSoftmax(pv))
+    return named;
   auto normalize = definingGeneric(pv.getDpsInputs()[0]);
   if (!normalize || !isRowNormalize(normalize) ||
       !hasUsers(normalize.getResult(0), {pv}))
@@ -378,10 +402,13 @@ std::optional<AttentionChain> matchChain(linalg::BatchMatmulOp pv) {
   AttentionChain chain;
   chain.scale = *expScale;
   chain.replaced = {pv, normalize, sum, exp, max};
-  // Between the scores and the softmax: at most one pre-scale and one
-  // causal mask, in either order.
+  return matchScores(chain, x, pv);
+}
+
+std::optional<AttentionChain> matchScores(AttentionChain chain, Value x,
+                                          linalg::BatchMatmulOp pv) {
   bool scaled = false;
-  bool positiveScales = *expScale > 0;
+  bool positiveScales = chain.scale > 0;
   while (linalg::GenericOp g = definingGeneric(x)) {
     Value in;
     if (std::optional<unsigned> masked;

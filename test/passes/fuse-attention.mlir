@@ -393,3 +393,28 @@ func.func @strict_mask(%q: tensor<1x4x32xf16>, %kt: tensor<1x32x4xf16>, %v: tens
   %o = linalg.batch_matmul ins(%p, %v : tensor<1x4x4xf16>, tensor<1x4x32xf16>) outs(%zo : tensor<1x4x32xf16>) -> tensor<1x4x32xf16>
   return %o : tensor<1x4x32xf16>
 }
+
+// -----
+
+// linalg.softmax over the last dim (as IREE's torch input emits it), after
+// a pre-scale, is taken like the written-out reductions.
+// CHECK-LABEL: func.func @named_softmax
+// CHECK: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 1.250000e-01 :
+// CHECK-NOT: linalg.softmax
+func.func @named_softmax(%q: tensor<2x8x64xbf16>, %kt: tensor<2x64x8xbf16>, %v: tensor<2x8x64xbf16>) -> tensor<2x8x64xbf16> {
+  %zero = arith.constant 0.0 : bf16
+  %es = tensor.empty() : tensor<2x8x8xbf16>
+  %zs = linalg.fill ins(%zero : bf16) outs(%es : tensor<2x8x8xbf16>) -> tensor<2x8x8xbf16>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<2x8x64xbf16>, tensor<2x64x8xbf16>) outs(%zs : tensor<2x8x8xbf16>) -> tensor<2x8x8xbf16>
+  %x = linalg.generic {indexing_maps = [affine_map<(b, i, j) -> (b, i, j)>, affine_map<(b, i, j) -> (b, i, j)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%s : tensor<2x8x8xbf16>) outs(%es : tensor<2x8x8xbf16>) {
+  ^bb0(%a: bf16, %o: bf16):
+    %c = arith.constant 0.125 : bf16
+    %r = arith.mulf %a, %c : bf16
+    linalg.yield %r : bf16
+  } -> tensor<2x8x8xbf16>
+  %p = linalg.softmax dimension(2) ins(%x : tensor<2x8x8xbf16>) outs(%es : tensor<2x8x8xbf16>) -> tensor<2x8x8xbf16>
+  %eo = tensor.empty() : tensor<2x8x64xbf16>
+  %zo = linalg.fill ins(%zero : bf16) outs(%eo : tensor<2x8x64xbf16>) -> tensor<2x8x64xbf16>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<2x8x8xbf16>, tensor<2x8x64xbf16>) outs(%zo : tensor<2x8x64xbf16>) -> tensor<2x8x64xbf16>
+  return %o : tensor<2x8x64xbf16>
+}
