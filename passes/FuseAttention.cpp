@@ -390,10 +390,16 @@ std::optional<AttentionChain> matchChain(linalg::BatchMatmulOp pv) {
   auto max = definingGeneric(exp.getDpsInputs()[1]);
   if (!max || !hasUsers(max.getResult(0), {exp}))
     return std::nullopt;
+  // The max starts from -inf; with maxnumf also from NaN, which maxnumf
+  // ignores (linalg.softmax's own decomposition writes that).
   std::optional<APFloat> maxInit = rowReductionInit<arith::MaximumFOp>(max);
-  if (!maxInit)
+  bool nanIgnored = false;
+  if (!maxInit) {
     maxInit = rowReductionInit<arith::MaxNumFOp>(max);
-  if (!maxInit || !maxInit->isInfinity() || !maxInit->isNegative())
+    nanIgnored = true;
+  }
+  if (!maxInit || !((maxInit->isInfinity() && maxInit->isNegative()) ||
+                    (nanIgnored && maxInit->isNaN())))
     return std::nullopt;
   Value x = exp.getDpsInputs()[0];
   if (max.getDpsInputs()[0] != x || !hasUsers(x, {max, exp}))

@@ -249,6 +249,23 @@ def FuseElementwise : Pass<"qforge-fuse-elementwise", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def DecomposeAggregates : Pass<"qforge-decompose-aggregates", "::mlir::ModuleOp"> {
+  let summary = "Decompose linalg.softmax (and other aggregated linalg ops)";
+  let description = [{
+    Replaces every op of upstream's `AggregatedOpInterface` (`linalg.softmax`
+    among them) with the simpler linalg ops it stands for, through the op's
+    own `decomposeOperation`: a softmax becomes a max reduction, `exp(x -
+    max)`, a sum reduction and a division. Neither pipeline could lower
+    these ops otherwise. Both pipelines run it early (the cuda pipeline
+    after `qforge-fuse-attention`, which takes a `linalg.softmax` between
+    the attention matmuls as it is).
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def FuseAttention : Pass<"qforge-fuse-attention", "::mlir::ModuleOp"> {
   let summary = "Raise matmul / softmax / matmul attention to qforge.attention";
   let description = [{

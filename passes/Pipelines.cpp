@@ -13,6 +13,8 @@ using namespace mlir;
 namespace {
 // The CPU recipe of docs/DESIGN.md §8, after qforge's own lowering.
 constexpr const char *kToLLVM =
+    // linalg.softmax and friends as the generics they stand for.
+    "qforge-decompose-aggregates,"
     // Float matmuls through the runtime's GEMM too: its CPU loop is the
     // same k-order sum (identical results) and vectorizes.
     "qforge-lower-to-runtime{float-gemms=true},"
@@ -52,6 +54,7 @@ std::string toNVVMPipeline(const std::string &chip, const std::string &features,
          // Attention as one flash-attention call (f16 / bf16): the scores
          // never reach memory.
          (fuseAttention ? "qforge-fuse-attention," : "") +
+         "qforge-decompose-aggregates,"
          "qforge-lower-to-runtime{float-gemms=true quantize-kernels=true},"
          // One kernel per chain of elementwise ops (and per softmax /
          // layernorm step) instead of one per op.
