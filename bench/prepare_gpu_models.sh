@@ -142,4 +142,8 @@ python3 "$root/examples/transformer/make_block.py" "$work/block_causal.mlir" "$w
 "$bin/qforge-compile" "$work/block_causal.mlir" -o "$carry/block_causal_f16.cpu.so" --float-precision f16
 "$bin/qforge-compile" "$work/block_causal.mlir" -o "$carry/block_causal_f16.cuda.so" --target cuda --float-precision f16
 echo "block_causal_f16 block_x.npy 45" >>"$list"
+compile_pair block_causal_f32 "$work/block_causal.mlir" "$carry/block_x.npy" # unfused: f32
+echo "== linalg.softmax (qforge-decompose-aggregates)"
+python3 "$root/test/integration/cpu/Inputs/npy.py" write "$carry/softmax_x.npy" f32 1x2x4 0 1.0986123 0 0 5 5 5 5
+compile_pair softmax "$root/test/integration/cpu/Inputs/softmax.mlir" "$carry/softmax_x.npy"
 du -sh "$carry"
