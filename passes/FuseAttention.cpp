@@ -4,15 +4,16 @@
 //
 //   scores = batch_matmul(Q, K^T)                       [B, S, Skv]
 //   [x = scores * c]                                     optional pre-scale
+//   [x = x + causal mask]                                optional, constant
 //   m = row max of x,  e = exp((x - m) [* c'])           softmax, in linalg
-//   s = row sum of e,  p = e / s
+//   s = row sum of e,  p = e / s                         (or linalg.softmax)
 //   out = batch_matmul(p, V)                             [B, S, D]
 //
-// into one qforge.attention with scale c * c'. The runtime computes it as
-// flash attention: the [B, S, Skv] scores never reach memory, which is what
-// the unfused chain spends its time on at 2048 tokens and more (three
-// passes over the scores in the softmax, one write and one read around each
-// matmul).
+// into one qforge.attention with scale c * c' (and `causal` for the mask). The
+// runtime computes it as flash attention: the [B, S, Skv] scores never reach
+// memory, which is what the unfused chain spends its time on at 2048 tokens and
+// more (three passes over the scores in the softmax, one write and one read
+// around each matmul).
 //
 // The match is exact about the chain: every intermediate value has only the
 // users the chain gives it (a model that returns the probabilities keeps
@@ -461,12 +462,13 @@ Value keyFromTransposed(OpBuilder &b, Location loc, Value keyTransposed) {
   }
   if (perm == SmallVector<int64_t>{0, 1, 2})
     return source;
-  auto sourceType = cast<RankedTensorType>(source.getType());
-  SmallVector<int64_t> shape;
+  // Sizes as values where dynamic: tensor.dim of the source.
+  SmallVector<OpFoldResult> sourceSizes = tensor::getMixedSizes(b, loc, source);
+  SmallVector<OpFoldResult> sizes;
   for (int64_t p : perm)
-    shape.push_back(sourceType.getDimSize(p));
-  Value init =
-      tensor::EmptyOp::create(b, loc, shape, sourceType.getElementType());
+    sizes.push_back(sourceSizes[p]);
+  Value init = tensor::EmptyOp::create(
+      b, loc, sizes, cast<RankedTensorType>(source.getType()).getElementType());
   return linalg::TransposeOp::create(b, loc, source, init, perm)->getResult(0);
 }
 

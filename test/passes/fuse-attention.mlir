@@ -423,3 +423,55 @@ func.func @named_softmax(%q: tensor<2x8x64xbf16>, %kt: tensor<2x64x8xbf16>, %v: 
   %o = linalg.batch_matmul ins(%p, %v : tensor<2x8x8xbf16>, tensor<2x8x64xbf16>) outs(%zo : tensor<2x8x64xbf16>) -> tensor<2x8x64xbf16>
   return %o : tensor<2x8x64xbf16>
 }
+
+// -----
+
+#id3 = affine_map<(b, i, j) -> (b, i, j)>
+#row = affine_map<(b, i, j) -> (b, i)>
+
+// Dynamic sequence lengths, K^T given as a tensor: the [0, 2, 1] transpose
+// that makes K takes its sizes from K^T.
+// CHECK-LABEL: func.func @dynamic_lengths
+// CHECK-SAME: %[[KT:[a-z0-9]+]]: tensor<2x32x?xf16>
+// CHECK: %[[E:.*]] = tensor.empty(%{{.*}}) : tensor<2x?x32xf16>
+// CHECK: %[[K:.*]] = linalg.transpose ins(%[[KT]] : tensor<2x32x?xf16>) outs(%[[E]] : tensor<2x?x32xf16>) permutation = [0, 2, 1]
+// CHECK: qforge.attention %{{.*}}, %[[K]], %{{.*}} scale 1.000000e+00 : tensor<2x?x32xf16>, tensor<2x?x32xf16>, tensor<2x?x32xf16> -> tensor<2x?x32xf16>
+func.func @dynamic_lengths(%q: tensor<2x?x32xf16>, %kt: tensor<2x32x?xf16>, %v: tensor<2x?x32xf16>) -> tensor<2x?x32xf16> {
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %zero = arith.constant 0.0 : f16
+  %ninf = arith.constant 0xFC00 : f16
+  %s = tensor.dim %q, %c1 : tensor<2x?x32xf16>
+  %n = tensor.dim %kt, %c2 : tensor<2x32x?xf16>
+  %es = tensor.empty(%s, %n) : tensor<2x?x?xf16>
+  %zs = linalg.fill ins(%zero : f16) outs(%es : tensor<2x?x?xf16>) -> tensor<2x?x?xf16>
+  %sc = linalg.batch_matmul ins(%q, %kt : tensor<2x?x32xf16>, tensor<2x32x?xf16>) outs(%zs : tensor<2x?x?xf16>) -> tensor<2x?x?xf16>
+  %er = tensor.empty(%s) : tensor<2x?xf16>
+  %mf = linalg.fill ins(%ninf : f16) outs(%er : tensor<2x?xf16>) -> tensor<2x?xf16>
+  %m = linalg.generic {indexing_maps = [#id3, #row], iterator_types = ["parallel", "parallel", "reduction"]} ins(%sc : tensor<2x?x?xf16>) outs(%mf : tensor<2x?xf16>) {
+  ^bb0(%a: f16, %acc: f16):
+    %r = arith.maximumf %a, %acc : f16
+    linalg.yield %r : f16
+  } -> tensor<2x?xf16>
+  %e = linalg.generic {indexing_maps = [#id3, #row, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%sc, %m : tensor<2x?x?xf16>, tensor<2x?xf16>) outs(%es : tensor<2x?x?xf16>) {
+  ^bb0(%a: f16, %mx: f16, %o: f16):
+    %t = arith.subf %a, %mx : f16
+    %r = math.exp %t : f16
+    linalg.yield %r : f16
+  } -> tensor<2x?x?xf16>
+  %sf = linalg.fill ins(%zero : f16) outs(%er : tensor<2x?xf16>) -> tensor<2x?xf16>
+  %sum = linalg.generic {indexing_maps = [#id3, #row], iterator_types = ["parallel", "parallel", "reduction"]} ins(%e : tensor<2x?x?xf16>) outs(%sf : tensor<2x?xf16>) {
+  ^bb0(%a: f16, %acc: f16):
+    %r = arith.addf %a, %acc : f16
+    linalg.yield %r : f16
+  } -> tensor<2x?xf16>
+  %p = linalg.generic {indexing_maps = [#id3, #row, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%e, %sum : tensor<2x?x?xf16>, tensor<2x?xf16>) outs(%es : tensor<2x?x?xf16>) {
+  ^bb0(%a: f16, %t: f16, %o: f16):
+    %r = arith.divf %a, %t : f16
+    linalg.yield %r : f16
+  } -> tensor<2x?x?xf16>
+  %eo = tensor.empty(%s) : tensor<2x?x32xf16>
+  %zo = linalg.fill ins(%zero : f16) outs(%eo : tensor<2x?x32xf16>) -> tensor<2x?x32xf16>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<2x?x?xf16>, tensor<2x?x32xf16>) outs(%zo : tensor<2x?x32xf16>) -> tensor<2x?x32xf16>
+  return %o : tensor<2x?x32xf16>
+}
