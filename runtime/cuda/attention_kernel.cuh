@@ -28,6 +28,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace qforge::rt::cuda::attention {
@@ -412,11 +413,20 @@ cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
   using Tile = Tiling<D, Warps, MTiles, KV>;
   auto kernel = flashAttentionKernel<T, D, Warps, MTiles, KV>;
   constexpr int bytes = Tile::template sharedBytes<T>();
-  // Above 48 KiB a kernel must opt in to dynamic shared memory (once).
-  static cudaError_t optIn = cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (optIn != cudaSuccess)
-    return optIn;
+  // Above 48 KiB a kernel must opt in to dynamic shared memory, once per
+  // device (the attribute belongs to the device's copy of the kernel).
+  static std::atomic<uint64_t> optedIn{0};
+  int device = 0;
+  if (cudaError_t error = cudaGetDevice(&device); error != cudaSuccess)
+    return error;
+  uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
+  if (!(optedIn.load(std::memory_order_relaxed) & bit)) {
+    if (cudaError_t error = cudaFuncSetAttribute(
+            kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+        error != cudaSuccess)
+      return error;
+    optedIn.fetch_or(bit, std::memory_order_relaxed);
+  }
   dim3 grid((args.seqQ + Tile::kBlockQ - 1) / Tile::kBlockQ, unsigned(batch));
   kernel<<<grid, Tile::kThreads, bytes, stream>>>(args);
   return cudaGetLastError();
