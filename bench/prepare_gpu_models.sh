@@ -88,10 +88,10 @@ mkdir -p "$carry" "$work"
 list="$carry/gpu-models.txt"
 : >"$list"
 
-compile_pair() { # name mlir input
-  "$bin/qforge-compile" "$2" -o "$carry/$1.cpu.so"
-  "$bin/qforge-compile" "$2" -o "$carry/$1.cuda.so" --target cuda
-  echo "$1 $(basename "$3")" >>"$list"
+compile_pair() { # name mlir input [min-SQNR [qforge-compile options...]]
+  "$bin/qforge-compile" "$2" -o "$carry/$1.cpu.so" "${@:5}"
+  "$bin/qforge-compile" "$2" -o "$carry/$1.cuda.so" --target cuda "${@:5}"
+  echo "$1 $(basename "$3") ${4:-}" >>"$list"
 }
 
 echo "== digits (examples/digits)"
@@ -129,19 +129,13 @@ compile_pair block_dyn "$work/block_dyn.mlir" "$carry/block_x.npy"
 # flash-attention call (f32 scores, probabilities rounded once), the cpu
 # build unfused in f16 / bf16: compared with a bar of 45 / 30 dB instead
 # of 60.
-"$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_f16.cpu.so" --float-precision f16
-"$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_f16.cuda.so" --target cuda --float-precision f16
-echo "block_f16 block_x.npy 45" >>"$list"
-"$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_bf16.cpu.so" --float-precision bf16
-"$bin/qforge-compile" "$work/block.mlir" -o "$carry/block_bf16.cuda.so" --target cuda --float-precision bf16
-echo "block_bf16 block_x.npy 30" >>"$list"
+compile_pair block_f16 "$work/block.mlir" "$carry/block_x.npy" 45 --float-precision f16
+compile_pair block_bf16 "$work/block.mlir" "$carry/block_x.npy" 30 --float-precision bf16
 # A decoder block (causal mask): the cuda build's attention is one causal
 # flash-attention call.
 python3 "$root/examples/transformer/make_block.py" "$work/block_causal.mlir" "$work/block_causal_x.npy" \
   --seq "$seq" --hidden "$hidden" --heads "$heads" --causal
-"$bin/qforge-compile" "$work/block_causal.mlir" -o "$carry/block_causal_f16.cpu.so" --float-precision f16
-"$bin/qforge-compile" "$work/block_causal.mlir" -o "$carry/block_causal_f16.cuda.so" --target cuda --float-precision f16
-echo "block_causal_f16 block_x.npy 45" >>"$list"
+compile_pair block_causal_f16 "$work/block_causal.mlir" "$carry/block_x.npy" 45 --float-precision f16
 compile_pair block_causal_f32 "$work/block_causal.mlir" "$carry/block_x.npy" # unfused: f32
 echo "== linalg.softmax (qforge-decompose-aggregates)"
 python3 "$root/test/integration/cpu/Inputs/npy.py" write "$carry/softmax_x.npy" f32 1x2x4 0 1.0986123 0 0 5 5 5 5
