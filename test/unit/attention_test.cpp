@@ -32,43 +32,18 @@ View layout(bool headsInPlace, int64_t batch, int64_t rows, int64_t dim) {
   return headsInPlace ? View{dim, batch * dim} : View{rows * dim, dim};
 }
 
-float loadFloat(qforge_dtype type, const uint8_t *bytes, size_t i) {
-  if (type == QFORGE_F32) {
-    float f;
-    std::memcpy(&f, bytes + 4 * i, 4);
-    return f;
-  }
-  uint16_t h;
-  std::memcpy(&h, bytes + 2 * i, 2);
-  return type == QFORGE_F16 ? qforge::rt::halfToFloat(h)
-                            : qforge::rt::bf16ToFloat(h);
-}
-
-void storeFloat(qforge_dtype type, uint8_t *bytes, size_t i, float value) {
-  if (type == QFORGE_F32) {
-    std::memcpy(bytes + 4 * i, &value, 4);
-    return;
-  }
-  uint16_t h = type == QFORGE_F16 ? qforge::rt::floatToHalf(value)
-                                  : qforge::rt::floatToBf16(value);
-  std::memcpy(bytes + 2 * i, &h, 2);
-}
-
 /// Values of `type` stored as raw bytes, with their float values kept.
 struct Tensor {
   qforge_dtype type;
   std::vector<uint8_t> bytes;
   std::vector<float> values; // after rounding to `type`
 
-  Tensor(qforge_dtype type, const std::vector<float> &v) : type(type) {
-    int width = type == QFORGE_F32 ? 4 : 2;
-    bytes.resize(v.size() * size_t(width));
+  Tensor(qforge_dtype type, const std::vector<float> &v)
+      : type(type), bytes(encode(v, type)) {
     for (size_t i = 0; i < v.size(); ++i)
-      storeFloat(type, bytes.data(), i, v[i]);
-    for (size_t i = 0; i < v.size(); ++i)
-      values.push_back(loadFloat(type, bytes.data(), i));
+      values.push_back(at(i));
   }
-  float at(size_t i) const { return loadFloat(type, bytes.data(), i); }
+  float at(size_t i) const { return decodeAt(bytes.data(), i, type); }
 };
 
 struct Problem {

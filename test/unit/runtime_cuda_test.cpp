@@ -54,22 +54,6 @@ std::vector<float> awkwardFloats(std::mt19937 &rng, size_t n, float scale) {
   return v;
 }
 
-/// The elements of `v` stored as `type` (f32, f16 or bf16 bits).
-std::vector<uint8_t> encode(const std::vector<float> &v, qforge_dtype type) {
-  size_t width = type == QFORGE_F32 ? 4 : 2;
-  std::vector<uint8_t> bytes(v.size() * width);
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (type == QFORGE_F32) {
-      std::memcpy(&bytes[i * 4], &v[i], 4);
-    } else {
-      uint16_t h = type == QFORGE_F16 ? qforge::rt::floatToHalf(v[i])
-                                      : qforge::rt::floatToBf16(v[i]);
-      std::memcpy(&bytes[i * 2], &h, 2);
-    }
-  }
-  return bytes;
-}
-
 const qforge_dtype kFloatTypes[] = {QFORGE_F32, QFORGE_F16, QFORGE_BF16};
 const int64_t kOddSizes[] = {1, 3, 5, 17, 33, 127, 4099};
 
@@ -495,21 +479,8 @@ TEST_F(RuntimeCuda, FloatGemmMatchesCpuWithinRounding) {
       size_t lhsCount = size_t(batch * m * k), rhsCount = size_t(k * n),
              outCount = size_t(batch * m * n);
       int64_t width = type == QFORGE_F32 ? 4 : 2;
-      auto toType = [&](const std::vector<float> &v) {
-        std::vector<uint8_t> bytes(v.size() * size_t(width));
-        for (size_t i = 0; i < v.size(); ++i) {
-          if (type == QFORGE_F32) {
-            std::memcpy(&bytes[i * 4], &v[i], 4);
-          } else {
-            uint16_t h = type == QFORGE_F16 ? qforge::rt::floatToHalf(v[i])
-                                            : qforge::rt::floatToBf16(v[i]);
-            std::memcpy(&bytes[i * 2], &h, 2);
-          }
-        }
-        return bytes;
-      };
-      auto lhs = toType(randomFloats(rng, lhsCount, -1, 1));
-      auto rhs = toType(randomFloats(rng, rhsCount, -1, 1));
+      auto lhs = encode(randomFloats(rng, lhsCount, -1, 1), type);
+      auto rhs = encode(randomFloats(rng, rhsCount, -1, 1), type);
       auto bias = randomFloats(rng, size_t(n));
       std::vector<uint8_t> cpuOut(outCount * size_t(width)),
           gpuOut(cpuOut.size());
@@ -535,19 +506,8 @@ TEST_F(RuntimeCuda, FloatGemmMatchesCpuWithinRounding) {
       QF_ASSERT_OK(qforge_rt_gemm_float(gpu, &d));
       gpuOut = download(dout, gpuOut.size());
       for (size_t i = 0; i < outCount; ++i) {
-        float a, b;
-        if (type == QFORGE_F32) {
-          std::memcpy(&a, &cpuOut[i * 4], 4);
-          std::memcpy(&b, &gpuOut[i * 4], 4);
-        } else {
-          uint16_t ha, hb;
-          std::memcpy(&ha, &cpuOut[i * 2], 2);
-          std::memcpy(&hb, &gpuOut[i * 2], 2);
-          a = type == QFORGE_F16 ? qforge::rt::halfToFloat(ha)
-                                 : qforge::rt::bf16ToFloat(ha);
-          b = type == QFORGE_F16 ? qforge::rt::halfToFloat(hb)
-                                 : qforge::rt::bf16ToFloat(hb);
-        }
+        float a = decodeAt(cpuOut.data(), i, type);
+        float b = decodeAt(gpuOut.data(), i, type);
         float tolerance = type == QFORGE_F32   ? 1e-4f
                           : type == QFORGE_F16 ? 2e-2f
                                                : 1e-1f;

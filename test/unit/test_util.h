@@ -3,12 +3,14 @@
 #ifndef QFORGE_TEST_UNIT_TEST_UTIL_H
 #define QFORGE_TEST_UNIT_TEST_UTIL_H
 
+#include "numerics.h"
 #include "qforge_rt.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -70,6 +72,36 @@ inline std::vector<int64_t> gemmReference64(const std::vector<int8_t> &lhs,
       }
   }
   return acc;
+}
+
+/// The elements of `v` stored as `type` (f32, f16 or bf16 bits).
+inline std::vector<uint8_t> encode(const std::vector<float> &v,
+                                   qforge_dtype type) {
+  size_t width = type == QFORGE_F32 ? 4 : 2;
+  std::vector<uint8_t> bytes(v.size() * width);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (type == QFORGE_F32) {
+      std::memcpy(&bytes[i * 4], &v[i], 4);
+    } else {
+      uint16_t h = type == QFORGE_F16 ? qforge::rt::floatToHalf(v[i])
+                                      : qforge::rt::floatToBf16(v[i]);
+      std::memcpy(&bytes[i * 2], &h, 2);
+    }
+  }
+  return bytes;
+}
+
+/// Element `i` of `type` (f32, f16 or bf16 bits) at `bytes`, as float.
+inline float decodeAt(const uint8_t *bytes, size_t i, qforge_dtype type) {
+  if (type == QFORGE_F32) {
+    float f;
+    std::memcpy(&f, bytes + 4 * i, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, bytes + 2 * i, 2);
+  return type == QFORGE_F16 ? qforge::rt::halfToFloat(h)
+                            : qforge::rt::bf16ToFloat(h);
 }
 
 /// A CPU context (the reference) and a CUDA one, for tests that compare the
