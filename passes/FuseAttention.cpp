@@ -80,6 +80,12 @@ Operation *yieldedOp(linalg::GenericOp generic, size_t ops) {
   return body.getTerminator()->getOperand(0).getDefiningOp();
 }
 
+/// (b, i, j) -> (b, i): a row's value in a rank-3 loop nest.
+AffineMap rowMap(MLIRContext *ctx) {
+  return AffineMap::get(
+      3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)}, ctx);
+}
+
 /// Whether `generic` is all-parallel over rank-3 tensors with the identity
 /// map for every operand but input `rowInput`, which is read at (b, i).
 bool isRowBroadcastMap(linalg::GenericOp generic, int rowInput) {
@@ -89,8 +95,7 @@ bool isRowBroadcastMap(linalg::GenericOp generic, int rowInput) {
     return false;
   MLIRContext *ctx = generic.getContext();
   AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
-  AffineMap row = AffineMap::get(
-      3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)}, ctx);
+  AffineMap row = rowMap(ctx);
   SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
   for (auto [index, map] : llvm::enumerate(maps))
     if (map != (int(index) == rowInput ? row : id))
@@ -104,8 +109,7 @@ template <typename CombineOp>
 std::optional<APFloat> rowReductionInit(linalg::GenericOp generic) {
   MLIRContext *ctx = generic.getContext();
   AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
-  AffineMap row = AffineMap::get(
-      3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)}, ctx);
+  AffineMap row = rowMap(ctx);
   if (generic.getNumLoops() != 3 || generic.getNumReductionLoops() != 1 ||
       generic.getIteratorTypesArray()[2] != utils::IteratorType::reduction ||
       generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
