@@ -466,3 +466,11 @@ func.func @attention_scale(%q: tensor<2x4x8xf16>, %k: tensor<2x4x8xf16>, %v: ten
   %0 = qforge.attention %q, %k, %v scale 0x7F800000 : tensor<2x4x8xf16>, tensor<2x4x8xf16>, tensor<2x4x8xf16> -> tensor<2x4x8xf16>
   return %0 : tensor<2x4x8xf16>
 }
+
+// -----
+
+func.func @attention_batch(%q: tensor<2x4x8xf16>, %k: tensor<3x4x8xf16>, %v: tensor<3x4x8xf16>) -> tensor<2x4x8xf16> {
+  // expected-error @+1 {{'qforge.attention' op batch sizes differ: query 2, key 3, value 3}}
+  %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<2x4x8xf16>, tensor<3x4x8xf16>, tensor<3x4x8xf16> -> tensor<2x4x8xf16>
+  return %0 : tensor<2x4x8xf16>
+}
