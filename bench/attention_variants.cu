@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attention_kernel.cuh"
+#include "attention_int8_kernel.cuh"
 
 #include <algorithm>
 #include <cstdio>
@@ -46,16 +46,28 @@ Candidate candidate() {
   return {D, W, M, KV, &attention::launch<__half, D, W, M, KV>};
 }
 
-float medianMs(const Candidate &c, const attention::Args &args, int64_t heads) {
+/// The int8 kernel's tilings (qforge_rt.h's QFORGE_ATTENTION_INT8): the
+/// operands are quantized once per shape, outside the timed kernel.
+using Int8Launch = cudaError_t (*)(const attention_int8::Args &, int64_t,
+                                   cudaStream_t);
+struct Int8Candidate {
+  int dim, warps, mtiles;
+  Int8Launch launch;
+};
+template <int D, int W, int M> Int8Candidate int8Candidate() {
+  return {D, W, M, &attention_int8::launch<__half, D, W, M>};
+}
+
+template <typename Launch> float medianMs(Launch launch) {
   cudaEvent_t start, stop;
   CHECK(cudaEventCreate(&start));
   CHECK(cudaEventCreate(&stop));
   for (int i = 0; i < 5; ++i)
-    CHECK(c.launch(args, heads, nullptr));
+    CHECK(launch());
   std::vector<float> times;
   for (int i = 0; i < 50; ++i) {
     CHECK(cudaEventRecord(start));
-    CHECK(c.launch(args, heads, nullptr));
+    CHECK(launch());
     CHECK(cudaEventRecord(stop));
     CHECK(cudaEventSynchronize(stop));
     float ms = 0;
@@ -74,6 +86,12 @@ int main(int argc, char **argv) {
     shapes.push_back({std::atoll(argv[i]), std::atoi(argv[i + 1])});
   if (shapes.empty())
     shapes = {{16, 2048}, {16, 8192}};
+  const Int8Candidate int8Candidates[] = {
+      int8Candidate<32, 4, 1>(),  int8Candidate<32, 4, 2>(),
+      int8Candidate<64, 4, 1>(),  int8Candidate<64, 8, 1>(),
+      int8Candidate<64, 4, 2>(),  int8Candidate<128, 4, 1>(),
+      int8Candidate<128, 8, 1>(),
+  };
   const Candidate candidates[] = {
       candidate<32, 4, 1>(),      candidate<32, 4, 2>(),
       candidate<32, 8, 1>(),      candidate<32, 4, 2, 128>(),
@@ -120,7 +138,7 @@ int main(int argc, char **argv) {
       for (const Candidate &c : candidates) {
         if (c.dim != dim)
           continue;
-        float ms = medianMs(c, args, heads);
+        float ms = medianMs([&] { return c.launch(args, heads, nullptr); });
         CHECK(cudaMemcpy(got.data(), out, n * sizeof(__half),
                          cudaMemcpyDeviceToHost));
         if (first.empty())
@@ -134,6 +152,55 @@ int main(int argc, char **argv) {
                     (long long)heads, seq, dim, c.warps, c.mtiles, c.keys, ms,
                     tflops, diff);
       }
+      // int8: quantizing the operands (timed alone), then each tiling;
+      // "max diff" is the relative error vs the first f16 tiling (norm of
+      // the difference over the norm), as the int8 rounding is expected.
+      void *workspace = nullptr;
+      CHECK(cudaMalloc(&workspace,
+                       attention_int8::workspaceBytes(heads, seq, seq, dim)));
+      attention_int8::Operands operands =
+          attention_int8::carve(workspace, heads, seq, seq, dim);
+      attention_int8::Inputs inputs{q,
+                                    k,
+                                    v,
+                                    int64_t(seq) * dim,
+                                    dim,
+                                    int64_t(seq) * dim,
+                                    dim,
+                                    int64_t(seq) * dim,
+                                    dim,
+                                    heads,
+                                    seq,
+                                    seq,
+                                    args.scaleLog2};
+      auto prepare = dim == 32   ? attention_int8::prepare<__half, 32>
+                     : dim == 64 ? attention_int8::prepare<__half, 64>
+                                 : attention_int8::prepare<__half, 128>;
+      float prepareMs =
+          medianMs([&] { return prepare(inputs, operands, nullptr); });
+      std::printf("%-6lld %-6d %-5d int8 operand quantization %10.3f ms\n",
+                  (long long)heads, seq, dim, prepareMs);
+      attention_int8::Args int8Args{operands,    out, int64_t(seq) * dim,
+                                    dim,         seq, seq,
+                                    /*causal=*/0};
+      for (const Int8Candidate &c : int8Candidates) {
+        if (c.dim != dim)
+          continue;
+        float ms = medianMs([&] { return c.launch(int8Args, heads, nullptr); });
+        CHECK(cudaMemcpy(got.data(), out, n * sizeof(__half),
+                         cudaMemcpyDeviceToHost));
+        double diff2 = 0, norm2 = 0;
+        for (size_t i = 0; i < n; ++i) {
+          double a = __half2float(got[i]), b = __half2float(first[i]);
+          diff2 += (a - b) * (a - b);
+          norm2 += b * b;
+        }
+        double tflops = 4.0 * heads * double(seq) * seq * dim / ms / 1e9;
+        std::printf("%-6lld %-6d %-5d %-6d %-7d int8 %10.3f %8.0f %10.3g\n",
+                    (long long)heads, seq, dim, c.warps, c.mtiles, ms, tflops,
+                    std::sqrt(diff2 / norm2));
+      }
+      CHECK(cudaFree(workspace));
       for (void *p : {q, k, v, out})
         CHECK(cudaFree(p));
     }

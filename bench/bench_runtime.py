@@ -53,7 +53,7 @@ class AttentionDesc(ctypes.Structure):
     _fields_ = [
         ("batch", ctypes.c_int64), ("seq_q", ctypes.c_int64), ("seq_kv", ctypes.c_int64),
         ("head_dim", ctypes.c_int64), ("dtype", ctypes.c_int32), ("scale", ctypes.c_float),
-        ("causal", ctypes.c_int32),
+        ("causal", ctypes.c_int32), ("mode", ctypes.c_int32),
         ("q", ctypes.c_void_p), ("q_batch_stride", ctypes.c_int64), ("q_row_stride", ctypes.c_int64),
         ("k", ctypes.c_void_p), ("k_batch_stride", ctypes.c_int64), ("k_row_stride", ctypes.c_int64),
         ("v", ctypes.c_void_p), ("v_batch_stride", ctypes.c_int64), ("v_row_stride", ctypes.c_int64),
@@ -202,7 +202,7 @@ def bench_quant_vs_copy(rt, shapes, iters, log):
 
 
 def bench_attention(rt, shapes, iters, log):
-    """qforge_rt_attention (flash attention, f16) vs PyTorch's
+    """qforge_rt_attention (flash attention, f16 and int8 modes) vs PyTorch's
     scaled_dot_product_attention (its fastest backend for the shape) on the
     same [heads, seq, head_dim] tensors, without and with the causal mask;
     accuracy of both vs fp32 math."""
@@ -212,8 +212,8 @@ def bench_attention(rt, shapes, iters, log):
                    for _ in range(3))
         out = torch.empty_like(q)
         scale = dim ** -0.5
-        for causal in (False, True):
-            d = AttentionDesc(heads, seq, seq, dim, F16, scale, int(causal),
+        for causal, mode in ((False, 0), (False, 1), (True, 0), (True, 1)):
+            d = AttentionDesc(heads, seq, seq, dim, F16, scale, int(causal), mode,
                               q.data_ptr(), seq * dim, dim, k.data_ptr(), seq * dim, dim,
                               v.data_ptr(), seq * dim, dim, out.data_ptr(), seq * dim, dim)
 
@@ -233,11 +233,12 @@ def bench_attention(rt, shapes, iters, log):
             err = lambda t: ((t - ref).norm() / ref.norm()).item()
             flops = 4.0 * heads * seq * seq * dim / (2 if causal else 1)
             row = {"heads": heads, "seq": seq, "head_dim": dim, "causal": causal,
+                   "mode": "int8" if mode else "f16",
                    "qforge_ms": ours_ms, "torch_sdpa_ms": torch_ms,
                    "qforge_tflops": flops / ours_ms / 1e9,
                    "ratio_vs_sdpa": torch_ms / ours_ms, "qforge_rel_err": err(out.float()),
                    "sdpa_rel_err": err(theirs)}
-            log(f"  attention {heads}x{seq}x{dim}{' causal' if causal else ''}: "
+            log(f"  attention {row['mode']} {heads}x{seq}x{dim}{' causal' if causal else ''}: "
                 f"qforge {ours_ms:.3f} ms ({row['qforge_tflops']:.0f} TFLOPS), "
                 f"torch sdpa {torch_ms:.3f} ms, speed vs sdpa {row['ratio_vs_sdpa']:.2f}x, "
                 f"rel.err {row['qforge_rel_err']:.1e} (sdpa {row['sdpa_rel_err']:.1e})")
@@ -311,11 +312,13 @@ def main():
     for r in results["linear"]:
         print(f"  {r['m']:>24} {r['n']:>5} {r['qforge_ms']:10.4f} {r['fp16_ms']:8.4f}"
               f"  {r['speedup_vs_fp16']:6.2f}  {r['rel_error']:.1e}")
-    print("attention f16              H x S x D    qforge ms  TFLOPS  sdpa ms  x sdpa")
+    print("attention (f16 in/out)     H x S x D         qforge ms  TFLOPS  sdpa ms  x sdpa  rel.err")
     for r in results["attention"]:
-        print(f"  {r['heads']:>11}x{r['seq']}x{r['head_dim']:<4}{' causal' if r['causal'] else '       '}"
+        print(f"  {r['mode']:>4} {r['heads']:>6}x{r['seq']}x{r['head_dim']:<4}"
+              f"{' causal' if r['causal'] else '       '}"
               f" {r['qforge_ms']:9.3f} "
-              f"{r['qforge_tflops']:7.0f} {r['torch_sdpa_ms']:8.3f}  {r['ratio_vs_sdpa']:6.2f}")
+              f"{r['qforge_tflops']:7.0f} {r['torch_sdpa_ms']:8.3f}  {r['ratio_vs_sdpa']:6.2f}"
+              f"  {r['qforge_rel_err']:.1e}")
     print("per-token quant            shape        GB/s   copy GB/s  fraction")
     for r in results["quant"]:
         print(f"  {r['rows']:>18}x{r['cols']:<6} {r['quant_gbs']:8.0f} {r['copy_gbs']:9.0f}"

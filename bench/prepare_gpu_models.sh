@@ -58,9 +58,14 @@ if [[ "${1:-}" == perf ]]; then
       f32) compile "$w/block.mlir" f32 ;;
       # f16 float parts (qforge-compile --float-precision f16; f32 in/out).
       f16) compile "$w/block.mlir" f16 --float-precision f16 ;;
-      int8_dynamic)
+      # int8 builds: the fused attention in int8 too (qforge-compile's
+      # --attention-precision=auto on a quantized model); _fattn keeps it
+      # in f16 (the session-4 int8 builds).
+      int8_dynamic | int8_dynamic_fattn)
         "$bin/qforge-opt" "$w/block.mlir" --qforge-ptq="mode=dynamic" -o "$w/dyn.mlir"
-        compile "$w/dyn.mlir" int8_dynamic --float-precision f16 ;;
+        attention=auto
+        [[ $b == int8_dynamic_fattn ]] && attention=float
+        compile "$w/dyn.mlir" "$b" --float-precision f16 --attention-precision=$attention ;;
       int8_static | int8_static_proj)
         [[ -f "$w/calib.json" ]] || calibrate "$w/block.mlir" "$w/cal" "$w/calib.json"
         # _proj: projections and MLP in int8, the attention matmuls

@@ -398,6 +398,9 @@ LogicalResult AttentionOp::verify() {
   if (!isSupportedFloat(element))
     return emitOpError() << "query element type must be f32, f16 or bf16, got "
                          << element;
+  if (getInt8() && !element.isF16() && !element.isBF16())
+    return emitOpError() << "int8 attention takes f16 or bf16 tensors, got "
+                         << element;
   for (auto [what, type] :
        {std::pair<StringRef, RankedTensorType>{"key", keyType},
         {"value", valueType},

@@ -188,11 +188,17 @@ def QForge_AttentionOp : QForge_Op<"attention", [Pure]> {
     for `query` [B, S, D], `key` and `value` [B, Skv, D] and a result of
     query's shape; all of one float type (f32, f16 or bf16). `scale` is a
     finite f32. With `causal`, query row i attends to keys 0..i only (the
-    mask of PyTorch's `is_causal=True`, aligned at the top left). The scores are kept in f32 and never stored: the runtime
-    computes the softmax online over blocks of keys (flash attention), so the
-    result rounds differently from the unfused matmul / softmax / matmul
-    chain it replaces (qforge-fuse-attention), within the float type's
-    precision.
+    mask of PyTorch's `is_causal=True`, aligned at the top left). The scores
+    are kept in f32 and never stored: the runtime computes the softmax online
+    over blocks of keys (flash attention), so the result rounds differently
+    from the unfused matmul / softmax / matmul chain it replaces
+    (qforge-fuse-attention), within the float type's precision.
+
+    With `int8` (f16 / bf16 only) both products run on int8 operands
+    quantized at run time: Q and K symmetric per row / per block of keys,
+    V per channel, the probabilities as u8 per block of keys
+    (`QFORGE_ATTENTION_INT8` in qforge_rt.h gives the arithmetic). The
+    result keeps its float type; the error is that of 7-bit operands.
 
     ```mlir
     %o = qforge.attention %q, %k, %v scale 1.250000e-01
@@ -202,10 +208,11 @@ def QForge_AttentionOp : QForge_Op<"attention", [Pure]> {
   }];
   let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
                        AnyRankedTensor:$value, F32Attr:$scale,
-                       UnitAttr:$causal);
+                       UnitAttr:$causal, UnitAttr:$int8);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $query `,` $key `,` $value `scale` $scale (`causal` $causal^)? attr-dict
+    $query `,` $key `,` $value `scale` $scale (`causal` $causal^)?
+    (`int8` $int8^)? attr-dict
     `:` type($query) `,` type($key) `,` type($value) `->` type($result)
   }];
   let hasVerifier = 1;

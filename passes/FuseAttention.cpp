@@ -543,7 +543,8 @@ struct FuseAttentionPass
     auto attention = qforge::AttentionOp::create(
         b, loc, pv.getResult(0).getType(), chain.query, key, chain.value,
         b.getF32FloatAttr(float(chain.scale)),
-        chain.causal ? b.getUnitAttr() : UnitAttr());
+        chain.causal ? b.getUnitAttr() : UnitAttr(),
+        int8 ? b.getUnitAttr() : UnitAttr());
     pv.getResult(0).replaceAllUsesWith(attention.getResult());
     // Consumers first: each op's users are gone when it is erased.
     for (Operation *op : chain.replaced)

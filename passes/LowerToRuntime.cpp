@@ -886,7 +886,8 @@ void lowerAttention(AttentionOp op) {
           {q.size(cb, 0), q.size(cb, 1), k.size(cb, 1), headDim,
            cb.i32(runtimeDType(type.getElementType())),
            cb.f32(op.getScale().convertToDouble()),
-           cb.i32(op.getCausal() ? 1 : 0), cb.address(q.base),
+           cb.i32(op.getCausal() ? 1 : 0), cb.i32(op.getInt8() ? 1 : 0),
+           cb.address(q.base),
            q.batchStride, q.rowStride, cb.address(k.base), k.batchStride,
            k.rowStride, cb.address(v.base), v.batchStride, v.rowStride,
            cb.addressOfBuffer(out), outBatchStride, outRowStride});

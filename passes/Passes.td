@@ -279,10 +279,15 @@ def FuseAttention : Pass<"qforge-fuse-attention", "::mlir::ModuleOp"> {
     no other users, in f16 or bf16, with a head dim in `head-dims` (those
     the CUDA kernel takes) are rewritten; the cuda pipeline runs it first.
     Rounding changes: scores stay f32, probabilities are rounded once.
+    With `int8`, the fused ops compute both products in int8 (the op's
+    `int8` attribute; qforge-compile sets it for quantized models).
   }];
   let options = [
     ListOption<"headDims", "head-dims", "int64_t",
                "Head dims to fuse (default: 32, 64, 128, the CUDA kernel's)">,
+    Option<"int8", "int8", "bool", "false",
+           "Mark the fused ops int8: both products on int8 operands "
+           "quantized at run time">,
   ];
   let dependentDialects = ["::qforge::QForgeDialect",
                            "::mlir::linalg::LinalgDialect",

@@ -47,13 +47,15 @@ constexpr const char *kToLLVM =
 /// (math in kernels) comes from the toolkit given.
 std::string toNVVMPipeline(const std::string &chip, const std::string &features,
                            const std::string &toolkit, int64_t blockSize,
-                           bool fuseAttention) {
+                           bool fuseAttention, bool attentionInt8) {
   // Calls inlined first: buffer deallocation across a call needs run-time
   // bookkeeping arrays on the host, which the device pipeline would move.
   return std::string("inline,") +
          // Attention as one flash-attention call (f16 / bf16): the scores
          // never reach memory.
-         (fuseAttention ? "qforge-fuse-attention," : "") +
+         (fuseAttention ? attentionInt8 ? "qforge-fuse-attention{int8=true},"
+                                        : "qforge-fuse-attention,"
+                        : "") +
          "qforge-decompose-aggregates,"
          "qforge-lower-to-runtime{float-gemms=true quantize-kernels=true},"
          // One kernel per chain of elementwise ops (and per softmax /
@@ -115,6 +117,11 @@ struct NVVMOptions : public PassPipelineOptions<NVVMOptions> {
       llvm::cl::desc("run qforge-fuse-attention first (f16/bf16 attention "
                      "as one flash-attention call)"),
       llvm::cl::init(true)};
+  Option<bool> attentionInt8{
+      *this, "attention-int8",
+      llvm::cl::desc("the fused attention computes both products in int8 "
+                     "(qforge-fuse-attention{int8=true})"),
+      llvm::cl::init(false)};
 };
 
 /// Fails with `message`: how a pipeline reports an option it cannot honour
@@ -215,9 +222,9 @@ void qforge::registerQForgePipelines() {
       "every other op a generated GPU kernel (PTX in the module), host code "
       "to the LLVM dialect",
       [](OpPassManager &pm, const NVVMOptions &options) {
-        std::string text =
-            toNVVMPipeline(options.chip, options.features, options.toolkit,
-                           options.blockSize, options.fuseAttention);
+        std::string text = toNVVMPipeline(
+            options.chip, options.features, options.toolkit, options.blockSize,
+            options.fuseAttention, options.attentionInt8);
         if (failed(parsePassPipeline(text, pm)))
           pm.addPass(std::make_unique<ErrorPass>(
               "qforge-to-nvvm: bad pipeline options (chip '" + options.chip +

@@ -231,6 +231,11 @@ public:
   /// of the values, rounded to dtype once. The CUDA kernel agrees within
   /// the float type's rounding (it rounds the probabilities to dtype).
   qforge_status attention(const qforge_attention_desc &d) override {
+    if (d.mode == QFORGE_ATTENTION_INT8) {
+      for (int64_t b = 0; b < d.batch; ++b)
+        attentionInt8(d, b);
+      return QFORGE_OK;
+    }
     std::vector<float> query(size_t(d.head_dim)), probs(size_t(d.seq_kv)),
         acc(size_t(d.head_dim));
     for (int64_t b = 0; b < d.batch; ++b) {
@@ -267,6 +272,107 @@ public:
       }
     }
     return QFORGE_OK;
+  }
+
+  /// round-half-even(x * 127 / max|x|) over `count` values `stride`
+  /// apart; returns max|x| / 127 (0 for all zeros: every value 0).
+  static float quantizeSymmetric(const qforge_attention_desc &d,
+                                 const void *data, int64_t base, int64_t stride,
+                                 int64_t count, int8_t *out) {
+    float absMax = 0.0f;
+    for (int64_t e = 0; e < count; ++e)
+      absMax = std::max(absMax,
+                        std::fabs(loadFloat(d.dtype, data, base + e * stride)));
+    float inverse = absMax > 0.0f ? 127.0f / absMax : 0.0f;
+    for (int64_t e = 0; e < count; ++e) {
+      float x = loadFloat(d.dtype, data, base + e * stride) * inverse;
+      out[e] = int8_t(std::clamp(std::nearbyint(x), -127.0f, 127.0f));
+    }
+    return absMax / 127.0f;
+  }
+
+  /// The reference of QFORGE_ATTENTION_INT8 for batch `b` (qforge_rt.h
+  /// states the arithmetic): two passes per row, the block maxima first.
+  void attentionInt8(const qforge_attention_desc &d, int64_t b) {
+    constexpr int64_t kBlock = 128; // keys per K scale and per P rounding
+    constexpr float kLog2Of255 = 7.99435343685885793f;
+    const int64_t dim = d.head_dim, keys = d.seq_kv;
+    const float scaleLog2 = d.scale * 1.4426950408889634f;
+    const size_t n = size_t(keys), width = size_t(dim);
+    std::vector<int8_t> k8(n * width), v8(n * width), q8(width), channel(n);
+    std::vector<float> kScale(n), vScale(width);
+    // K: one scale per block of keys (the max over its rows).
+    for (int64_t first = 0; first < keys; first += kBlock) {
+      int64_t rows = std::min(kBlock, keys - first);
+      float absMax = 0.0f;
+      for (int64_t j = first; j < first + rows; ++j)
+        for (int64_t c = 0; c < dim; ++c)
+          absMax = std::max(absMax,
+                            std::fabs(loadFloat(d.dtype, d.k,
+                                                b * d.k_batch_stride +
+                                                    j * d.k_row_stride + c)));
+      float inverse = absMax > 0.0f ? 127.0f / absMax : 0.0f;
+      for (int64_t j = first; j < first + rows; ++j) {
+        kScale[size_t(j)] = absMax / 127.0f;
+        for (int64_t c = 0; c < dim; ++c) {
+          float x = loadFloat(d.dtype, d.k,
+                              b * d.k_batch_stride + j * d.k_row_stride + c) *
+                    inverse;
+          k8[size_t(j * dim + c)] =
+              int8_t(std::clamp(std::nearbyint(x), -127.0f, 127.0f));
+        }
+      }
+    }
+    for (int64_t c = 0; c < dim; ++c) {
+      vScale[size_t(c)] =
+          quantizeSymmetric(d, d.v, b * d.v_batch_stride + c, d.v_row_stride,
+                            keys, channel.data());
+      for (int64_t j = 0; j < keys; ++j)
+        v8[size_t(j * dim + c)] = channel[size_t(j)];
+    }
+    std::vector<float> score(n), acc(width);
+    std::vector<float> blockMax((n + kBlock - 1) / kBlock);
+    std::vector<int32_t> blockAcc(width);
+    for (int64_t i = 0; i < d.seq_q; ++i) {
+      float rowFactor =
+          quantizeSymmetric(d, d.q, b * d.q_batch_stride + i * d.q_row_stride,
+                            1, dim, q8.data()) *
+          scaleLog2;
+      int64_t seen = d.causal ? std::min(keys, i + 1) : keys;
+      float rowMax = -INFINITY;
+      for (int64_t j = 0; j < seen; ++j) {
+        int32_t dot = 0;
+        for (int64_t c = 0; c < dim; ++c)
+          dot += int32_t(q8[size_t(c)]) * int32_t(k8[size_t(j * dim + c)]);
+        score[size_t(j)] = float(dot) * rowFactor * kScale[size_t(j)];
+        float &m = blockMax[size_t(j / kBlock)];
+        m = j % kBlock == 0 ? score[size_t(j)] : std::max(m, score[size_t(j)]);
+        rowMax = std::max(rowMax, score[size_t(j)]);
+      }
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      float sum = 0.0f;
+      for (int64_t first = 0; first < seen; first += kBlock) {
+        float m = blockMax[size_t(first / kBlock)];
+        float weight = std::exp2(m - rowMax);
+        float termSum = 0.0f; // of the terms before rounding
+        std::fill(blockAcc.begin(), blockAcc.end(), 0);
+        for (int64_t j = first; j < std::min(seen, first + kBlock); ++j) {
+          float term = std::exp2(score[size_t(j)] + (kLog2Of255 - m));
+          int32_t p = int32_t(std::nearbyint(term));
+          termSum += term;
+          for (int64_t c = 0; c < dim; ++c)
+            blockAcc[size_t(c)] += p * int32_t(v8[size_t(j * dim + c)]);
+        }
+        sum += weight * termSum;
+        for (int64_t c = 0; c < dim; ++c)
+          acc[size_t(c)] += weight * float(blockAcc[size_t(c)]);
+      }
+      float inverse = 1.0f / sum;
+      int64_t outBase = b * d.out_batch_stride + i * d.out_row_stride;
+      for (int64_t c = 0; c < dim; ++c)
+        storeFloat(d.dtype, d.out, outBase + c,
+                   acc[size_t(c)] * inverse * vScale[size_t(c)]);
+    }
   }
 
   qforge_status gemm(const qforge_gemm_desc &d) override {

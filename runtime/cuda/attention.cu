@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attention.h"
-#include "attention_kernel.cuh"
+#include "attention_int8_kernel.cuh"
 
 namespace qforge::rt::cuda {
 namespace {
@@ -25,7 +25,50 @@ cudaError_t launchForHeadDim(const attention::Args &args, int64_t batch,
   }
 }
 
+template <typename T>
+cudaError_t launchInt8ForHeadDim(const qforge_attention_desc &d,
+                                 void *workspace, cudaStream_t stream) {
+  namespace q8 = attention_int8;
+  q8::Operands operands =
+      q8::carve(workspace, d.batch, d.seq_q, d.seq_kv, d.head_dim);
+  q8::Inputs inputs{d.q,
+                    d.k,
+                    d.v,
+                    d.q_batch_stride,
+                    d.q_row_stride,
+                    d.k_batch_stride,
+                    d.k_row_stride,
+                    d.v_batch_stride,
+                    d.v_row_stride,
+                    d.batch,
+                    int(d.seq_q),
+                    int(d.seq_kv),
+                    d.scale * 1.4426950408889634f};
+  q8::Args args{operands,         d.out,        d.out_batch_stride,
+                d.out_row_stride, int(d.seq_q), int(d.seq_kv),
+                d.causal};
+  auto run = [&](auto prepare, auto launch) {
+    cudaError_t error = prepare(inputs, operands, stream);
+    return error != cudaSuccess ? error : launch(args, d.batch, stream);
+  };
+  switch (d.head_dim) {
+  case 32:
+    return run(q8::prepare<T, 32>, q8::launch<T, 32, 4, 2>);
+  case 64:
+    return run(q8::prepare<T, 64>, q8::launch<T, 64, 4, 2>);
+  default:
+    return run(q8::prepare<T, 128>, q8::launch<T, 128, 4, 1>);
+  }
+}
+
 } // namespace
+
+size_t attentionWorkspaceBytes(const qforge_attention_desc &d) {
+  return d.mode == QFORGE_ATTENTION_INT8
+             ? attention_int8::workspaceBytes(d.batch, d.seq_q, d.seq_kv,
+                                              d.head_dim)
+             : 0;
+}
 
 const char *attentionUnsupportedReason(const qforge_attention_desc &d) {
   if (d.dtype != QFORGE_F16 && d.dtype != QFORGE_BF16)
@@ -48,8 +91,12 @@ const char *attentionUnsupportedReason(const qforge_attention_desc &d) {
   return nullptr;
 }
 
-cudaError_t launchAttention(const qforge_attention_desc &d,
+cudaError_t launchAttention(const qforge_attention_desc &d, void *workspace,
                             cudaStream_t stream) {
+  if (d.mode == QFORGE_ATTENTION_INT8)
+    return d.dtype == QFORGE_F16
+               ? launchInt8ForHeadDim<__half>(d, workspace, stream)
+               : launchInt8ForHeadDim<__nv_bfloat16>(d, workspace, stream);
   attention::Args args{d.q,
                        d.k,
                        d.v,

@@ -18,8 +18,13 @@ namespace qforge::rt::cuda {
 /// nullptr when it can.
 const char *attentionUnsupportedReason(const qforge_attention_desc &desc);
 
-/// Launches flash attention for a supported descriptor on `stream`.
-cudaError_t launchAttention(const qforge_attention_desc &desc,
+/// Bytes of device workspace launchAttention needs for `desc` (the
+/// quantized operands of QFORGE_ATTENTION_INT8; 0 otherwise).
+size_t attentionWorkspaceBytes(const qforge_attention_desc &desc);
+
+/// Launches flash attention for a supported descriptor on `stream`;
+/// `workspace` holds attentionWorkspaceBytes(desc) bytes, 256-byte aligned.
+cudaError_t launchAttention(const qforge_attention_desc &desc, void *workspace,
                             cudaStream_t stream);
 
 } // namespace qforge::rt::cuda

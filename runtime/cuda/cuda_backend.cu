@@ -860,7 +860,8 @@ private:
       return fail(QFORGE_ERR_UNSUPPORTED,
                   "%s (got dtype %d, head_dim %lld)", reason, int(d.dtype),
                   (long long)d.head_dim);
-    QF_CUDA(launchAttention(d, stream));
+    QF_TRY(attentionScratch.reserve(attentionWorkspaceBytes(d)));
+    QF_CUDA(launchAttention(d, attentionScratch.ptr, stream));
     return QFORGE_OK;
   }
 
@@ -1066,6 +1067,7 @@ private:
   void *workspace = nullptr;
   cudaEvent_t timerStart = nullptr, timerStop = nullptr;
   Scratch accumulators, transposed, small;
+  Scratch attentionScratch; // quantized operands of int8 attention
   std::map<PlanKey, std::unique_ptr<Plan>> plans;
   using FloatPlanKey =
       std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, int, bool>;

@@ -282,6 +282,16 @@ qforge_status checkAttention(const qforge_attention_desc *d) {
   if (d->causal != 0 && d->causal != 1)
     return fail(QFORGE_ERR_INVALID_ARGUMENT,
                 "attention causal must be 0 or 1, got %d", int(d->causal));
+  if (d->mode != QFORGE_ATTENTION_FLOAT && d->mode != QFORGE_ATTENTION_INT8)
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "attention mode must be QFORGE_ATTENTION_FLOAT (0) or "
+                "QFORGE_ATTENTION_INT8 (1), got %d",
+                int(d->mode));
+  if (d->mode == QFORGE_ATTENTION_INT8 && d->dtype != QFORGE_F16 &&
+      d->dtype != QFORGE_BF16)
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "int8 attention takes f16 or bf16 tensors, got dtype %d",
+                int(d->dtype));
   const struct {
     const char *name;
     const void *data;

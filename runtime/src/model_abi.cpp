@@ -323,11 +323,12 @@ void qforge_rt_m_gemm_float(int64_t batch, int64_t m, int64_t n, int64_t k,
 
 void qforge_rt_m_attention(int64_t batch, int64_t seqQ, int64_t seqKV,
                            int64_t headDim, int32_t dtype, float scale,
-                           int32_t causal, int64_t q, int64_t qBatchStride,
-                           int64_t qRowStride, int64_t k, int64_t kBatchStride,
-                           int64_t kRowStride, int64_t v, int64_t vBatchStride,
-                           int64_t vRowStride, int64_t out,
-                           int64_t outBatchStride, int64_t outRowStride) {
+                           int32_t causal, int32_t mode, int64_t q,
+                           int64_t qBatchStride, int64_t qRowStride, int64_t k,
+                           int64_t kBatchStride, int64_t kRowStride, int64_t v,
+                           int64_t vBatchStride, int64_t vRowStride,
+                           int64_t out, int64_t outBatchStride,
+                           int64_t outRowStride) {
   staged("attention", [&](auto stageIn, auto stageOut) {
     int64_t width = dtypeSize(dtype);
     // Bytes from a view's first element to one past its last.
@@ -343,6 +344,7 @@ void qforge_rt_m_attention(int64_t batch, int64_t seqQ, int64_t seqKV,
     d.dtype = qforge_dtype(dtype);
     d.scale = scale;
     d.causal = causal;
+    d.mode = mode;
     d.q = ptr<void>(stageIn(q, extent(qBatchStride, seqQ, qRowStride)));
     d.q_batch_stride = qBatchStride;
     d.q_row_stride = qRowStride;

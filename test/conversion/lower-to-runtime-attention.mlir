@@ -8,7 +8,7 @@
 // CHECK-NOT: linalg.transpose
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<8x2x32xf16>
 // CHECK: bufferization.to_buffer %arg0
-// CHECK: call @qforge_rt_m_attention(%c2_i64, %c8_i64, %c8_i64, %c32_i64, %c1_i32, %cst, %c0_i32, %{{[0-9]+}}, %c32_i64, %c64_i64, %{{[0-9]+}}, %c32_i64, %c64_i64, %{{[0-9]+}}, %c32_i64, %c64_i64, %{{[0-9]+}}, %c32_i64, %c64_i64)
+// CHECK: call @qforge_rt_m_attention(%c2_i64, %c8_i64, %c8_i64, %c32_i64, %c1_i32, %cst, %c0_i32, %c0_i32, %{{[0-9]+}}, %c32_i64, %c64_i64, %{{[0-9]+}}, %c32_i64, %c64_i64, %{{[0-9]+}}, %c32_i64, %c64_i64, %{{[0-9]+}}, %c32_i64, %c64_i64)
 // CHECK: %[[T:.*]] = bufferization.to_tensor %[[OUT]]
 // CHECK-NOT: linalg.transpose
 // CHECK: return %[[T]] : tensor<8x2x32xf16>
@@ -29,7 +29,7 @@ func.func @heads_in_place(%q: tensor<8x2x32xf16>, %k: tensor<8x2x32xf16>, %v: te
 // stride 64; bf16 is dtype 2; 6 keys for 4 queries.
 // CHECK-LABEL: func.func @contiguous
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<3x4x64xbf16>
-// CHECK: call @qforge_rt_m_attention(%c3_i64, %c4_i64, %c6_i64, %c64_i64, %c2_i32, %cst, %c0_i32, %{{[0-9]+}}, %c256_i64, %c64_i64, %{{[0-9]+}}, %c384_i64, %c64_i64, %{{[0-9]+}}, %c384_i64, %c64_i64, %{{[0-9]+}}, %c256_i64, %c64_i64)
+// CHECK: call @qforge_rt_m_attention(%c3_i64, %c4_i64, %c6_i64, %c64_i64, %c2_i32, %cst, %c0_i32, %c0_i32, %{{[0-9]+}}, %c256_i64, %c64_i64, %{{[0-9]+}}, %c384_i64, %c64_i64, %{{[0-9]+}}, %c384_i64, %c64_i64, %{{[0-9]+}}, %c256_i64, %c64_i64)
 // CHECK: return
 func.func @contiguous(%q: tensor<3x4x64xbf16>, %k: tensor<3x6x64xbf16>, %v: tensor<3x6x64xbf16>) -> tensor<3x4x64xbf16> {
   %o = qforge.attention %q, %k, %v scale 0.125 : tensor<3x4x64xbf16>, tensor<3x6x64xbf16>, tensor<3x6x64xbf16> -> tensor<3x4x64xbf16>
@@ -47,7 +47,7 @@ func.func @contiguous(%q: tensor<3x4x64xbf16>, %k: tensor<3x6x64xbf16>, %v: tens
 // CHECK: call @qforge_rt_m_check_size(
 // CHECK: %[[SQ:.*]] = tensor.dim %[[Q]], %c0
 // CHECK: %[[OUT:.*]] = memref.alloc(%[[SQ]]) : memref<?x2x32xf16>
-// CHECK: call @qforge_rt_m_attention(%c2_i64, %{{.*}}, %{{.*}}, %c32_i64, %c1_i32, %cst, %c0_i32, %{{[0-9]+}}, %c32_i64, %c64_i64,
+// CHECK: call @qforge_rt_m_attention(%c2_i64, %{{.*}}, %{{.*}}, %c32_i64, %c1_i32, %cst, %c0_i32, %c0_i32, %{{[0-9]+}}, %c32_i64, %c64_i64,
 // CHECK: return %{{.*}} : tensor<?x2x32xf16>
 func.func @dynamic_seq(%q: tensor<?x2x32xf16>, %k: tensor<?x2x32xf16>, %v: tensor<?x2x32xf16>) -> tensor<?x2x32xf16> {
   %c0 = arith.constant 0 : index
@@ -68,8 +68,18 @@ func.func @dynamic_seq(%q: tensor<?x2x32xf16>, %k: tensor<?x2x32xf16>, %v: tenso
 
 // causal is passed as 1.
 // CHECK-LABEL: func.func @causal
-// CHECK: call @qforge_rt_m_attention(%c1_i64, %c4_i64, %c4_i64, %c32_i64, %c1_i32, %cst, %c1_i32, %{{[0-9]+}}
+// CHECK: call @qforge_rt_m_attention(%c1_i64, %c4_i64, %c4_i64, %c32_i64, %c1_i32, %cst, %c1_i32, %c0_i32, %{{[0-9]+}}
 func.func @causal(%q: tensor<1x4x32xf16>, %k: tensor<1x4x32xf16>, %v: tensor<1x4x32xf16>) -> tensor<1x4x32xf16> {
   %o = qforge.attention %q, %k, %v scale 0.125 causal : tensor<1x4x32xf16>, tensor<1x4x32xf16>, tensor<1x4x32xf16> -> tensor<1x4x32xf16>
+  return %o : tensor<1x4x32xf16>
+}
+
+// -----
+
+// int8 is passed as mode 1 (QFORGE_ATTENTION_INT8), after causal.
+// CHECK-LABEL: func.func @int8
+// CHECK: call @qforge_rt_m_attention(%c1_i64, %c4_i64, %c4_i64, %c32_i64, %c1_i32, %cst, %c0_i32, %c1_i32, %{{[0-9]+}}
+func.func @int8(%q: tensor<1x4x32xf16>, %k: tensor<1x4x32xf16>, %v: tensor<1x4x32xf16>) -> tensor<1x4x32xf16> {
+  %o = qforge.attention %q, %k, %v scale 0.125 int8 : tensor<1x4x32xf16>, tensor<1x4x32xf16>, tensor<1x4x32xf16> -> tensor<1x4x32xf16>
   return %o : tensor<1x4x32xf16>
 }

@@ -474,3 +474,11 @@ func.func @attention_batch(%q: tensor<2x4x8xf16>, %k: tensor<3x4x8xf16>, %v: ten
   %0 = qforge.attention %q, %k, %v scale 1.0 : tensor<2x4x8xf16>, tensor<3x4x8xf16>, tensor<3x4x8xf16> -> tensor<2x4x8xf16>
   return %0 : tensor<2x4x8xf16>
 }
+
+// -----
+
+func.func @attention_int8_f32(%q: tensor<2x4x8xf32>) -> tensor<2x4x8xf32> {
+  // expected-error @+1 {{'qforge.attention' op int8 attention takes f16 or bf16 tensors, got 'f32'}}
+  %0 = qforge.attention %q, %q, %q scale 1.0 int8 : tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32> -> tensor<2x4x8xf32>
+  return %0 : tensor<2x4x8xf32>
+}

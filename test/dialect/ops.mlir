@@ -187,3 +187,10 @@ func.func @attention_causal(%q: tensor<4x8x64xf16>) -> tensor<4x8x64xf16> {
   %0 = qforge.attention %q, %q, %q scale 1.0 causal : tensor<4x8x64xf16>, tensor<4x8x64xf16>, tensor<4x8x64xf16> -> tensor<4x8x64xf16>
   return %0 : tensor<4x8x64xf16>
 }
+
+// CHECK-LABEL: func.func @attention_int8
+// CHECK: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 1.250000e-01 causal int8 : tensor<4x8x64xbf16>
+func.func @attention_int8(%q: tensor<4x8x64xbf16>) -> tensor<4x8x64xbf16> {
+  %0 = qforge.attention %q, %q, %q scale 0.125 causal int8 : tensor<4x8x64xbf16>, tensor<4x8x64xbf16>, tensor<4x8x64xbf16> -> tensor<4x8x64xbf16>
+  return %0 : tensor<4x8x64xbf16>
+}

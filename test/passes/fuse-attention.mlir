@@ -3,6 +3,8 @@
 // linalg.softmax decomposed first (its max starts from NaN under maxnumf)
 // is still recognised:
 // RUN: qforge-opt %s --qforge-decompose-aggregates --qforge-fuse-attention --split-input-file | FileCheck %s --check-prefix=DECOMP
+// With int8, the fused op computes both products in int8:
+// RUN: qforge-opt %s --qforge-fuse-attention="int8=true" --split-input-file | FileCheck %s --check-prefix=INT8
 // What is matched but not fused says why (default head dims):
 // RUN: qforge-opt %s --qforge-fuse-attention --split-input-file --verify-diagnostics -o /dev/null
 
@@ -21,6 +23,8 @@
 // CHECK: return %[[O]]
 // DIM16-LABEL: func.func @block_attention
 // DIM16-NOT: qforge.attention
+// INT8-LABEL: func.func @block_attention
+// INT8: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 0.176757813 int8 : tensor<2x8x32xf16>
 func.func @block_attention(%q: tensor<2x8x32xf16>, %k: tensor<8x2x32xf16>, %v: tensor<2x8x32xf16>) -> tensor<2x8x32xf16> {
   %zero = arith.constant 0.0 : f16
   %ninf = arith.constant 0xFC00 : f16

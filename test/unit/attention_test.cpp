@@ -199,7 +199,154 @@ TEST(AttentionCpu, RejectsBadDescriptors) {
   EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
 }
 
+/// Signal-to-quantization-noise ratio of `got` against `want`, in dB.
+double sqnrDb(const std::vector<double> &want, const std::vector<double> &got) {
+  double signal = 0, noise = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    signal += want[i] * want[i];
+    noise += (got[i] - want[i]) * (got[i] - want[i]);
+  }
+  return 10.0 * std::log10(signal / noise);
+}
+
+/// Runs `p` on `ctx` in `mode` and returns the output as [b, i, c] doubles.
+std::vector<double> runAttention(qforge_context *ctx, const Problem &p,
+                                 qforge_dtype type, int32_t mode,
+                                 const Tensor &q, const Tensor &k,
+                                 const Tensor &v) {
+  size_t qn = size_t(p.batch * p.seqQ * p.dim);
+  Tensor out(type, std::vector<float>(qn, NAN));
+  qforge_attention_desc d = describe(p, type, q.bytes.data(), k.bytes.data(),
+                                     v.bytes.data(), out.bytes.data());
+  d.mode = mode;
+  EXPECT_EQ(qforge_rt_attention(ctx, &d), QFORGE_OK) << qforge_rt_last_error();
+  std::vector<double> result;
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t i = 0; i < p.seqQ; ++i)
+      for (int64_t c = 0; c < p.dim; ++c)
+        result.push_back(outputAt(p, out, b, i, c));
+  return result;
+}
+
+TEST(AttentionCpu, Int8IsCloseToFloatAttention) {
+  // Blocks of 64 keys: one, several with a ragged end; odd head dims (the
+  // cpu reference takes any); causal; a peaked softmax.
+  std::mt19937 rng{std::random_device{}()};
+  const Problem problems[] = {{2, 5, 7, 24, false, 0.3f},
+                              {2, 70, 150, 32, true, 0.18f},
+                              {1, 40, 200, 48, false, 0.6f},
+                              {2, 130, 130, 16, false, 0.25f, true}};
+  for (const Problem &p : problems)
+    for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16}) {
+      size_t qn = size_t(p.batch * p.seqQ * p.dim),
+             kn = size_t(p.batch * p.seqKV * p.dim);
+      Tensor q(type, randomFloats(rng, qn, -2, 2));
+      Tensor k(type, randomFloats(rng, kn, -2, 2));
+      Tensor v(type, randomFloats(rng, kn, -1, 1));
+      Context cpu(QFORGE_BACKEND_CPU);
+      std::vector<double> want = referenceAttention(p, q, k, v);
+      std::vector<double> exact =
+          runAttention(cpu, p, type, QFORGE_ATTENTION_FLOAT, q, k, v);
+      std::vector<double> int8 =
+          runAttention(cpu, p, type, QFORGE_ATTENTION_INT8, q, k, v);
+      // 7-bit operands: about 40 dB on uniform data; the float mode is
+      // near-exact, and int8 must be a different computation.
+      double int8Db = sqnrDb(want, int8), floatDb = sqnrDb(want, exact);
+      EXPECT_GT(int8Db, 32.0) << "dim " << p.dim << " type " << type;
+      EXPECT_LT(int8Db, floatDb - 3.0) << "dim " << p.dim << " type " << type;
+    }
+}
+
+TEST(AttentionCpu, Int8ArithmeticOfOneKey) {
+  // Causal, two keys: row 0 sees key 0 alone, so its output is V's row 0
+  // quantized per channel over both keys and dequantized (p8 = 255 / 255).
+  Problem p{1, 2, 2, 8, false, 0.5f, true};
+  std::vector<float> qv = {0.5f, -1, 2, 0.25f, 1, 1, -1, 0.5f,
+                           1,    0,  0, 0,     0, 0, 0,  -2};
+  std::vector<float> vv = {0.3f,  -1,   0.7f, 0.125f, 0, 0.9f, -0.2f, 1,
+                           -0.6f, 0.5f, 0.7f, -0.5f,  0, 0.1f, -0.9f, 0.25f};
+  Tensor q(QFORGE_F32, qv), v(QFORGE_F32, vv);
+  Tensor q16(QFORGE_F16, qv), v16(QFORGE_F16, vv);
+  Context cpu(QFORGE_BACKEND_CPU);
+  std::vector<double> got =
+      runAttention(cpu, p, QFORGE_F16, QFORGE_ATTENTION_INT8, q16, q16, v16);
+  for (int c = 0; c < 8; ++c) {
+    float absMax =
+        std::max(std::fabs(vv[size_t(c)]), std::fabs(vv[size_t(8 + c)]));
+    float inverse = absMax > 0 ? 127.0f / absMax : 0.0f;
+    float want =
+        absMax > 0 ? std::nearbyint(vv[size_t(c)] * inverse) * (absMax / 127.0f)
+                   : 0.0f;
+    EXPECT_NEAR(got[size_t(c)], want, 1e-3) << "channel " << c;
+  }
+  // Not the exact value where the grid misses it: 0.3 * 127 / 0.6 = 63.5.
+  EXPECT_GT(std::fabs(got[0] - 0.3), 1e-3);
+}
+
+TEST(AttentionCpu, RejectsBadInt8Descriptors) {
+  Context cpu(QFORGE_BACKEND_CPU);
+  std::vector<float> buffer(64, 1.0f);
+  Problem p{2, 2, 2, 4, false, 1.0f};
+  qforge_attention_desc d =
+      describe(p, QFORGE_F32, buffer.data(), buffer.data(), buffer.data(),
+               buffer.data() + 32);
+  d.mode = 2;
+  EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(qforge_rt_last_error(), "attention mode"), nullptr);
+  d.mode = QFORGE_ATTENTION_INT8; // f32 tensors
+  EXPECT_EQ(qforge_rt_attention(cpu, &d), QFORGE_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(qforge_rt_last_error(), "f16 or bf16"), nullptr);
+}
+
 using AttentionCuda = CpuAndCuda;
+
+TEST_F(AttentionCuda, Int8MatchesCpuReference) {
+  // The int8 kernel against the cpu reference of the same arithmetic:
+  // ragged lengths (partial key blocks, partial query blocks, one query),
+  // a peaked softmax, negative and zero scales, causal, heads in place.
+  const Problem shapes[] = {
+      {3, 77, 150, 0, false, NAN},       {4, 130, 64, 0, true, NAN},
+      {2, 1, 5, 0, false, NAN},          {2, 64, 200, 0, true, 2.0f},
+      {2, 40, 70, 0, false, -0.7f},      {1, 16, 100, 0, false, 0.0f},
+      {3, 300, 300, 0, true, NAN, true}, {2, 200, 130, 0, false, NAN, true}};
+  for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
+    for (int64_t dim : {32, 64, 128})
+      for (Problem p : shapes) {
+        p.dim = dim;
+        if (std::isnan(p.scale))
+          p.scale = float(1.0 / std::sqrt(double(dim)));
+        size_t qn = size_t(p.batch * p.seqQ * p.dim),
+               kn = size_t(p.batch * p.seqKV * p.dim);
+        Tensor q(type, randomFloats(rng, qn, -2, 2));
+        Tensor k(type, randomFloats(rng, kn, -2, 2));
+        Tensor v(type, randomFloats(rng, kn, -1, 1));
+        std::vector<double> want =
+            runAttention(cpu, p, type, QFORGE_ATTENTION_INT8, q, k, v);
+        Tensor got(type, std::vector<float>(qn, NAN));
+        void *out = upload(got.bytes);
+        qforge_attention_desc d = describe(
+            p, type, upload(q.bytes), upload(k.bytes), upload(v.bytes), out);
+        d.mode = QFORGE_ATTENTION_INT8;
+        QF_ASSERT_OK(qforge_rt_attention(gpu, &d));
+        ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
+                                         int64_t(got.bytes.size())),
+                  QFORGE_OK);
+        // Both round the output once; exp2 (approximate on the GPU) can
+        // move a probability by one step of 1/255 of its block's largest.
+        float tolerance = type == QFORGE_F16 ? 6e-3f : 3e-2f;
+        std::vector<double> gpuOut;
+        for (int64_t b = 0; b < p.batch; ++b)
+          for (int64_t i = 0; i < p.seqQ; ++i)
+            for (int64_t c = 0; c < p.dim; ++c)
+              gpuOut.push_back(outputAt(p, got, b, i, c));
+        for (size_t i = 0; i < qn; ++i)
+          ASSERT_NEAR(want[i], gpuOut[i], tolerance)
+              << "type " << type << " dim " << dim << " batch " << p.batch
+              << " seq " << p.seqQ << "x" << p.seqKV << " at " << i;
+        EXPECT_GT(sqnrDb(want, gpuOut), type == QFORGE_F16 ? 50.0 : 35.0)
+            << "dim " << dim << " seq " << p.seqQ << "x" << p.seqKV;
+      }
+}
 
 TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
   // Ragged lengths (a partial last key tile, a partial query block, fewer

@@ -10,6 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialect/QForgeDialect.h"
+#include "dialect/QForgeOps.h"
 #include "passes/Passes.h"
 #include "qforge/InitAll.h"
 #include "qforge/Support/Calibration.h"
@@ -92,6 +94,15 @@ static cl::opt<bool> fuseAttention(
              "f32, not stored); =false keeps the matmul / softmax / matmul "
              "chain as written"),
     cl::init(true), cl::cat(qforgeCategory));
+static cl::opt<std::string> attentionPrecision(
+    "attention-precision",
+    cl::desc("cuda target: what the fused attention computes its two "
+             "products in: float (the model's float type), int8 (Q, K, V "
+             "and the probabilities quantized at run time; about 40 dB "
+             "from float on Gaussian data), or auto (int8 when the model "
+             "is quantized, i.e. holds qforge quantized ops or types, "
+             "float otherwise)"),
+    cl::init("auto"), cl::cat(qforgeCategory));
 static cl::opt<bool> keepObject("keep-object",
                                 cl::desc("also write <output>.o"),
                                 cl::init(false), cl::cat(qforgeCategory));
@@ -215,6 +226,24 @@ int emitObject(llvm::Module &llvmModule, StringRef path) {
   return 0;
 }
 
+/// Whether quantization passes have run over `module`: it holds a qforge op
+/// other than attention, or a value of a quantized type.
+bool isQuantized(ModuleOp module) {
+  auto quantizedType = [](Type type) {
+    if (auto shaped = dyn_cast<ShapedType>(type))
+      type = shaped.getElementType();
+    return isa<quant::QuantizedType>(type);
+  };
+  WalkResult found = module.walk([&](Operation *op) {
+    bool qforgeOp = isa<qforge::QForgeDialect>(op->getDialect()) &&
+                    !isa<qforge::AttentionOp>(op);
+    if (qforgeOp || llvm::any_of(op->getResultTypes(), quantizedType))
+      return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  return found.wasInterrupted();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -238,6 +267,14 @@ int main(int argc, char **argv) {
       floatPrecision != "bf16")
     return fail("--float-precision must be f32, f16 or bf16, got '" +
                 floatPrecision + "'");
+
+  if (attentionPrecision != "auto" && attentionPrecision != "float" &&
+      attentionPrecision != "int8")
+    return fail("--attention-precision must be auto, float or int8, got '" +
+                attentionPrecision + "'");
+  if (attentionPrecision == "int8" && (target != "cuda" || !fuseAttention))
+    return fail("--attention-precision=int8 applies to the fused attention "
+                "of the cuda target (--target cuda, --fuse-attention)");
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -269,10 +306,17 @@ int main(int argc, char **argv) {
     if (failed(described))
       return 1;
     metadata = *described + "target " + target + "\n";
+    bool attentionInt8 = attentionPrecision == "int8" ||
+                         (attentionPrecision == "auto" && target == "cuda" &&
+                          fuseAttention && isQuantized(*module));
+    if (target == "cuda")
+      metadata +=
+          std::string("attention ") + (attentionInt8 ? "int8" : "float") + "\n";
     std::string pipeline =
         target == "cuda"
             ? "qforge-to-nvvm{chip=" + cudaChip + " toolkit=" + cudaToolkit +
-                  " fuse-attention=" + (fuseAttention ? "true" : "false") + "}"
+                  " fuse-attention=" + (fuseAttention ? "true" : "false") +
+                  " attention-int8=" + (attentionInt8 ? "true" : "false") + "}"
             : std::string("qforge-to-llvm");
     if (floatPrecision != "f32")
       pipeline = "inline,qforge-float-precision{type=" + floatPrecision + "}," +

@@ -111,8 +111,10 @@ bool parseTensorSpec(const std::string &dtype, const std::string &dims,
 
 /// Reads the qforge_model_metadata record (see qforge-compile).
 bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
-                   std::string &hash, std::string &target, std::string &error) {
+                   std::string &hash, std::string &target,
+                   std::string &attention, std::string &error) {
   target = "cpu"; // records before the target line had none
+  attention = "float";
   std::stringstream stream(text);
   std::string line;
   const std::string abi = std::to_string(QFORGE_MODEL_ABI_VERSION);
@@ -137,6 +139,8 @@ bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
         error = "unknown model target '" + target + "'";
         return false;
       }
+    } else if (kind == "attention") { // the fused attention's products
+      fields >> attention;
     } else if (kind == "func") {
       EntrySpec entry;
       size_t inputs = 0, outputs = 0;
@@ -688,8 +692,8 @@ int main(int argc, char **argv) {
     return fail(o.model +
                 " has no qforge_model_metadata: not built by qforge-compile");
   std::vector<EntrySpec> entries;
-  std::string hash, target;
-  if (!parseMetadata(metadata, entries, hash, target, error))
+  std::string hash, target, attention;
+  if (!parseMetadata(metadata, entries, hash, target, attention, error))
     return fail(error);
   if (o.device.empty())
     o.device = target;
@@ -710,6 +714,9 @@ int main(int argc, char **argv) {
       return fail("no entry function '" + o.entry + "' in " + o.model);
   }
   if (o.info) {
+    std::printf("target %s\n", target.c_str());
+    if (target == "cuda")
+      std::printf("attention %s\n", attention.c_str());
     for (const EntrySpec &e : entries) {
       std::printf("func %s\n", e.name.c_str());
       for (const TensorSpec &s : e.inputs)

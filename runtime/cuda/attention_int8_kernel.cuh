@@ -1,0 +1,652 @@
+//===- attention_int8_kernel.cuh - int8 flash attention ----*- CUDA -*-===//
+//
+// qforge_rt_attention with mode QFORGE_ATTENTION_INT8: both products of
+// attention on int8 tensor cores (mma.sync m16n8k32, twice the rate of the
+// f16 products), templated on the tiling for bench/attention_variants.cu.
+//
+// Preparing kernels quantize the f16 / bf16 inputs into a workspace
+// (qforge_rt.h gives the arithmetic, the CPU backend is its reference):
+//   Q:    per row, symmetric int8 (scale max|row| / 127), the sign of the
+//         softmax scale folded in; the scale carries |scale| and log2(e);
+//   K:    per block of 128 keys (one scale per block: the scores of a
+//         block share one factor per row, so its max is the max of the
+//         integer products);
+//   V:    per channel over all keys of a batch, transposed to [D, keys]
+//         (the second product reads V along the keys: an 8-bit B operand
+//         holds 4 consecutive keys of one channel), with the keys of every
+//         32 in the order the accumulators of the first product hand P to
+//         the second (see keyPosition).
+// The flash kernel then follows attention_kernel.cuh with 128 keys per
+// step: S = Q K^T in i32; per row and block the max of the products, P =
+// exp2(s - block max) rounded to u8 as 255 * P (the block's largest term
+// is 255); O += P V in i32 per block, added to the f32 O with the block's
+// weight exp2(block max - running max). The softmax is bound by issue
+// slots and the exp2 unit, not the tensor cores, so every step is a
+// single instruction where it can be: both products accumulate from the
+// integer bits of 1.5 * 2^23, which makes each i32 sum a float (2^23 +
+// 2^22 + sum) without a conversion instruction (those run at a quarter
+// rate); the exponent is one FMA of those bits; rounding to u8 is one add
+// of the same bias.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QFORGE_RT_CUDA_ATTENTION_INT8_KERNEL_CUH
+#define QFORGE_RT_CUDA_ATTENTION_INT8_KERNEL_CUH
+
+#include "attention_kernel.cuh"
+
+namespace qforge::rt::cuda::attention_int8 {
+
+using attention::commitAsync;
+using attention::copyAsync16;
+using attention::exp2Approx;
+using attention::loadMatrices;
+using attention::waitAsync;
+
+constexpr int kBlockKV = 128; // keys per block: K's scale, P's rounding unit
+constexpr float kLog2Of255 = 7.99435343685885793f;
+
+/// Keys rounded up to whole blocks: the row length of the transposed V and
+/// of K's scales (the padding is zero).
+inline int64_t paddedKeys(int64_t seqKV) {
+  return (seqKV + kBlockKV - 1) / kBlockKV * kBlockKV;
+}
+
+/// The quantized operands in the workspace (compact, batch-major).
+struct Operands {
+  int8_t *q;         // [batch, seqQ, D]
+  int8_t *k;         // [batch, keys, D], keys = paddedKeys(seqKV)
+  int8_t *vt;        // [batch, D, keys], keys permuted per 32
+  float *qFactor;    // [batch, seqQ]: Q's scale * softmax scale * log2 e
+  float *kScale;     // [batch, keys / kBlockKV]
+  unsigned *vAbsMax; // [batch, D]: max |v| per channel as float bits
+  float *vScale;     // [batch, D]
+  int64_t keys;
+};
+
+/// Bytes of the workspace for one call and the views into it.
+inline size_t workspaceBytes(int64_t batch, int64_t seqQ, int64_t seqKV,
+                             int64_t d) {
+  auto round = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
+  size_t keys = size_t(paddedKeys(seqKV)), b = size_t(batch);
+  return round(b * seqQ * d) + round(b * keys * d) * 2 + round(b * seqQ * 4) +
+         round(b * keys / kBlockKV * 4) + round(b * d * 4) * 2;
+}
+inline Operands carve(void *workspace, int64_t batch, int64_t seqQ,
+                      int64_t seqKV, int64_t d) {
+  auto round = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
+  char *p = static_cast<char *>(workspace);
+  size_t keys = size_t(paddedKeys(seqKV)), b = size_t(batch);
+  Operands o{};
+  o.keys = int64_t(keys);
+  o.q = reinterpret_cast<int8_t *>(p), p += round(b * seqQ * d);
+  o.k = reinterpret_cast<int8_t *>(p), p += round(b * keys * d);
+  o.vt = reinterpret_cast<int8_t *>(p), p += round(b * keys * d);
+  o.qFactor = reinterpret_cast<float *>(p), p += round(b * seqQ * 4);
+  o.kScale = reinterpret_cast<float *>(p), p += round(b * keys / kBlockKV * 4);
+  o.vAbsMax = reinterpret_cast<unsigned *>(p), p += round(b * d * 4);
+  o.vScale = reinterpret_cast<float *>(p);
+  return o;
+}
+
+/// Where key `key` (0..31 of a 32-key step) sits in the transposed V: the
+/// u8 operand register k of P holds, per thread, the accumulator columns
+/// {2t, 2t+1} of two consecutive 8-key tiles, so operand position
+/// 16h + 4t + r is key 16h + 8 (r / 2) + 2t + r % 2.
+__host__ __device__ inline int keyPosition(int key) {
+  int half = key / 16, inHalf = key % 16;
+  int thread = inHalf % 8 / 2, r = inHalf / 8 * 2 + inHalf % 2;
+  return half * 16 + thread * 4 + r;
+}
+
+template <typename T> __device__ __forceinline__ float widen(T x);
+template <> __device__ __forceinline__ float widen<__half>(__half x) {
+  return __half2float(x);
+}
+template <>
+__device__ __forceinline__ float widen<__nv_bfloat16>(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+
+/// round-half-even(x * inverse) in [-127, 127], as the CPU reference.
+__device__ __forceinline__ int quantize127(float x, float inverse) {
+  return max(-127, min(127, __float2int_rn(__fmul_rn(x, inverse))));
+}
+
+/// Q: one warp per row of D elements (D / 32 per lane, consecutive); the
+/// row is negated for a negative factor, the scale times |factor|.
+template <typename T, int D>
+__global__ void __launch_bounds__(256)
+    quantizeRowsKernel(const T *source, int64_t batchStride, int64_t rowStride,
+                       int rows, int8_t *target, float *scales, float factor) {
+  constexpr int kPerLane = D / 32;
+  const int lane = int(threadIdx.x) % 32;
+  const int row = int(blockIdx.x) * 8 + int(threadIdx.x) / 32;
+  const int64_t batch = blockIdx.y;
+  if (row >= rows)
+    return;
+  float x[kPerLane];
+  float absMax = 0.0f;
+  const T *from =
+      source + batch * batchStride + int64_t(row) * rowStride + lane * kPerLane;
+#pragma unroll
+  for (int e = 0; e < kPerLane; ++e) {
+    x[e] = widen(from[e]);
+    x[e] = factor < 0.0f ? -x[e] : x[e];
+    absMax = fmaxf(absMax, fabsf(x[e]));
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    absMax = fmaxf(absMax, __shfl_xor_sync(0xffffffffu, absMax, offset));
+  const float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
+  uint32_t packed = 0;
+#pragma unroll
+  for (int e = 0; e < kPerLane; ++e)
+    packed |= uint32_t(quantize127(x[e], inverse) & 0xFF) << (8 * e);
+  int8_t *to = target + (batch * rows + row) * D + lane * kPerLane;
+  if constexpr (kPerLane == 4)
+    *reinterpret_cast<uint32_t *>(to) = packed;
+  else if constexpr (kPerLane == 2)
+    *reinterpret_cast<uint16_t *>(to) = uint16_t(packed);
+  else
+    *to = int8_t(packed);
+  if (lane == 0)
+    scales[batch * rows + row] =
+        __fmul_rn(__fdiv_rn(absMax, 127.0f), fabsf(factor));
+}
+
+/// K: one block of 256 threads per kBlockKV keys; one scale per block (the
+/// max |k| over its rows), rows past the last key zero.
+template <typename T, int D>
+__global__ void __launch_bounds__(256)
+    quantizeKeysKernel(const T *k, int64_t batchStride, int64_t rowStride,
+                       int rows, int8_t *target, float *scales) {
+  __shared__ float warpMax[8];
+  const int64_t batch = blockIdx.y;
+  const int first = int(blockIdx.x) * kBlockKV;
+  const T *from = k + batch * batchStride;
+  auto valueAt = [&](int i) {
+    int row = first + i / D;
+    return row < rows ? widen(from[int64_t(row) * rowStride + i % D]) : 0.0f;
+  };
+  float absMax = 0.0f;
+  for (int i = int(threadIdx.x); i < kBlockKV * D; i += 256)
+    absMax = fmaxf(absMax, fabsf(valueAt(i)));
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    absMax = fmaxf(absMax, __shfl_xor_sync(0xffffffffu, absMax, offset));
+  if (threadIdx.x % 32 == 0)
+    warpMax[threadIdx.x / 32] = absMax;
+  __syncthreads();
+  absMax = warpMax[0];
+  for (int w = 1; w < 8; ++w)
+    absMax = fmaxf(absMax, warpMax[w]);
+  const float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
+  int8_t *to = target + (batch * gridDim.x * kBlockKV + first) * D;
+  for (int i = int(threadIdx.x); i < kBlockKV * D; i += 256)
+    to[i] = int8_t(quantize127(valueAt(i), inverse));
+  if (threadIdx.x == 0)
+    scales[batch * gridDim.x + blockIdx.x] = __fdiv_rn(absMax, 127.0f);
+}
+
+/// V's max |v| per channel: blocks of (D channels x 4 row lanes) over 256
+/// rows, folded in with an integer atomicMax on the float bits (the order
+/// of non-negative floats). vAbsMax starts at zero.
+template <typename T, int D>
+__global__ void valueAbsMaxKernel(const T *v, int64_t batchStride,
+                                  int64_t rowStride, int rows,
+                                  unsigned *vAbsMax) {
+  const int channel = int(threadIdx.x), lane = int(threadIdx.y);
+  const int64_t batch = blockIdx.y;
+  const int first = int(blockIdx.x) * 256;
+  float m = 0.0f;
+  for (int r = first + lane; r < min(rows, first + 256); r += 4)
+    m = fmaxf(m,
+              fabsf(widen(
+                  v[batch * batchStride + int64_t(r) * rowStride + channel])));
+  atomicMax(vAbsMax + batch * D + channel, __float_as_uint(m));
+}
+
+/// V quantized per channel and transposed: one block per 64 keys of a
+/// batch; writes vt[batch, channel, keys] (keyPosition order, zeros past
+/// the last key) and, from the first block, the channel scales.
+template <typename T, int D>
+__global__ void __launch_bounds__(256)
+    quantizeValuesKernel(const T *v, int64_t batchStride, int64_t rowStride,
+                         int rows, const unsigned *vAbsMax, int8_t *vt,
+                         float *vScale, int64_t keys) {
+  __shared__ __align__(16) int8_t tile[D][kBlockKV];
+  const int64_t batch = blockIdx.y;
+  const int first = int(blockIdx.x) * kBlockKV;
+  for (int i = int(threadIdx.x); i < kBlockKV * D; i += 256) {
+    int key = i / D, channel = i % D;
+    float absMax = __uint_as_float(vAbsMax[batch * D + channel]);
+    float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
+    int row = first + key;
+    float x =
+        row < rows
+            ? widen(v[batch * batchStride + int64_t(row) * rowStride + channel])
+            : 0.0f;
+    tile[channel][key / 32 * 32 + keyPosition(key % 32)] =
+        int8_t(quantize127(x, inverse));
+  }
+  __syncthreads();
+  // 16 bytes per store: D rows of kBlockKV / 16 chunks.
+  constexpr int kChunks = kBlockKV / 16;
+  for (int i = int(threadIdx.x); i < D * kChunks; i += 256) {
+    int channel = i / kChunks, chunk = i % kChunks;
+    *reinterpret_cast<uint4 *>(vt + (batch * D + channel) * keys + first +
+                               chunk * 16) =
+        *reinterpret_cast<const uint4 *>(&tile[channel][chunk * 16]);
+  }
+  if (blockIdx.x == 0)
+    for (int channel = int(threadIdx.x); channel < D; channel += 256)
+      vScale[batch * D + channel] =
+          __fdiv_rn(__uint_as_float(vAbsMax[batch * D + channel]), 127.0f);
+}
+
+/// What the flash kernel reads besides the operands.
+struct Args {
+  Operands in;
+  void *out;
+  int64_t outBatch, outRow;
+  int seqQ, seqKV;
+  int causal;
+};
+
+/// The integer bits of 1.5 * 2^23: an i32 sum started from them reads as
+/// the float kBias + sum while |sum| <= 2^22 (products of one block: at
+/// most 128 * 127 * 127 for S, 128 * 255 * 127 for P V).
+constexpr int kBiasBits = 0x4B400000;
+constexpr float kBias = 12582912.0f;
+
+/// x in [0, 255.5) -> its nearest integer (ties to even) in the low byte.
+__device__ __forceinline__ uint32_t roundToByte(float x) {
+  return __float_as_uint(__fadd_rn(x, kBias));
+}
+/// Low bytes of four words, a in the lowest.
+__device__ __forceinline__ uint32_t packBytes(uint32_t a, uint32_t b,
+                                              uint32_t c, uint32_t d) {
+  return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040),
+                     0x5410);
+}
+
+__device__ __forceinline__ void mmaS8(int (&d)[4], const uint32_t (&a)[4],
+                                      uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};\n"
+               : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void mmaU8S8(int (&d)[4], const uint32_t (&a)[4],
+                                        uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};\n"
+               : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/// The tiling: Warps warps of MTiles 16-row tiles; kBlockKV keys per step.
+template <int D, int Warps, int MTiles> struct Tiling {
+  static constexpr int kThreads = Warps * 32;
+  static constexpr int kRowsPerWarp = 16 * MTiles;
+  static constexpr int kBlockQ = Warps * kRowsPerWarp;
+  // 16 bytes of padding per row: the 8 rows of an ldmatrix in 8 bank groups.
+  static constexpr int kRowPitch = D + 16;          // Q and K rows
+  static constexpr int kValuePitch = kBlockKV + 16; // rows of V^T
+  static constexpr int sharedBytes() {
+    return kBlockQ * kRowPitch + 2 * kBlockKV * kRowPitch + 2 * D * kValuePitch;
+  }
+};
+
+/// Rows [first, first + Rows) of a byte matrix (Bytes per row, `stride`
+/// apart) into shared memory rows `pitch` apart; rows at or past `valid`
+/// read as zero.
+template <int Rows, int Bytes, int Threads>
+__device__ __forceinline__ void loadBytes(int8_t *shared, int pitch,
+                                          const int8_t *global, int64_t stride,
+                                          int first, int valid) {
+  constexpr int kChunks = Bytes / 16;
+  constexpr int kSteps = (Rows * kChunks + Threads - 1) / Threads;
+#pragma unroll
+  for (int step = 0; step < kSteps; ++step) {
+    int chunk = step * Threads + int(threadIdx.x);
+    if (Rows * kChunks % Threads != 0 && chunk >= Rows * kChunks)
+      break;
+    int row = chunk / kChunks, col = chunk % kChunks * 16;
+    bool inside = first + row < valid;
+    const int8_t *source =
+        inside ? global + int64_t(first + row) * stride + col : global;
+    copyAsync16(shared + row * pitch + col, source, inside);
+  }
+}
+
+template <typename T, int D, int Warps, int MTiles>
+__global__ void __launch_bounds__(Warps * 32)
+    flashAttentionInt8Kernel(const Args args) {
+  using Tile = Tiling<D, Warps, MTiles>;
+  constexpr int RP = Tile::kRowPitch, VP = Tile::kValuePitch;
+  constexpr int kThreads = Tile::kThreads, kBlockQ = Tile::kBlockQ;
+  constexpr int kKeyTiles = kBlockKV / 8;  // 8-key accumulator tiles
+  constexpr int kKeySteps = kBlockKV / 32; // 32-key operand steps
+  extern __shared__ __align__(16) unsigned char sharedRaw[];
+  int8_t *sQ = reinterpret_cast<int8_t *>(sharedRaw);
+  int8_t *sK = sQ + kBlockQ * RP;      // two stages
+  int8_t *sV = sK + 2 * kBlockKV * RP; // two stages of V^T
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  const int64_t batch = blockIdx.y;
+  const int qStart = int(blockIdx.x) * kBlockQ;
+  const int64_t keys = args.in.keys;
+  const int8_t *q = args.in.q + batch * args.seqQ * D;
+  const int8_t *k = args.in.k + batch * keys * D;
+  const int8_t *vt = args.in.vt + batch * D * keys;
+  const float *kScale = args.in.kScale + batch * (keys / kBlockKV);
+  T *out = static_cast<T *>(args.out) + batch * args.outBatch;
+  const int lastKey =
+      args.causal ? min(args.seqKV, qStart + kBlockQ) : args.seqKV;
+  const int tiles = (lastKey + kBlockKV - 1) / kBlockKV;
+  const int warpFirstRow = qStart + warp * Tile::kRowsPerWarp;
+
+  auto loadKeys = [&](int stage, int first) {
+    loadBytes<kBlockKV, D, kThreads>(sK + stage * kBlockKV * RP, RP, k, D,
+                                     first, int(keys));
+  };
+  auto loadValues = [&](int stage, int first) {
+    // D rows of V^T, the bytes of keys [first, first + kBlockKV) each.
+    loadBytes<D, kBlockKV, kThreads>(sV + stage * D * VP, VP, vt + first, keys,
+                                     0, D);
+  };
+  loadBytes<kBlockQ, D, kThreads>(sQ, RP, q, D, qStart, args.seqQ);
+  loadKeys(0, 0);
+  commitAsync();
+  loadValues(0, 0);
+  commitAsync();
+
+  // Per row tile, this thread's two rows: lane / 4 and lane / 4 + 8.
+  float rowFactor[MTiles][2], rowMax[MTiles][2], rowSum[MTiles][2];
+#pragma unroll
+  for (int mt = 0; mt < MTiles; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      int row = warpFirstRow + mt * 16 + lane / 4 + 8 * h;
+      rowFactor[mt][h] =
+          row < args.seqQ ? args.in.qFactor[batch * args.seqQ + row] : 0.0f;
+      rowMax[mt][h] = -INFINITY;
+      rowSum[mt][h] = 0.0f;
+    }
+  uint32_t qFrag[MTiles][D / 32][4];
+  float o[MTiles][D / 8][4];
+#pragma unroll
+  for (int mt = 0; mt < MTiles; ++mt)
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.0f;
+
+  for (int t = 0; t < tiles; ++t) {
+    const int stage = t & 1;
+    const bool more = t + 1 < tiles;
+    const float blockScale = kScale[t];
+    if (more) {
+      loadKeys(stage ^ 1, (t + 1) * kBlockKV);
+      commitAsync();
+      loadValues(stage ^ 1, (t + 1) * kBlockKV);
+      commitAsync();
+      waitAsync<3>(); // K of this step (and Q)
+    } else {
+      waitAsync<1>();
+    }
+    __syncthreads();
+    if (t == 0) {
+#pragma unroll
+      for (int mt = 0; mt < MTiles; ++mt)
+#pragma unroll
+        for (int kc = 0; kc < D / 32; ++kc)
+          loadMatrices(
+              qFrag[mt][kc],
+              sQ + (warp * Tile::kRowsPerWarp + mt * 16 + lane % 16) * RP +
+                  kc * 32 + lane / 16 * 16);
+    }
+    const int8_t *keyTile = sK + stage * kBlockKV * RP;
+    const int8_t *valueTile = sV + stage * D * VP;
+
+    // S = Q K^T from the bias: acc reads as the float kBias + dot.
+    int acc[MTiles][kKeyTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < MTiles; ++mt)
+#pragma unroll
+      for (int n = 0; n < kKeyTiles; ++n)
+        acc[mt][n][0] = acc[mt][n][1] = acc[mt][n][2] = acc[mt][n][3] =
+            kBiasBits;
+#pragma unroll
+    for (int kc = 0; kc < D / 32; ++kc)
+#pragma unroll
+      for (int n2 = 0; n2 < kKeyTiles / 2; ++n2) {
+        uint32_t b[4];
+        loadMatrices(b, keyTile + (n2 * 16 + lane / 16 * 8 + lane % 8) * RP +
+                            kc * 32 + lane / 8 % 2 * 16);
+#pragma unroll
+        for (int mt = 0; mt < MTiles; ++mt) {
+          mmaS8(acc[mt][2 * n2], qFrag[mt][kc], b[0], b[1]);
+          mmaS8(acc[mt][2 * n2 + 1], qFrag[mt][kc], b[2], b[3]);
+        }
+      }
+    float s[MTiles][kKeyTiles][4]; // the biased products as floats
+#pragma unroll
+    for (int mt = 0; mt < MTiles; ++mt)
+#pragma unroll
+      for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          s[mt][n][e] = __int_as_float(acc[mt][n][e]);
+
+    const int firstKey = t * kBlockKV;
+    const bool partial = firstKey + kBlockKV > args.seqKV;
+    const bool diagonal = args.causal && firstKey + kBlockKV - 1 > warpFirstRow;
+    if (partial || diagonal) {
+#pragma unroll
+      for (int mt = 0; mt < MTiles; ++mt)
+#pragma unroll
+        for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            int key = firstKey + n * 8 + lane % 4 * 2 + (e & 1);
+            int row = warpFirstRow + mt * 16 + lane / 4 + (e >= 2 ? 8 : 0);
+            if ((partial && key >= args.seqKV) || (diagonal && key > row))
+              s[mt][n][e] = -INFINITY;
+          }
+    }
+
+    // Per row: the block max of the biased products (one factor per row
+    // and block, >= 0: their order is the scores'), P = 255 exp2(s - max)
+    // as one FMA and exp2, its u8 operand fragments, the block's weight.
+    float alpha[MTiles][2], weight[MTiles][2];
+    uint32_t pFrag[MTiles][kKeySteps][4];
+#pragma unroll
+    for (int mt = 0; mt < MTiles; ++mt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        // A zero factor (a zero row of Q or block of K: all scores 0)
+        // is raised to the least normal so that -inf * factor stays -inf.
+        const float factor =
+            fmaxf(__fmul_rn(rowFactor[mt][h], blockScale), 1.17549435e-38f);
+        float maxBits = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < kKeyTiles; ++n)
+          maxBits = fmaxf(maxBits, fmaxf(s[mt][n][2 * h], s[mt][n][2 * h + 1]));
+        maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 1));
+        maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 2));
+        const bool empty = maxBits == -INFINITY; // no key of the row here
+        const float blockMax =
+            empty ? -INFINITY : __fmul_rn(__fsub_rn(maxBits, kBias), factor);
+        const float newMax = fmaxf(rowMax[mt][h], blockMax);
+        alpha[mt][h] = rowMax[mt][h] == -INFINITY
+                           ? 0.0f
+                           : exp2Approx(__fsub_rn(rowMax[mt][h], newMax));
+        weight[mt][h] = empty ? 0.0f : exp2Approx(__fsub_rn(blockMax, newMax));
+        rowMax[mt][h] = newMax;
+        // exp2((bits - maxBits) * factor + log2 255) as one FMA.
+        const float shift =
+            empty ? 0.0f : __fsub_rn(kLog2Of255, __fmul_rn(maxBits, factor));
+        float sum = 0.0f;
+        // P's operand registers h and 2 + h of each 32-key step (this
+        // thread's row lane / 4 + 8h): keys {2t, 2t+1} of 8-key tiles
+        // 4c, 4c+1, then 4c+2, 4c+3 (keyPosition).
+#pragma unroll
+        for (int c = 0; c < kKeySteps; ++c) {
+          uint32_t bytes[4][2];
+#pragma unroll
+          for (int n = 0; n < 4; ++n)
+#pragma unroll
+            for (int x = 0; x < 2; ++x) {
+              float p = exp2Approx(
+                  __fmaf_rn(s[mt][4 * c + n][2 * h + x], factor, shift));
+              sum = __fadd_rn(sum, p);
+              bytes[n][x] = roundToByte(p);
+            }
+          pFrag[mt][c][h] =
+              packBytes(bytes[0][0], bytes[0][1], bytes[1][0], bytes[1][1]);
+          pFrag[mt][c][2 + h] =
+              packBytes(bytes[2][0], bytes[2][1], bytes[3][0], bytes[3][1]);
+        }
+        rowSum[mt][h] = __fmaf_rn(rowSum[mt][h], alpha[mt][h],
+                                  __fmul_rn(sum, weight[mt][h]));
+      }
+    }
+
+    if (more)
+      waitAsync<2>(); // V of this step
+    else
+      waitAsync<0>();
+    __syncthreads();
+
+    // O = O * alpha + weight * (P V): P V from the bias, so that
+    // weight * (bits - kBias) + O * alpha is two FMAs.
+    float biasTimesWeight[MTiles][2];
+#pragma unroll
+    for (int mt = 0; mt < MTiles; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        biasTimesWeight[mt][h] = -__fmul_rn(kBias, weight[mt][h]);
+#pragma unroll
+    for (int n2 = 0; n2 < D / 16; ++n2) {
+      int pv[MTiles][2][4];
+#pragma unroll
+      for (int mt = 0; mt < MTiles; ++mt)
+#pragma unroll
+        for (int x = 0; x < 2; ++x)
+          pv[mt][x][0] = pv[mt][x][1] = pv[mt][x][2] = pv[mt][x][3] = kBiasBits;
+#pragma unroll
+      for (int c = 0; c < kKeySteps; ++c) {
+        uint32_t b[4];
+        loadMatrices(b, valueTile + (n2 * 16 + lane / 16 * 8 + lane % 8) * VP +
+                            c * 32 + lane / 8 % 2 * 16);
+#pragma unroll
+        for (int mt = 0; mt < MTiles; ++mt) {
+          mmaU8S8(pv[mt][0], pFrag[mt][c], b[0], b[1]);
+          mmaU8S8(pv[mt][1], pFrag[mt][c], b[2], b[3]);
+        }
+      }
+#pragma unroll
+      for (int mt = 0; mt < MTiles; ++mt)
+#pragma unroll
+        for (int x = 0; x < 2; ++x)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            o[mt][2 * n2 + x][e] =
+                __fmaf_rn(__int_as_float(pv[mt][x][e]), weight[mt][e / 2],
+                          __fmaf_rn(o[mt][2 * n2 + x][e], alpha[mt][e / 2],
+                                    biasTimesWeight[mt][e / 2]));
+    }
+    __syncthreads(); // this stage's buffers may be refilled next step
+  }
+
+  // out = O / (row sum) * (V's channel scale).
+  const float *vScale = args.in.vScale + batch * D;
+#pragma unroll
+  for (int mt = 0; mt < MTiles; ++mt) {
+    float inverse[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float total = rowSum[mt][h];
+      total += __shfl_xor_sync(0xffffffffu, total, 1);
+      total += __shfl_xor_sync(0xffffffffu, total, 2);
+      inverse[h] = 1.0f / total;
+    }
+    const int row = warpFirstRow + mt * 16 + lane / 4;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) {
+      int col = n * 8 + lane % 4 * 2;
+      float2 vs = *reinterpret_cast<const float2 *>(vScale + col);
+      if (row < args.seqQ)
+        *reinterpret_cast<uint32_t *>(out + int64_t(row) * args.outRow + col) =
+            attention::pack<T>(o[mt][n][0] * inverse[0] * vs.x,
+                               o[mt][n][1] * inverse[0] * vs.y);
+      if (row + 8 < args.seqQ)
+        *reinterpret_cast<uint32_t *>(out + int64_t(row + 8) * args.outRow +
+                                      col) =
+            attention::pack<T>(o[mt][n][2] * inverse[1] * vs.x,
+                               o[mt][n][3] * inverse[1] * vs.y);
+    }
+  }
+}
+
+/// The problem as the preparing kernels read it (element strides).
+struct Inputs {
+  const void *q, *k, *v;
+  int64_t qBatch, qRow, kBatch, kRow, vBatch, vRow;
+  int64_t batch;
+  int seqQ, seqKV;
+  float scaleLog2;
+};
+
+/// Quantizes the inputs into `in` on `stream`.
+template <typename T, int D>
+cudaError_t prepare(const Inputs &x, const Operands &in, cudaStream_t stream) {
+  const T *q = static_cast<const T *>(x.q), *k = static_cast<const T *>(x.k),
+          *v = static_cast<const T *>(x.v);
+  dim3 qGrid((x.seqQ + 7) / 8, unsigned(x.batch));
+  quantizeRowsKernel<T, D><<<qGrid, 256, 0, stream>>>(
+      q, x.qBatch, x.qRow, x.seqQ, in.q, in.qFactor, x.scaleLog2);
+  dim3 blockGrid(unsigned(in.keys / kBlockKV), unsigned(x.batch));
+  quantizeKeysKernel<T, D><<<blockGrid, 256, 0, stream>>>(
+      k, x.kBatch, x.kRow, x.seqKV, in.k, in.kScale);
+  if (cudaError_t error = cudaMemsetAsync(
+          in.vAbsMax, 0, size_t(x.batch) * D * sizeof(unsigned), stream);
+      error != cudaSuccess)
+    return error;
+  dim3 maxGrid((x.seqKV + 255) / 256, unsigned(x.batch));
+  valueAbsMaxKernel<T, D><<<maxGrid, dim3(D, 4), 0, stream>>>(
+      v, x.vBatch, x.vRow, x.seqKV, in.vAbsMax);
+  quantizeValuesKernel<T, D><<<blockGrid, 256, 0, stream>>>(
+      v, x.vBatch, x.vRow, x.seqKV, in.vAbsMax, in.vt, in.vScale, in.keys);
+  return cudaGetLastError();
+}
+
+/// Launches one instance of the flash kernel on `stream`.
+template <typename T, int D, int Warps, int MTiles>
+cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
+  using Tile = Tiling<D, Warps, MTiles>;
+  auto kernel = flashAttentionInt8Kernel<T, D, Warps, MTiles>;
+  constexpr int bytes = Tile::sharedBytes();
+  static std::atomic<uint64_t> optedIn{0};
+  int device = 0;
+  if (cudaError_t error = cudaGetDevice(&device); error != cudaSuccess)
+    return error;
+  uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
+  if (!(optedIn.load(std::memory_order_relaxed) & bit)) {
+    if (cudaError_t error = cudaFuncSetAttribute(
+            kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+        error != cudaSuccess)
+      return error;
+    optedIn.fetch_or(bit, std::memory_order_relaxed);
+  }
+  dim3 grid((args.seqQ + Tile::kBlockQ - 1) / Tile::kBlockQ, unsigned(batch));
+  kernel<<<grid, Tile::kThreads, bytes, stream>>>(args);
+  return cudaGetLastError();
+}
+
+} // namespace qforge::rt::cuda::attention_int8
+
+#endif // QFORGE_RT_CUDA_ATTENTION_INT8_KERNEL_CUH
