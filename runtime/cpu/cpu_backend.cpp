@@ -354,16 +354,16 @@ public:
       for (int64_t first = 0; first < seen; first += kBlock) {
         float m = blockMax[size_t(first / kBlock)];
         float weight = std::exp2(m - rowMax);
-        float termSum = 0.0f; // of the terms before rounding
+        int32_t termSum = 0;
         std::fill(blockAcc.begin(), blockAcc.end(), 0);
         for (int64_t j = first; j < std::min(seen, first + kBlock); ++j) {
-          float term = std::exp2(score[size_t(j)] + (kLog2Of255 - m));
-          int32_t p = int32_t(std::nearbyint(term));
-          termSum += term;
+          int32_t p = int32_t(
+              std::nearbyint(std::exp2(score[size_t(j)] + (kLog2Of255 - m))));
+          termSum += p;
           for (int64_t c = 0; c < dim; ++c)
             blockAcc[size_t(c)] += p * int32_t(v8[size_t(j * dim + c)]);
         }
-        sum += weight * termSum;
+        sum += weight * float(termSum);
         for (int64_t c = 0; c < dim; ++c)
           acc[size_t(c)] += weight * float(blockAcc[size_t(c)]);
       }

@@ -26,7 +26,7 @@
 // integer bits of 1.5 * 2^23, which makes each i32 sum a float (2^23 +
 // 2^22 + sum) without a conversion instruction (those run at a quarter
 // rate); the exponent is one FMA of those bits; rounding to u8 is one add
-// of the same bias.
+// of the same bias; the row sums add the u8 terms four at a time (dp4a).
 //
 //===----------------------------------------------------------------------===//
 
@@ -155,80 +155,139 @@ __global__ void __launch_bounds__(256)
         __fmul_rn(__fdiv_rn(absMax, 127.0f), fabsf(factor));
 }
 
-/// K: one block of 256 threads per kBlockKV keys; one scale per block (the
-/// max |k| over its rows), rows past the last key zero.
+/// 8 consecutive elements (16 bytes) as floats; zeros when !valid.
+template <typename T>
+__device__ __forceinline__ void load8(float (&x)[8], const T *from,
+                                      bool valid) {
+  uint4 raw =
+      valid ? *reinterpret_cast<const uint4 *>(from) : uint4{0, 0, 0, 0};
+  const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+    x[i] = widen(e[i]);
+}
+
+/// The max over a block of 256 threads (every thread gets it).
+__device__ __forceinline__ float blockMax256(float x) {
+  __shared__ float warpMax[8];
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
+  if (threadIdx.x % 32 == 0)
+    warpMax[threadIdx.x / 32] = x;
+  __syncthreads();
+  x = warpMax[0];
+#pragma unroll
+  for (int w = 1; w < 8; ++w)
+    x = fmaxf(x, warpMax[w]);
+  return x;
+}
+
+/// K: one block of 256 threads per kBlockKV keys, 8 elements per load;
+/// one scale per block (the max |k| over its rows), rows past the last key
+/// zero.
 template <typename T, int D>
 __global__ void __launch_bounds__(256)
     quantizeKeysKernel(const T *k, int64_t batchStride, int64_t rowStride,
                        int rows, int8_t *target, float *scales) {
-  __shared__ float warpMax[8];
+  constexpr int kGroups = D / 8, kSteps = kBlockKV * kGroups / 256;
   const int64_t batch = blockIdx.y;
   const int first = int(blockIdx.x) * kBlockKV;
-  const T *from = k + batch * batchStride;
-  auto valueAt = [&](int i) {
-    int row = first + i / D;
-    return row < rows ? widen(from[int64_t(row) * rowStride + i % D]) : 0.0f;
-  };
+  float x[kSteps][8];
   float absMax = 0.0f;
-  for (int i = int(threadIdx.x); i < kBlockKV * D; i += 256)
-    absMax = fmaxf(absMax, fabsf(valueAt(i)));
 #pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2)
-    absMax = fmaxf(absMax, __shfl_xor_sync(0xffffffffu, absMax, offset));
-  if (threadIdx.x % 32 == 0)
-    warpMax[threadIdx.x / 32] = absMax;
-  __syncthreads();
-  absMax = warpMax[0];
-  for (int w = 1; w < 8; ++w)
-    absMax = fmaxf(absMax, warpMax[w]);
+  for (int step = 0; step < kSteps; ++step) {
+    int i = step * 256 + int(threadIdx.x), row = first + i / kGroups;
+    load8(x[step],
+          k + batch * batchStride + int64_t(row) * rowStride + i % kGroups * 8,
+          row < rows);
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      absMax = fmaxf(absMax, fabsf(x[step][e]));
+  }
+  absMax = blockMax256(absMax);
   const float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
   int8_t *to = target + (batch * gridDim.x * kBlockKV + first) * D;
-  for (int i = int(threadIdx.x); i < kBlockKV * D; i += 256)
-    to[i] = int8_t(quantize127(valueAt(i), inverse));
+#pragma unroll
+  for (int step = 0; step < kSteps; ++step) {
+    uint32_t word[2] = {0, 0};
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      word[e / 4] |= uint32_t(quantize127(x[step][e], inverse) & 0xFF)
+                     << (8 * (e % 4));
+    *reinterpret_cast<uint2 *>(to + (step * 256 + int(threadIdx.x)) * 8) =
+        uint2{word[0], word[1]};
+  }
   if (threadIdx.x == 0)
     scales[batch * gridDim.x + blockIdx.x] = __fdiv_rn(absMax, 127.0f);
 }
 
-/// V's max |v| per channel: blocks of (D channels x 4 row lanes) over 256
-/// rows, folded in with an integer atomicMax on the float bits (the order
-/// of non-negative floats). vAbsMax starts at zero.
+/// V's max |v| per channel: blocks of 256 threads, each 8 channels of one
+/// row per load, over 256 rows, folded in with an integer atomicMax on the
+/// float bits (the order of non-negative floats). vAbsMax starts at zero.
 template <typename T, int D>
-__global__ void valueAbsMaxKernel(const T *v, int64_t batchStride,
-                                  int64_t rowStride, int rows,
-                                  unsigned *vAbsMax) {
-  const int channel = int(threadIdx.x), lane = int(threadIdx.y);
+__global__ void __launch_bounds__(256)
+    valueAbsMaxKernel(const T *v, int64_t batchStride, int64_t rowStride,
+                      int rows, unsigned *vAbsMax) {
+  constexpr int kGroups = D / 8, kRowLanes = 256 / kGroups;
+  const int group = int(threadIdx.x) % kGroups;
+  const int lane = int(threadIdx.x) / kGroups;
   const int64_t batch = blockIdx.y;
   const int first = int(blockIdx.x) * 256;
-  float m = 0.0f;
-  for (int r = first + lane; r < min(rows, first + 256); r += 4)
-    m = fmaxf(m,
-              fabsf(widen(
-                  v[batch * batchStride + int64_t(r) * rowStride + channel])));
-  atomicMax(vAbsMax + batch * D + channel, __float_as_uint(m));
+  float m[8] = {};
+  for (int r = first + lane; r < min(rows, first + 256); r += kRowLanes) {
+    float x[8];
+    load8(x, v + batch * batchStride + int64_t(r) * rowStride + group * 8,
+          true);
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      m[e] = fmaxf(m[e], fabsf(x[e]));
+  }
+  // The lanes of a warp that share a group (lane % kGroups) first, so that
+  // each block adds one atomic per warp and channel.
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+#pragma unroll
+    for (int offset = 16; offset >= kGroups; offset /= 2)
+      m[e] = fmaxf(m[e], __shfl_xor_sync(0xffffffffu, m[e], offset));
+  }
+  if (threadIdx.x % 32 < kGroups)
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      atomicMax(vAbsMax + batch * D + group * 8 + e, __float_as_uint(m[e]));
 }
 
-/// V quantized per channel and transposed: one block per 64 keys of a
-/// batch; writes vt[batch, channel, keys] (keyPosition order, zeros past
+/// V quantized per channel and transposed: one block per kBlockKV keys of
+/// a batch; writes vt[batch, channel, keys] (keyPosition order, zeros past
 /// the last key) and, from the first block, the channel scales.
 template <typename T, int D>
 __global__ void __launch_bounds__(256)
     quantizeValuesKernel(const T *v, int64_t batchStride, int64_t rowStride,
                          int rows, const unsigned *vAbsMax, int8_t *vt,
                          float *vScale, int64_t keys) {
-  __shared__ __align__(16) int8_t tile[D][kBlockKV];
+  // Rows 16 bytes longer than the block: the 8 channels a thread writes
+  // fall in different banks, and each row stays 16-byte aligned.
+  constexpr int kPitch = kBlockKV + 16, kGroups = D / 8;
+  __shared__ __align__(16) int8_t tile[D][kPitch];
+  __shared__ float inverses[D]; // 127 / max |v| per channel
   const int64_t batch = blockIdx.y;
   const int first = int(blockIdx.x) * kBlockKV;
-  for (int i = int(threadIdx.x); i < kBlockKV * D; i += 256) {
-    int key = i / D, channel = i % D;
+  for (int channel = int(threadIdx.x); channel < D; channel += 256) {
     float absMax = __uint_as_float(vAbsMax[batch * D + channel]);
-    float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
-    int row = first + key;
-    float x =
-        row < rows
-            ? widen(v[batch * batchStride + int64_t(row) * rowStride + channel])
-            : 0.0f;
-    tile[channel][key / 32 * 32 + keyPosition(key % 32)] =
-        int8_t(quantize127(x, inverse));
+    inverses[channel] = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
+  }
+  __syncthreads();
+  for (int i = int(threadIdx.x); i < kBlockKV * kGroups; i += 256) {
+    int key = i / kGroups, group = i % kGroups, row = first + key;
+    float x[8];
+    load8(x, v + batch * batchStride + int64_t(row) * rowStride + group * 8,
+          row < rows);
+    int position = key / 32 * 32 + keyPosition(key % 32);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      int channel = group * 8 + e;
+      tile[channel][position] = int8_t(quantize127(x[e], inverses[channel]));
+    }
   }
   __syncthreads();
   // 16 bytes per store: D rows of kBlockKV / 16 chunks.
@@ -323,8 +382,9 @@ __device__ __forceinline__ void loadBytes(int8_t *shared, int pitch,
   }
 }
 
-template <typename T, int D, int Warps, int MTiles>
-__global__ void __launch_bounds__(Warps * 32)
+/// MinBlocks: blocks per SM the registers must allow (launch bounds).
+template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1>
+__global__ void __launch_bounds__(Warps * 32, MinBlocks)
     flashAttentionInt8Kernel(const Args args) {
   using Tile = Tiling<D, Warps, MTiles>;
   constexpr int RP = Tile::kRowPitch, VP = Tile::kValuePitch;
@@ -489,7 +549,7 @@ __global__ void __launch_bounds__(Warps * 32)
         // exp2((bits - maxBits) * factor + log2 255) as one FMA.
         const float shift =
             empty ? 0.0f : __fsub_rn(kLog2Of255, __fmul_rn(maxBits, factor));
-        float sum = 0.0f;
+        uint32_t sum = 0; // of the u8 terms, 4 per dp4a
         // P's operand registers h and 2 + h of each 32-key step (this
         // thread's row lane / 4 + 8h): keys {2t, 2t+1} of 8-key tiles
         // 4c, 4c+1, then 4c+2, 4c+3 (keyPosition).
@@ -500,18 +560,18 @@ __global__ void __launch_bounds__(Warps * 32)
           for (int n = 0; n < 4; ++n)
 #pragma unroll
             for (int x = 0; x < 2; ++x) {
-              float p = exp2Approx(
-                  __fmaf_rn(s[mt][4 * c + n][2 * h + x], factor, shift));
-              sum = __fadd_rn(sum, p);
-              bytes[n][x] = roundToByte(p);
+              bytes[n][x] = roundToByte(exp2Approx(
+                  __fmaf_rn(s[mt][4 * c + n][2 * h + x], factor, shift)));
             }
           pFrag[mt][c][h] =
               packBytes(bytes[0][0], bytes[0][1], bytes[1][0], bytes[1][1]);
           pFrag[mt][c][2 + h] =
               packBytes(bytes[2][0], bytes[2][1], bytes[3][0], bytes[3][1]);
+          sum = __dp4a(pFrag[mt][c][h], 0x01010101u, sum);
+          sum = __dp4a(pFrag[mt][c][2 + h], 0x01010101u, sum);
         }
         rowSum[mt][h] = __fmaf_rn(rowSum[mt][h], alpha[mt][h],
-                                  __fmul_rn(sum, weight[mt][h]));
+                                  __fmul_rn(float(sum), weight[mt][h]));
       }
     }
 
@@ -617,18 +677,18 @@ cudaError_t prepare(const Inputs &x, const Operands &in, cudaStream_t stream) {
       error != cudaSuccess)
     return error;
   dim3 maxGrid((x.seqKV + 255) / 256, unsigned(x.batch));
-  valueAbsMaxKernel<T, D><<<maxGrid, dim3(D, 4), 0, stream>>>(
-      v, x.vBatch, x.vRow, x.seqKV, in.vAbsMax);
+  valueAbsMaxKernel<T, D>
+      <<<maxGrid, 256, 0, stream>>>(v, x.vBatch, x.vRow, x.seqKV, in.vAbsMax);
   quantizeValuesKernel<T, D><<<blockGrid, 256, 0, stream>>>(
       v, x.vBatch, x.vRow, x.seqKV, in.vAbsMax, in.vt, in.vScale, in.keys);
   return cudaGetLastError();
 }
 
 /// Launches one instance of the flash kernel on `stream`.
-template <typename T, int D, int Warps, int MTiles>
+template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1>
 cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
   using Tile = Tiling<D, Warps, MTiles>;
-  auto kernel = flashAttentionInt8Kernel<T, D, Warps, MTiles>;
+  auto kernel = flashAttentionInt8Kernel<T, D, Warps, MTiles, MinBlocks>;
   constexpr int bytes = Tile::sharedBytes();
   static std::atomic<uint64_t> optedIn{0};
   int device = 0;

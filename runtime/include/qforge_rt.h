@@ -283,8 +283,8 @@ qforge_rt_gemm_float(qforge_context *ctx, const qforge_float_gemm_desc *desc);
  *   s[i, j] = dot(q8[i], k8[j]) * (max|q[i]| / 127 * scale * log2 e)
  *     * (K's block max / 127), in f32, in log2 units;
  *   per row and block t (the keys of the block the row sees): m_t = max s,
- *     e[i, j] = 255 * exp2(s - m_t), p8[i, j] = round(e) as u8;
- *   out[i, c] = sum_t w_t sum_j p8 v8[j, c] / sum_t w_t sum_j e
+ *     p8[i, j] = round(255 * exp2(s - m_t)) as u8;
+ *   out[i, c] = sum_t w_t sum_j p8 v8[j, c] / sum_t w_t sum_j p8
  *     * (max_j |v[j, c]| / 127), w_t = exp2(m_t - max_t m_t).
  * The cuda kernel (exp2 approximated, the sums online) agrees with the cpu
  * reference of this arithmetic to about 1e-3 of the output's norm; against
