@@ -136,6 +136,10 @@ compile_pair block_dyn "$work/block_dyn.mlir" "$carry/block_x.npy"
 # of 60.
 compile_pair block_f16 "$work/block.mlir" "$carry/block_x.npy" 45 --float-precision f16
 compile_pair block_bf16 "$work/block.mlir" "$carry/block_x.npy" 30 --float-precision bf16
+# int8 dynamic with f16 float parts: the cuda build's attention is int8
+# (qforge-compile --attention-precision=auto), the cpu build's the f16
+# chain: 7-bit Q, K, V and P against f16, a bar of 30 dB.
+compile_pair block_dyn_f16 "$work/block_dyn.mlir" "$carry/block_x.npy" 30 --float-precision f16
 # A decoder block (causal mask): the cuda build's attention is one causal
 # flash-attention call.
 python3 "$root/examples/transformer/make_block.py" "$work/block_causal.mlir" "$work/block_causal_x.npy" \

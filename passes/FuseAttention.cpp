@@ -536,6 +536,18 @@ struct FuseAttentionPass
     return std::nullopt;
   }
 
+  /// int8 for this chain: asked for, and enough keys when a minimum is set
+  /// (the int8 kernel's quantizing pass costs more than it saves on short
+  /// sequences).
+  bool takesInt8(const AttentionChain &chain) {
+    if (!int8)
+      return false;
+    if (int8MinKeys <= 0)
+      return true;
+    int64_t keys = cast<ShapedType>(chain.value.getType()).getDimSize(1);
+    return !ShapedType::isDynamic(keys) && keys >= int8MinKeys;
+  }
+
   void rewrite(linalg::BatchMatmulOp pv, const AttentionChain &chain) {
     OpBuilder b(pv);
     Location loc = pv.getLoc();
@@ -544,7 +556,7 @@ struct FuseAttentionPass
         b, loc, pv.getResult(0).getType(), chain.query, key, chain.value,
         b.getF32FloatAttr(float(chain.scale)),
         chain.causal ? b.getUnitAttr() : UnitAttr(),
-        int8 ? b.getUnitAttr() : UnitAttr());
+        takesInt8(chain) ? b.getUnitAttr() : UnitAttr());
     pv.getResult(0).replaceAllUsesWith(attention.getResult());
     // Consumers first: each op's users are gone when it is erased.
     for (Operation *op : chain.replaced)

@@ -280,7 +280,8 @@ def FuseAttention : Pass<"qforge-fuse-attention", "::mlir::ModuleOp"> {
     the CUDA kernel takes) are rewritten; the cuda pipeline runs it first.
     Rounding changes: scores stay f32, probabilities are rounded once.
     With `int8`, the fused ops compute both products in int8 (the op's
-    `int8` attribute; qforge-compile sets it for quantized models).
+    `int8` attribute; qforge-compile sets it for quantized models), with
+    `int8-min-keys` only those over at least that many (static) keys.
   }];
   let options = [
     ListOption<"headDims", "head-dims", "int64_t",
@@ -288,6 +289,9 @@ def FuseAttention : Pass<"qforge-fuse-attention", "::mlir::ModuleOp"> {
     Option<"int8", "int8", "bool", "false",
            "Mark the fused ops int8: both products on int8 operands "
            "quantized at run time">,
+    Option<"int8MinKeys", "int8-min-keys", "int64_t", "0",
+           "With int8: only attention over at least this many keys (a "
+           "static count); shorter or dynamic key lengths stay float">,
   ];
   let dependentDialects = ["::qforge::QForgeDialect",
                            "::mlir::linalg::LinalgDialect",

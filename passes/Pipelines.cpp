@@ -47,15 +47,18 @@ constexpr const char *kToLLVM =
 /// (math in kernels) comes from the toolkit given.
 std::string toNVVMPipeline(const std::string &chip, const std::string &features,
                            const std::string &toolkit, int64_t blockSize,
-                           bool fuseAttention, bool attentionInt8) {
+                           bool fuseAttention, bool attentionInt8,
+                           int64_t attentionInt8MinKeys) {
   // Calls inlined first: buffer deallocation across a call needs run-time
   // bookkeeping arrays on the host, which the device pipeline would move.
   return std::string("inline,") +
          // Attention as one flash-attention call (f16 / bf16): the scores
          // never reach memory.
-         (fuseAttention ? attentionInt8 ? "qforge-fuse-attention{int8=true},"
-                                        : "qforge-fuse-attention,"
-                        : "") +
+         (!fuseAttention ? std::string()
+          : attentionInt8
+              ? "qforge-fuse-attention{int8=true int8-min-keys=" +
+                    std::to_string(attentionInt8MinKeys) + "},"
+              : std::string("qforge-fuse-attention,")) +
          "qforge-decompose-aggregates,"
          "qforge-lower-to-runtime{float-gemms=true quantize-kernels=true},"
          // One kernel per chain of elementwise ops (and per softmax /
@@ -122,6 +125,11 @@ struct NVVMOptions : public PassPipelineOptions<NVVMOptions> {
       llvm::cl::desc("the fused attention computes both products in int8 "
                      "(qforge-fuse-attention{int8=true})"),
       llvm::cl::init(false)};
+  Option<int64_t> attentionInt8MinKeys{
+      *this, "attention-int8-min-keys",
+      llvm::cl::desc("with attention-int8: only attention over at least "
+                     "this many (static) keys"),
+      llvm::cl::init(0)};
 };
 
 /// Fails with `message`: how a pipeline reports an option it cannot honour
@@ -224,7 +232,8 @@ void qforge::registerQForgePipelines() {
       [](OpPassManager &pm, const NVVMOptions &options) {
         std::string text = toNVVMPipeline(
             options.chip, options.features, options.toolkit, options.blockSize,
-            options.fuseAttention, options.attentionInt8);
+            options.fuseAttention, options.attentionInt8,
+            options.attentionInt8MinKeys);
         if (failed(parsePassPipeline(text, pm)))
           pm.addPass(std::make_unique<ErrorPass>(
               "qforge-to-nvvm: bad pipeline options (chip '" + options.chip +

@@ -5,6 +5,8 @@
 // RUN: qforge-opt %s --qforge-decompose-aggregates --qforge-fuse-attention --split-input-file | FileCheck %s --check-prefix=DECOMP
 // With int8, the fused op computes both products in int8:
 // RUN: qforge-opt %s --qforge-fuse-attention="int8=true" --split-input-file | FileCheck %s --check-prefix=INT8
+// int8-min-keys: the 8-key chain below it stays float.
+// RUN: qforge-opt %s --qforge-fuse-attention="int8=true int8-min-keys=16" --split-input-file | FileCheck %s --check-prefix=INT8MIN
 // What is matched but not fused says why (default head dims):
 // RUN: qforge-opt %s --qforge-fuse-attention --split-input-file --verify-diagnostics -o /dev/null
 
@@ -25,6 +27,8 @@
 // DIM16-NOT: qforge.attention
 // INT8-LABEL: func.func @block_attention
 // INT8: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 0.176757813 int8 : tensor<2x8x32xf16>
+// INT8MIN-LABEL: func.func @block_attention
+// INT8MIN: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 0.176757813 : tensor<2x8x32xf16>
 func.func @block_attention(%q: tensor<2x8x32xf16>, %k: tensor<8x2x32xf16>, %v: tensor<2x8x32xf16>) -> tensor<2x8x32xf16> {
   %zero = arith.constant 0.0 : f16
   %ninf = arith.constant 0xFC00 : f16

@@ -99,9 +99,10 @@ static cl::opt<std::string> attentionPrecision(
     cl::desc("cuda target: what the fused attention computes its two "
              "products in: float (the model's float type), int8 (Q, K, V "
              "and the probabilities quantized at run time; about 40 dB "
-             "from float on Gaussian data), or auto (int8 when the model "
-             "is quantized, i.e. holds qforge quantized ops or types, "
-             "float otherwise)"),
+             "from float on Gaussian data), or auto (int8 for attention "
+             "over >= 4096 keys when the model is quantized, i.e. holds "
+             "qforge quantized ops or types; float otherwise: below that "
+             "the int8 kernel's quantizing pass costs more than it saves)"),
     cl::init("auto"), cl::cat(qforgeCategory));
 static cl::opt<bool> keepObject("keep-object",
                                 cl::desc("also write <output>.o"),
@@ -115,6 +116,9 @@ namespace {
 /// The model ABI the generated calls follow (qforge_rt.h says what each
 /// version added); qforge-run refuses a model of another version.
 constexpr int kModelAbiVersion = QFORGE_MODEL_ABI_VERSION;
+
+/// --attention-precision=auto: int8 attention from this many keys on.
+constexpr int64_t kAutoInt8AttentionMinKeys = 4096;
 
 int fail(const llvm::Twine &message) {
   llvm::errs() << "qforge-compile: error: " << message << "\n";
@@ -309,14 +313,24 @@ int main(int argc, char **argv) {
     bool attentionInt8 = attentionPrecision == "int8" ||
                          (attentionPrecision == "auto" && target == "cuda" &&
                           fuseAttention && isQuantized(*module));
+    // auto: int8 only where it is faster on the H100 (bench/RESULTS.md,
+    // session 5: 1.1-1.3x at 8192 keys, 0.8x at 2048 with quantizing).
+    int64_t int8MinKeys =
+        attentionPrecision == "auto" ? kAutoInt8AttentionMinKeys : 0;
     if (target == "cuda")
-      metadata +=
-          std::string("attention ") + (attentionInt8 ? "int8" : "float") + "\n";
+      metadata += std::string("attention ") +
+                  (!attentionInt8 ? std::string("float")
+                   : int8MinKeys > 0
+                       ? "int8 for >= " + std::to_string(int8MinKeys) + " keys"
+                       : std::string("int8")) +
+                  "\n";
     std::string pipeline =
         target == "cuda"
             ? "qforge-to-nvvm{chip=" + cudaChip + " toolkit=" + cudaToolkit +
                   " fuse-attention=" + (fuseAttention ? "true" : "false") +
-                  " attention-int8=" + (attentionInt8 ? "true" : "false") + "}"
+                  " attention-int8=" + (attentionInt8 ? "true" : "false") +
+                  " attention-int8-min-keys=" + std::to_string(int8MinKeys) +
+                  "}"
             : std::string("qforge-to-llvm");
     if (floatPrecision != "f32")
       pipeline = "inline,qforge-float-precision{type=" + floatPrecision + "}," +

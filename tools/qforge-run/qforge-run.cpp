@@ -140,7 +140,7 @@ bool parseMetadata(const char *text, std::vector<EntrySpec> &entries,
         return false;
       }
     } else if (kind == "attention") { // the fused attention's products
-      fields >> attention;
+      std::getline(fields >> std::ws, attention);
     } else if (kind == "func") {
       EntrySpec entry;
       size_t inputs = 0, outputs = 0;
