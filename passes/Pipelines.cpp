@@ -54,11 +54,10 @@ std::string toNVVMPipeline(const std::string &chip, const std::string &features,
   return std::string("inline,") +
          // Attention as one flash-attention call (f16 / bf16): the scores
          // never reach memory.
-         (!fuseAttention ? std::string()
-          : attentionInt8
-              ? "qforge-fuse-attention{int8=true int8-min-keys=" +
-                    std::to_string(attentionInt8MinKeys) + "},"
-              : std::string("qforge-fuse-attention,")) +
+         (!fuseAttention  ? std::string()
+          : attentionInt8 ? "qforge-fuse-attention{int8=true int8-min-keys=" +
+                                std::to_string(attentionInt8MinKeys) + "},"
+                          : std::string("qforge-fuse-attention,")) +
          "qforge-decompose-aggregates,"
          "qforge-lower-to-runtime{float-gemms=true quantize-kernels=true},"
          // One kernel per chain of elementwise ops (and per softmax /
@@ -230,10 +229,10 @@ void qforge::registerQForgePipelines() {
       "every other op a generated GPU kernel (PTX in the module), host code "
       "to the LLVM dialect",
       [](OpPassManager &pm, const NVVMOptions &options) {
-        std::string text = toNVVMPipeline(
-            options.chip, options.features, options.toolkit, options.blockSize,
-            options.fuseAttention, options.attentionInt8,
-            options.attentionInt8MinKeys);
+        std::string text =
+            toNVVMPipeline(options.chip, options.features, options.toolkit,
+                           options.blockSize, options.fuseAttention,
+                           options.attentionInt8, options.attentionInt8MinKeys);
         if (failed(parsePassPipeline(text, pm)))
           pm.addPass(std::make_unique<ErrorPass>(
               "qforge-to-nvvm: bad pipeline options (chip '" + options.chip +

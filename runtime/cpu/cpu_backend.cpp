@@ -274,20 +274,34 @@ public:
     return QFORGE_OK;
   }
 
+  /// max(a, b), NaN if either is (std::max drops a NaN second argument).
+  static float maxKeepingNaN(float a, float b) {
+    return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b);
+  }
+
+  /// round(x * 127 / m) in [-127, 127], half to even; 0 for a non-finite
+  /// product (what the GPU's conversion gives).
+  static int8_t quantize127(float x, float inverse) {
+    float y = x * inverse;
+    return std::isfinite(y)
+               ? int8_t(std::clamp(std::nearbyint(y), -127.0f, 127.0f))
+               : int8_t(0);
+  }
+
   /// round-half-even(x * 127 / max|x|) over `count` values `stride`
-  /// apart; returns max|x| / 127 (0 for all zeros: every value 0).
+  /// apart; returns max|x| / 127 (0 for all zeros: every value 0; not
+  /// finite when a value is not).
   static float quantizeSymmetric(const qforge_attention_desc &d,
                                  const void *data, int64_t base, int64_t stride,
                                  int64_t count, int8_t *out) {
     float absMax = 0.0f;
     for (int64_t e = 0; e < count; ++e)
-      absMax = std::max(absMax,
-                        std::fabs(loadFloat(d.dtype, data, base + e * stride)));
+      absMax = maxKeepingNaN(
+          absMax, std::fabs(loadFloat(d.dtype, data, base + e * stride)));
     float inverse = absMax > 0.0f ? 127.0f / absMax : 0.0f;
-    for (int64_t e = 0; e < count; ++e) {
-      float x = loadFloat(d.dtype, data, base + e * stride) * inverse;
-      out[e] = int8_t(std::clamp(std::nearbyint(x), -127.0f, 127.0f));
-    }
+    for (int64_t e = 0; e < count; ++e)
+      out[e] =
+          quantize127(loadFloat(d.dtype, data, base + e * stride), inverse);
     return absMax / 127.0f;
   }
 
@@ -307,19 +321,18 @@ public:
       float absMax = 0.0f;
       for (int64_t j = first; j < first + rows; ++j)
         for (int64_t c = 0; c < dim; ++c)
-          absMax = std::max(absMax,
-                            std::fabs(loadFloat(d.dtype, d.k,
-                                                b * d.k_batch_stride +
-                                                    j * d.k_row_stride + c)));
+          absMax = maxKeepingNaN(
+              absMax, std::fabs(loadFloat(d.dtype, d.k,
+                                          b * d.k_batch_stride +
+                                              j * d.k_row_stride + c)));
       float inverse = absMax > 0.0f ? 127.0f / absMax : 0.0f;
       for (int64_t j = first; j < first + rows; ++j) {
         kScale[size_t(j)] = absMax / 127.0f;
         for (int64_t c = 0; c < dim; ++c) {
-          float x = loadFloat(d.dtype, d.k,
-                              b * d.k_batch_stride + j * d.k_row_stride + c) *
-                    inverse;
-          k8[size_t(j * dim + c)] =
-              int8_t(std::clamp(std::nearbyint(x), -127.0f, 127.0f));
+          k8[size_t(j * dim + c)] = quantize127(
+              loadFloat(d.dtype, d.k,
+                        b * d.k_batch_stride + j * d.k_row_stride + c),
+              inverse);
         }
       }
     }
@@ -357,8 +370,8 @@ public:
         int32_t termSum = 0;
         std::fill(blockAcc.begin(), blockAcc.end(), 0);
         for (int64_t j = first; j < std::min(seen, first + kBlock); ++j) {
-          int32_t p = int32_t(
-              std::nearbyint(std::exp2(score[size_t(j)] + (kLog2Of255 - m))));
+          float term = std::exp2(score[size_t(j)] + (kLog2Of255 - m));
+          int32_t p = std::isfinite(term) ? int32_t(std::nearbyint(term)) : 0;
           termSum += p;
           for (int64_t c = 0; c < dim; ++c)
             blockAcc[size_t(c)] += p * int32_t(v8[size_t(j * dim + c)]);
@@ -367,7 +380,12 @@ public:
         for (int64_t c = 0; c < dim; ++c)
           acc[size_t(c)] += weight * float(blockAcc[size_t(c)]);
       }
-      float inverse = 1.0f / sum;
+      // A non-finite Q row or K block the row sees: NaN, as the float
+      // softmax would give.
+      bool poisoned = !std::isfinite(rowFactor);
+      for (int64_t j = 0; j < seen; j += kBlock)
+        poisoned = poisoned || !std::isfinite(kScale[size_t(j)]);
+      float inverse = poisoned ? NAN : 1.0f / sum;
       int64_t outBase = b * d.out_batch_stride + i * d.out_row_stride;
       for (int64_t c = 0; c < dim; ++c)
         storeFloat(d.dtype, d.out, outBase + c,

@@ -113,6 +113,12 @@ __device__ __forceinline__ int quantize127(float x, float inverse) {
   return max(-127, min(127, __float2int_rn(__fmul_rn(x, inverse))));
 }
 
+/// max(a, b) that keeps a NaN (fmaxf drops it): a non-finite input makes
+/// its scale non-finite, which the flash kernel turns into NaN outputs.
+__device__ __forceinline__ float maxKeepingNaN(float a, float b) {
+  return isnan(a) || isnan(b) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
+}
+
 /// Q: one warp per row of D elements (D / 32 per lane, consecutive); the
 /// row is negated for a negative factor, the scale times |factor|.
 template <typename T, int D>
@@ -133,11 +139,12 @@ __global__ void __launch_bounds__(256)
   for (int e = 0; e < kPerLane; ++e) {
     x[e] = widen(from[e]);
     x[e] = factor < 0.0f ? -x[e] : x[e];
-    absMax = fmaxf(absMax, fabsf(x[e]));
+    absMax = maxKeepingNaN(absMax, fabsf(x[e]));
   }
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2)
-    absMax = fmaxf(absMax, __shfl_xor_sync(0xffffffffu, absMax, offset));
+    absMax =
+        maxKeepingNaN(absMax, __shfl_xor_sync(0xffffffffu, absMax, offset));
   const float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
   uint32_t packed = 0;
 #pragma unroll
@@ -167,19 +174,19 @@ __device__ __forceinline__ void load8(float (&x)[8], const T *from,
     x[i] = widen(e[i]);
 }
 
-/// The max over a block of 256 threads (every thread gets it).
+/// The max over a block of 256 threads (every thread gets it; NaN if any).
 __device__ __forceinline__ float blockMax256(float x) {
   __shared__ float warpMax[8];
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2)
-    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
+    x = maxKeepingNaN(x, __shfl_xor_sync(0xffffffffu, x, offset));
   if (threadIdx.x % 32 == 0)
     warpMax[threadIdx.x / 32] = x;
   __syncthreads();
   x = warpMax[0];
 #pragma unroll
   for (int w = 1; w < 8; ++w)
-    x = fmaxf(x, warpMax[w]);
+    x = maxKeepingNaN(x, warpMax[w]);
   return x;
 }
 
@@ -203,7 +210,7 @@ __global__ void __launch_bounds__(256)
           row < rows);
 #pragma unroll
     for (int e = 0; e < 8; ++e)
-      absMax = fmaxf(absMax, fabsf(x[step][e]));
+      absMax = maxKeepingNaN(absMax, fabsf(x[step][e]));
   }
   absMax = blockMax256(absMax);
   const float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
@@ -429,6 +436,9 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
 
   // Per row tile, this thread's two rows: lane / 4 and lane / 4 + 8.
   float rowFactor[MTiles][2], rowMax[MTiles][2], rowSum[MTiles][2];
+  // A non-finite Q row, or K block this row sees: the output row is NaN
+  // (as the float softmax would make it).
+  bool poisoned[MTiles][2];
 #pragma unroll
   for (int mt = 0; mt < MTiles; ++mt)
 #pragma unroll
@@ -436,6 +446,7 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
       int row = warpFirstRow + mt * 16 + lane / 4 + 8 * h;
       rowFactor[mt][h] =
           row < args.seqQ ? args.in.qFactor[batch * args.seqQ + row] : 0.0f;
+      poisoned[mt][h] = !isfinite(rowFactor[mt][h]);
       rowMax[mt][h] = -INFINITY;
       rowSum[mt][h] = 0.0f;
     }
@@ -451,6 +462,10 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
     const int stage = t & 1;
     const bool more = t + 1 < tiles;
     const float blockScale = kScale[t];
+    if (!isfinite(blockScale))
+#pragma unroll
+      for (int mt = 0; mt < MTiles; ++mt)
+        poisoned[mt][0] = poisoned[mt][1] = true;
     if (more) {
       loadKeys(stage ^ 1, (t + 1) * kBlockKV);
       commitAsync();
@@ -635,7 +650,7 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
       float total = rowSum[mt][h];
       total += __shfl_xor_sync(0xffffffffu, total, 1);
       total += __shfl_xor_sync(0xffffffffu, total, 2);
-      inverse[h] = 1.0f / total;
+      inverse[h] = poisoned[mt][h] ? __int_as_float(0x7fc00000) : 1.0f / total;
     }
     const int row = warpFirstRow + mt * 16 + lane / 4;
 #pragma unroll

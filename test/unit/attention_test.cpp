@@ -300,6 +300,68 @@ TEST(AttentionCpu, RejectsBadInt8Descriptors) {
 
 using AttentionCuda = CpuAndCuda;
 
+/// Inputs with a NaN in Q row 5, an Inf in K row 150 (the second block of
+/// 128 keys) and a NaN in V (key 10, channel 3), causal over 200 keys:
+/// the int8 path must not hide them. Non-finite exactly where the float
+/// softmax would put them per block: row 5, every row that sees the
+/// second block (>= 128), and channel 3.
+struct NonFiniteCase {
+  Problem p{1, 200, 200, 32, false, 0.25f, true};
+  std::mt19937 rng{7};
+  Tensor make(float poison, size_t at) {
+    std::vector<float> x = randomFloats(rng, size_t(p.seqQ * p.dim), -1, 1);
+    x[at] = poison;
+    return Tensor(QFORGE_F16, x);
+  }
+  Tensor q = make(NAN, 5 * 32 + 7), k = make(INFINITY, 150 * 32 + 1),
+         v = make(NAN, 10 * 32 + 3);
+  static bool expectNonFinite(int64_t i, int64_t c) {
+    return i == 5 || i >= 128 || c == 3;
+  }
+};
+
+TEST(AttentionCpu, Int8KeepsNonFiniteInputs) {
+  NonFiniteCase t;
+  Context cpu(QFORGE_BACKEND_CPU);
+  std::vector<double> out =
+      runAttention(cpu, t.p, QFORGE_F16, QFORGE_ATTENTION_INT8, t.q, t.k, t.v);
+  for (int64_t i = 0; i < t.p.seqQ; ++i)
+    for (int64_t c = 0; c < t.p.dim; ++c)
+      ASSERT_EQ(!std::isfinite(out[size_t(i * t.p.dim + c)]),
+                NonFiniteCase::expectNonFinite(i, c))
+          << "row " << i << " channel " << c;
+}
+
+TEST_F(AttentionCuda, Int8KeepsNonFiniteInputs) {
+  for (int64_t dim : {32, 64, 128}) {
+    NonFiniteCase t;
+    t.p.dim = dim;
+    auto make = [&](float poison, size_t at) {
+      std::vector<float> x = randomFloats(t.rng, size_t(t.p.seqQ * dim), -1, 1);
+      x[at] = poison;
+      return Tensor(QFORGE_F16, x);
+    };
+    Tensor q = make(NAN, size_t(5 * dim + 7)),
+           k = make(INFINITY, size_t(150 * dim + 1)),
+           v = make(NAN, size_t(10 * dim + 3));
+    size_t n = size_t(t.p.seqQ * dim);
+    Tensor got(QFORGE_F16, std::vector<float>(n, 0.0f));
+    void *out = upload(got.bytes);
+    qforge_attention_desc d = describe(t.p, QFORGE_F16, upload(q.bytes),
+                                       upload(k.bytes), upload(v.bytes), out);
+    d.mode = QFORGE_ATTENTION_INT8;
+    QF_ASSERT_OK(qforge_rt_attention(gpu, &d));
+    ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
+                                     int64_t(got.bytes.size())),
+              QFORGE_OK);
+    for (int64_t i = 0; i < t.p.seqQ; ++i)
+      for (int64_t c = 0; c < dim; ++c)
+        ASSERT_EQ(!std::isfinite(got.at(size_t(i * dim + c))),
+                  NonFiniteCase::expectNonFinite(i, c))
+            << "dim " << dim << " row " << i << " channel " << c;
+  }
+}
+
 TEST_F(AttentionCuda, Int8MatchesCpuReference) {
   // The int8 kernel against the cpu reference of the same arithmetic:
   // ragged lengths (partial key blocks, partial query blocks, one query),

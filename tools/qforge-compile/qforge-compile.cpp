@@ -96,13 +96,14 @@ static cl::opt<bool> fuseAttention(
     cl::init(true), cl::cat(qforgeCategory));
 static cl::opt<std::string> attentionPrecision(
     "attention-precision",
-    cl::desc("cuda target: what the fused attention computes its two "
-             "products in: float (the model's float type), int8 (Q, K, V "
-             "and the probabilities quantized at run time; about 40 dB "
-             "from float on Gaussian data), or auto (int8 for attention "
-             "over >= 4096 keys when the model is quantized, i.e. holds "
-             "qforge quantized ops or types; float otherwise: below that "
-             "the int8 kernel's quantizing pass costs more than it saves)"),
+    cl::desc(
+        "cuda target: what the fused attention computes its two "
+        "products in: float (the model's float type), int8 (Q, K, V "
+        "and the probabilities quantized at run time; about 36 dB "
+        "from float attention on Gaussian data), or auto (int8 for attention "
+        "over >= 4096 keys when the model is quantized, i.e. holds "
+        "qforge quantized ops or types; float otherwise: below that "
+        "the int8 kernel's quantizing pass costs more than it saves)"),
     cl::init("auto"), cl::cat(qforgeCategory));
 static cl::opt<bool> keepObject("keep-object",
                                 cl::desc("also write <output>.o"),
