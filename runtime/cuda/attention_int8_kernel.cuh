@@ -231,7 +231,8 @@ __global__ void __launch_bounds__(256)
 
 /// V's max |v| per channel: blocks of 256 threads, each 8 channels of one
 /// row per load, over 256 rows, folded in with an integer atomicMax on the
-/// float bits (the order of non-negative floats). vAbsMax starts at zero.
+/// float bits (the order of non-negative floats, a NaN, 0x7fc00000, above
+/// them all). vAbsMax starts at zero.
 template <typename T, int D>
 __global__ void __launch_bounds__(256)
     valueAbsMaxKernel(const T *v, int64_t batchStride, int64_t rowStride,
@@ -248,7 +249,7 @@ __global__ void __launch_bounds__(256)
           true);
 #pragma unroll
     for (int e = 0; e < 8; ++e)
-      m[e] = fmaxf(m[e], fabsf(x[e]));
+      m[e] = maxKeepingNaN(m[e], fabsf(x[e]));
   }
   // The lanes of a warp that share a group (lane % kGroups) first, so that
   // each block adds one atomic per warp and channel.
@@ -256,7 +257,7 @@ __global__ void __launch_bounds__(256)
   for (int e = 0; e < 8; ++e) {
 #pragma unroll
     for (int offset = 16; offset >= kGroups; offset /= 2)
-      m[e] = fmaxf(m[e], __shfl_xor_sync(0xffffffffu, m[e], offset));
+      m[e] = maxKeepingNaN(m[e], __shfl_xor_sync(0xffffffffu, m[e], offset));
   }
   if (threadIdx.x % 32 < kGroups)
 #pragma unroll

@@ -287,7 +287,8 @@ qforge_rt_gemm_float(qforge_context *ctx, const qforge_float_gemm_desc *desc);
  *   out[i, c] = sum_t w_t sum_j p8 v8[j, c] / sum_t w_t sum_j p8
  *     * (max_j |v[j, c]| / 127), w_t = exp2(m_t - max_t m_t).
  * The cuda kernel (exp2 approximated, the sums online) agrees with the cpu
- * reference of this arithmetic to about 1e-3 of the output's norm; against
+ * reference of this arithmetic to about 1e-3 of the output's norm (> 50 dB;
+ * a u8 term may differ by one step where exp2 rounds differently); against
  * float attention the error is that of 7-bit operands (30-40 dB on
  * Gaussian data). */
 typedef enum qforge_attention_mode {

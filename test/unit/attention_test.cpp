@@ -393,9 +393,12 @@ TEST_F(AttentionCuda, Int8MatchesCpuReference) {
         ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
                                          int64_t(got.bytes.size())),
                   QFORGE_OK);
-        // Both round the output once; exp2 (approximate on the GPU) can
-        // move a probability by one step of 1/255 of its block's largest.
-        float tolerance = type == QFORGE_F16 ? 6e-3f : 3e-2f;
+        // Both round the output once; exp2 (approximate on the GPU, and
+        // the exponent formed differently) can move a u8 term by one step,
+        // 1/255 of its block's largest: with a peaked softmax (scale -0.7,
+        // a row sum near 255) that moves an output in [-1, 1] by up to
+        // 2/255 per step. The SQNR below holds the bulk much tighter.
+        float tolerance = type == QFORGE_F16 ? 2e-2f : 3e-2f;
         std::vector<double> gpuOut;
         for (int64_t b = 0; b < p.batch; ++b)
           for (int64_t i = 0; i < p.seqQ; ++i)
