@@ -707,23 +707,10 @@ cudaError_t prepare(const Inputs &x, const Operands &in, cudaStream_t stream) {
 template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1>
 cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
   using Tile = Tiling<D, Warps, MTiles>;
-  auto kernel = flashAttentionInt8Kernel<T, D, Warps, MTiles, MinBlocks>;
-  constexpr int bytes = Tile::sharedBytes();
-  static std::atomic<uint64_t> optedIn{0};
-  int device = 0;
-  if (cudaError_t error = cudaGetDevice(&device); error != cudaSuccess)
-    return error;
-  uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
-  if (!(optedIn.load(std::memory_order_relaxed) & bit)) {
-    if (cudaError_t error = cudaFuncSetAttribute(
-            kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-        error != cudaSuccess)
-      return error;
-    optedIn.fetch_or(bit, std::memory_order_relaxed);
-  }
   dim3 grid((args.seqQ + Tile::kBlockQ - 1) / Tile::kBlockQ, unsigned(batch));
-  kernel<<<grid, Tile::kThreads, bytes, stream>>>(args);
-  return cudaGetLastError();
+  return attention::launchWithSharedMemory<
+      flashAttentionInt8Kernel<T, D, Warps, MTiles, MinBlocks>>(
+      grid, Tile::kThreads, Tile::sharedBytes(), args, stream);
 }
 
 } // namespace qforge::rt::cuda::attention_int8

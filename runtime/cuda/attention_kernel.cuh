@@ -407,14 +407,13 @@ __global__ void __launch_bounds__(Warps * 32)
   }
 }
 
-/// Launches one instance on `stream` (grid: query blocks x batches).
-template <typename T, int D, int Warps, int MTiles, int KV = kDefaultBlockKV>
-cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
-  using Tile = Tiling<D, Warps, MTiles, KV>;
-  auto kernel = flashAttentionKernel<T, D, Warps, MTiles, KV>;
-  constexpr int bytes = Tile::template sharedBytes<T>();
-  // Above 48 KiB a kernel must opt in to dynamic shared memory, once per
-  // device (the attribute belongs to the device's copy of the kernel).
+/// Launches `Kernel` with `bytes` of dynamic shared memory. Above 48 KiB a
+/// kernel must opt in, once per device (the attribute belongs to the
+/// device's copy of the kernel): one set of flags per kernel instance.
+template <auto Kernel, typename KernelArgs>
+cudaError_t launchWithSharedMemory(dim3 grid, int threads, int bytes,
+                                   const KernelArgs &args,
+                                   cudaStream_t stream) {
   static std::atomic<uint64_t> optedIn{0};
   int device = 0;
   if (cudaError_t error = cudaGetDevice(&device); error != cudaSuccess)
@@ -422,14 +421,22 @@ cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
   uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
   if (!(optedIn.load(std::memory_order_relaxed) & bit)) {
     if (cudaError_t error = cudaFuncSetAttribute(
-            kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+            Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
         error != cudaSuccess)
       return error;
     optedIn.fetch_or(bit, std::memory_order_relaxed);
   }
-  dim3 grid((args.seqQ + Tile::kBlockQ - 1) / Tile::kBlockQ, unsigned(batch));
-  kernel<<<grid, Tile::kThreads, bytes, stream>>>(args);
+  Kernel<<<grid, threads, bytes, stream>>>(args);
   return cudaGetLastError();
+}
+
+/// Launches one instance on `stream` (grid: query blocks x batches).
+template <typename T, int D, int Warps, int MTiles, int KV = kDefaultBlockKV>
+cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
+  using Tile = Tiling<D, Warps, MTiles, KV>;
+  dim3 grid((args.seqQ + Tile::kBlockQ - 1) / Tile::kBlockQ, unsigned(batch));
+  return launchWithSharedMemory<flashAttentionKernel<T, D, Warps, MTiles, KV>>(
+      grid, Tile::kThreads, Tile::template sharedBytes<T>(), args, stream);
 }
 
 } // namespace qforge::rt::cuda::attention

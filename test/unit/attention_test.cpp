@@ -300,6 +300,27 @@ TEST(AttentionCpu, RejectsBadInt8Descriptors) {
 
 using AttentionCuda = CpuAndCuda;
 
+/// `check(type, problem, q, k, v)` for each shape at every head dim the
+/// CUDA kernels take, f16 and bf16, on fresh Q, K in [-2, 2] and V in
+/// [-1, 1]; a NAN scale stands for 1/sqrt(head_dim).
+template <typename Check>
+void forEachProblem(std::mt19937 &rng, const std::vector<Problem> &shapes,
+                    Check check) {
+  for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
+    for (int64_t dim : {32, 64, 128})
+      for (Problem p : shapes) {
+        p.dim = dim;
+        if (std::isnan(p.scale))
+          p.scale = float(1.0 / std::sqrt(double(dim)));
+        size_t qn = size_t(p.batch * p.seqQ * p.dim),
+               kn = size_t(p.batch * p.seqKV * p.dim);
+        Tensor q(type, randomFloats(rng, qn, -2, 2));
+        Tensor k(type, randomFloats(rng, kn, -2, 2));
+        Tensor v(type, randomFloats(rng, kn, -1, 1));
+        check(type, p, q, k, v);
+      }
+}
+
 /// Inputs with a NaN in Q row 5, an Inf in K row 150 (the second block of
 /// 128 keys) and a NaN in V (key 10, channel 3), causal over 200 keys:
 /// the int8 path must not hide them. Non-finite exactly where the float
@@ -366,22 +387,16 @@ TEST_F(AttentionCuda, Int8MatchesCpuReference) {
   // The int8 kernel against the cpu reference of the same arithmetic:
   // ragged lengths (partial key blocks, partial query blocks, one query),
   // a peaked softmax, negative and zero scales, causal, heads in place.
-  const Problem shapes[] = {
+  const std::vector<Problem> shapes = {
       {3, 77, 150, 0, false, NAN},       {4, 130, 64, 0, true, NAN},
       {2, 1, 5, 0, false, NAN},          {2, 64, 200, 0, true, 2.0f},
       {2, 40, 70, 0, false, -0.7f},      {1, 16, 100, 0, false, 0.0f},
       {3, 300, 300, 0, true, NAN, true}, {2, 200, 130, 0, false, NAN, true}};
-  for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
-    for (int64_t dim : {32, 64, 128})
-      for (Problem p : shapes) {
-        p.dim = dim;
-        if (std::isnan(p.scale))
-          p.scale = float(1.0 / std::sqrt(double(dim)));
-        size_t qn = size_t(p.batch * p.seqQ * p.dim),
-               kn = size_t(p.batch * p.seqKV * p.dim);
-        Tensor q(type, randomFloats(rng, qn, -2, 2));
-        Tensor k(type, randomFloats(rng, kn, -2, 2));
-        Tensor v(type, randomFloats(rng, kn, -1, 1));
+  forEachProblem(
+      rng, shapes,
+      [&](qforge_dtype type, const Problem &p, const Tensor &q, const Tensor &k,
+          const Tensor &v) {
+        size_t qn = size_t(p.batch * p.seqQ * p.dim);
         std::vector<double> want =
             runAttention(cpu, p, type, QFORGE_ATTENTION_INT8, q, k, v);
         Tensor got(type, std::vector<float>(qn, NAN));
@@ -406,11 +421,11 @@ TEST_F(AttentionCuda, Int8MatchesCpuReference) {
               gpuOut.push_back(outputAt(p, got, b, i, c));
         for (size_t i = 0; i < qn; ++i)
           ASSERT_NEAR(want[i], gpuOut[i], tolerance)
-              << "type " << type << " dim " << dim << " batch " << p.batch
+              << "type " << type << " dim " << p.dim << " batch " << p.batch
               << " seq " << p.seqQ << "x" << p.seqKV << " at " << i;
         EXPECT_GT(sqnrDb(want, gpuOut), type == QFORGE_F16 ? 50.0 : 35.0)
-            << "dim " << dim << " seq " << p.seqQ << "x" << p.seqKV;
-      }
+            << "dim " << p.dim << " seq " << p.seqQ << "x" << p.seqKV;
+      });
 }
 
 TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
@@ -419,7 +434,7 @@ TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
   // running max changes from tile to tile, a negative scale (the kernel
   // negates the scores) and scale 0 (a plain mean of the values). NAN:
   // 1/sqrt(head_dim).
-  const Problem shapes[] = {
+  const std::vector<Problem> shapes = {
       {3, 77, 150, 0, false, NAN},
       {4, 130, 64, 0, true, NAN},
       {2, 1, 5, 0, false, NAN},
@@ -431,44 +446,39 @@ TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
       {3, 300, 300, 0, true, NAN, true},
       {2, 200, 130, 0, false, NAN, true},
       {1, 70, 260, 0, false, -0.3f, true}};
-  for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
-    for (int64_t dim : {32, 64, 128})
-      for (Problem p : shapes) {
-        p.dim = dim;
-        if (std::isnan(p.scale))
-          p.scale = float(1.0 / std::sqrt(double(dim)));
-        size_t qn = size_t(p.batch * p.seqQ * p.dim),
-               kn = size_t(p.batch * p.seqKV * p.dim);
-        Tensor q(type, randomFloats(rng, qn, -2, 2));
-        Tensor k(type, randomFloats(rng, kn, -2, 2));
-        Tensor v(type, randomFloats(rng, kn, -1, 1));
-        Tensor want(type, std::vector<float>(qn, 0.0f));
-        qforge_attention_desc d =
-            describe(p, type, q.bytes.data(), k.bytes.data(), v.bytes.data(),
-                     want.bytes.data());
-        QF_ASSERT_OK(qforge_rt_attention(cpu, &d));
-        // Poisoned output: an element the kernel misses cannot match.
-        Tensor got(type, std::vector<float>(qn, NAN));
-        void *out = upload(got.bytes);
-        d = describe(p, type, upload(q.bytes), upload(k.bytes), upload(v.bytes),
-                     out);
-        QF_ASSERT_OK(qforge_rt_attention(gpu, &d));
-        ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
-                                         int64_t(got.bytes.size())),
-                  QFORGE_OK);
-        // Outputs lie in [-1, 1]; both sides round the result once, the GPU
-        // also rounds the probabilities to the type.
-        float tolerance = type == QFORGE_F16 ? 4e-3f : 3e-2f;
-        double worst = 0;
-        for (size_t i = 0; i < qn; ++i) {
-          float a = want.at(i), b = got.at(i);
-          ASSERT_NEAR(a, b, tolerance)
-              << "type " << type << " dim " << dim << " batch " << p.batch
-              << " seq " << p.seqQ << "x" << p.seqKV << " at " << i;
-          worst = std::max(worst, double(std::fabs(a - b)));
-        }
-        RecordProperty("worst", std::to_string(worst));
-      }
+  forEachProblem(rng, shapes,
+                 [&](qforge_dtype type, const Problem &p, const Tensor &q,
+                     const Tensor &k, const Tensor &v) {
+                   size_t qn = size_t(p.batch * p.seqQ * p.dim);
+                   Tensor want(type, std::vector<float>(qn, 0.0f));
+                   qforge_attention_desc d =
+                       describe(p, type, q.bytes.data(), k.bytes.data(),
+                                v.bytes.data(), want.bytes.data());
+                   QF_ASSERT_OK(qforge_rt_attention(cpu, &d));
+                   // Poisoned output: an element the kernel misses cannot
+                   // match.
+                   Tensor got(type, std::vector<float>(qn, NAN));
+                   void *out = upload(got.bytes);
+                   d = describe(p, type, upload(q.bytes), upload(k.bytes),
+                                upload(v.bytes), out);
+                   QF_ASSERT_OK(qforge_rt_attention(gpu, &d));
+                   ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
+                                                    int64_t(got.bytes.size())),
+                             QFORGE_OK);
+                   // Outputs lie in [-1, 1]; both sides round the result once,
+                   // the GPU also rounds the probabilities to the type.
+                   float tolerance = type == QFORGE_F16 ? 4e-3f : 3e-2f;
+                   double worst = 0;
+                   for (size_t i = 0; i < qn; ++i) {
+                     float a = want.at(i), b = got.at(i);
+                     ASSERT_NEAR(a, b, tolerance)
+                         << "type " << type << " dim " << p.dim << " batch "
+                         << p.batch << " seq " << p.seqQ << "x" << p.seqKV
+                         << " at " << i;
+                     worst = std::max(worst, double(std::fabs(a - b)));
+                   }
+                   RecordProperty("worst", std::to_string(worst));
+                 });
 }
 
 TEST_F(AttentionCuda, RejectsWhatTheKernelCannotTake) {
