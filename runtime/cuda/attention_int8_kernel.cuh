@@ -394,7 +394,10 @@ __device__ __forceinline__ void loadBytes(int8_t *shared, int pitch,
 }
 
 /// MinBlocks: blocks per SM the registers must allow (launch bounds).
-template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1>
+/// QShared: Q's operand fragments re-read from shared memory per key step
+/// instead of held in registers.
+template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1,
+          bool QShared = false>
 __global__ void __launch_bounds__(Warps * 32, MinBlocks)
     flashAttentionInt8Kernel(const Args args) {
   using Tile = Tiling<D, Warps, MTiles>;
@@ -451,7 +454,12 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
       rowMax[mt][h] = -INFINITY;
       rowSum[mt][h] = 0.0f;
     }
-  uint32_t qFrag[MTiles][D / 32][4];
+  uint32_t qFrag[QShared ? 1 : MTiles][QShared ? 1 : D / 32][4];
+  auto loadQ = [&](uint32_t(&fragment)[4], int mt, int kc) {
+    loadMatrices(fragment,
+                 sQ + (warp * Tile::kRowsPerWarp + mt * 16 + lane % 16) * RP +
+                     kc * 32 + lane / 16 * 16);
+  };
   float o[MTiles][D / 8][4];
 #pragma unroll
   for (int mt = 0; mt < MTiles; ++mt)
@@ -477,15 +485,14 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
       waitAsync<1>();
     }
     __syncthreads();
-    if (t == 0) {
+    if constexpr (!QShared) {
+      if (t == 0) {
 #pragma unroll
-      for (int mt = 0; mt < MTiles; ++mt)
+        for (int mt = 0; mt < MTiles; ++mt)
 #pragma unroll
-        for (int kc = 0; kc < D / 32; ++kc)
-          loadMatrices(
-              qFrag[mt][kc],
-              sQ + (warp * Tile::kRowsPerWarp + mt * 16 + lane % 16) * RP +
-                  kc * 32 + lane / 16 * 16);
+          for (int kc = 0; kc < D / 32; ++kc)
+            loadQ(qFrag[mt][kc], mt, kc);
+      }
     }
     const int8_t *keyTile = sK + stage * kBlockKV * RP;
     const int8_t *valueTile = sV + stage * D * VP;
@@ -499,7 +506,18 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
         acc[mt][n][0] = acc[mt][n][1] = acc[mt][n][2] = acc[mt][n][3] =
             kBiasBits;
 #pragma unroll
-    for (int kc = 0; kc < D / 32; ++kc)
+    for (int kc = 0; kc < D / 32; ++kc) {
+      uint32_t qStep[MTiles][4];
+#pragma unroll
+      for (int mt = 0; mt < MTiles; ++mt) {
+        if constexpr (QShared) {
+          loadQ(qStep[mt], mt, kc);
+        } else {
+#pragma unroll
+          for (int r = 0; r < 4; ++r)
+            qStep[mt][r] = qFrag[mt][kc][r];
+        }
+      }
 #pragma unroll
       for (int n2 = 0; n2 < kKeyTiles / 2; ++n2) {
         uint32_t b[4];
@@ -507,10 +525,11 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
                             kc * 32 + lane / 8 % 2 * 16);
 #pragma unroll
         for (int mt = 0; mt < MTiles; ++mt) {
-          mmaS8(acc[mt][2 * n2], qFrag[mt][kc], b[0], b[1]);
-          mmaS8(acc[mt][2 * n2 + 1], qFrag[mt][kc], b[2], b[3]);
+          mmaS8(acc[mt][2 * n2], qStep[mt], b[0], b[1]);
+          mmaS8(acc[mt][2 * n2 + 1], qStep[mt], b[2], b[3]);
         }
       }
+    }
     float s[MTiles][kKeyTiles][4]; // the biased products as floats
 #pragma unroll
     for (int mt = 0; mt < MTiles; ++mt)
@@ -704,12 +723,13 @@ cudaError_t prepare(const Inputs &x, const Operands &in, cudaStream_t stream) {
 }
 
 /// Launches one instance of the flash kernel on `stream`.
-template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1>
+template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1,
+          bool QShared = false>
 cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
   using Tile = Tiling<D, Warps, MTiles>;
   dim3 grid((args.seqQ + Tile::kBlockQ - 1) / Tile::kBlockQ, unsigned(batch));
   return attention::launchWithSharedMemory<
-      flashAttentionInt8Kernel<T, D, Warps, MTiles, MinBlocks>>(
+      flashAttentionInt8Kernel<T, D, Warps, MTiles, MinBlocks, QShared>>(
       grid, Tile::kThreads, Tile::sharedBytes(), args, stream);
 }
 
