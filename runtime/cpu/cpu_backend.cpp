@@ -315,24 +315,32 @@ public:
     const size_t n = size_t(keys), width = size_t(dim);
     std::vector<int8_t> k8(n * width), v8(n * width), q8(width), channel(n);
     std::vector<float> kScale(n), vScale(width);
-    // K: one scale per block of keys (the max over its rows).
+    // K: centred per channel (the mean of its finite values over the
+    // keys), then one scale per block of keys (the max over its rows).
+    auto keyAt = [&](int64_t j, int64_t c) {
+      return loadFloat(d.dtype, d.k,
+                       b * d.k_batch_stride + j * d.k_row_stride + c);
+    };
+    std::vector<float> mean(width, 0.0f);
+    for (int64_t j = 0; j < keys; ++j)
+      for (int64_t c = 0; c < dim; ++c)
+        if (std::isfinite(keyAt(j, c)))
+          mean[size_t(c)] += keyAt(j, c);
+    for (float &m : mean)
+      m /= float(keys);
     for (int64_t first = 0; first < keys; first += kBlock) {
       int64_t rows = std::min(kBlock, keys - first);
       float absMax = 0.0f;
       for (int64_t j = first; j < first + rows; ++j)
         for (int64_t c = 0; c < dim; ++c)
-          absMax = maxKeepingNaN(
-              absMax, std::fabs(loadFloat(d.dtype, d.k,
-                                          b * d.k_batch_stride +
-                                              j * d.k_row_stride + c)));
+          absMax =
+              maxKeepingNaN(absMax, std::fabs(keyAt(j, c) - mean[size_t(c)]));
       float inverse = absMax > 0.0f ? 127.0f / absMax : 0.0f;
       for (int64_t j = first; j < first + rows; ++j) {
         kScale[size_t(j)] = absMax / 127.0f;
         for (int64_t c = 0; c < dim; ++c) {
-          k8[size_t(j * dim + c)] = quantize127(
-              loadFloat(d.dtype, d.k,
-                        b * d.k_batch_stride + j * d.k_row_stride + c),
-              inverse);
+          k8[size_t(j * dim + c)] =
+              quantize127(keyAt(j, c) - mean[size_t(c)], inverse);
         }
       }
     }

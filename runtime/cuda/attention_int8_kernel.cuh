@@ -8,9 +8,10 @@
 // (qforge_rt.h gives the arithmetic, the CPU backend is its reference):
 //   Q:    per row, symmetric int8 (scale max|row| / 127), the sign of the
 //         softmax scale folded in; the scale carries |scale| and log2(e);
-//   K:    per block of 128 keys (one scale per block: the scores of a
-//         block share one factor per row, so its max is the max of the
-//         integer products);
+//   K:    centred per channel (its mean over the keys subtracted, which
+//         the softmax does not see), then per block of 128 keys (one scale
+//         per block: the scores of a block share one factor per row, so
+//         its max is the max of the integer products);
 //   V:    per channel over all keys of a batch, transposed to [D, keys]
 //         (the second product reads V along the keys: an 8-bit B operand
 //         holds 4 consecutive keys of one channel), with the keys of every
@@ -61,8 +62,16 @@ struct Operands {
   float *kScale;     // [batch, keys / kBlockKV]
   unsigned *vAbsMax; // [batch, D]: max |v| per channel as float bits
   float *vScale;     // [batch, D]
+  float *kSums;      // [batch, chunks, D]: K's finite values summed per
+                     // kSumRows rows (its channel means come from them)
   int64_t keys;
 };
+
+/// Rows per partial sum of K's channel means.
+constexpr int kSumRows = 256;
+inline int64_t sumChunks(int64_t seqKV) {
+  return (seqKV + kSumRows - 1) / kSumRows;
+}
 
 /// Bytes of the workspace for one call and the views into it.
 inline size_t workspaceBytes(int64_t batch, int64_t seqQ, int64_t seqKV,
@@ -70,7 +79,8 @@ inline size_t workspaceBytes(int64_t batch, int64_t seqQ, int64_t seqKV,
   auto round = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
   size_t keys = size_t(paddedKeys(seqKV)), b = size_t(batch);
   return round(b * seqQ * d) + round(b * keys * d) * 2 + round(b * seqQ * 4) +
-         round(b * keys / kBlockKV * 4) + round(b * d * 4) * 2;
+         round(b * keys / kBlockKV * 4) + round(b * d * 4) * 2 +
+         round(b * size_t(sumChunks(seqKV)) * d * 4);
 }
 inline Operands carve(void *workspace, int64_t batch, int64_t seqQ,
                       int64_t seqKV, int64_t d) {
@@ -85,7 +95,8 @@ inline Operands carve(void *workspace, int64_t batch, int64_t seqQ,
   o.qFactor = reinterpret_cast<float *>(p), p += round(b * seqQ * 4);
   o.kScale = reinterpret_cast<float *>(p), p += round(b * keys / kBlockKV * 4);
   o.vAbsMax = reinterpret_cast<unsigned *>(p), p += round(b * d * 4);
-  o.vScale = reinterpret_cast<float *>(p);
+  o.vScale = reinterpret_cast<float *>(p), p += round(b * d * 4);
+  o.kSums = reinterpret_cast<float *>(p);
   return o;
 }
 
@@ -190,16 +201,69 @@ __device__ __forceinline__ float blockMax256(float x) {
   return x;
 }
 
+/// K's channel sums per kSumRows rows (finite values only, so that a
+/// NaN or Inf stays in its own block): blocks of 256 threads, 8 channels
+/// of one row per load; fixed summation order, no atomics.
+template <typename T, int D>
+__global__ void __launch_bounds__(256)
+    keySumsKernel(const T *k, int64_t batchStride, int64_t rowStride, int rows,
+                  float *sums) {
+  constexpr int kGroups = D / 8, kRowLanes = 256 / kGroups;
+  __shared__ float warpSums[8][D];
+  const int group = int(threadIdx.x) % kGroups;
+  const int lane = int(threadIdx.x) / kGroups;
+  const int64_t batch = blockIdx.y;
+  const int first = int(blockIdx.x) * kSumRows;
+  float sum[8] = {};
+  for (int r = first + lane; r < min(rows, first + kSumRows); r += kRowLanes) {
+    float x[8];
+    load8(x, k + batch * batchStride + int64_t(r) * rowStride + group * 8,
+          true);
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      sum[e] = __fadd_rn(sum[e], isfinite(x[e]) ? x[e] : 0.0f);
+  }
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+#pragma unroll
+    for (int offset = 16; offset >= kGroups; offset /= 2)
+      sum[e] = __fadd_rn(sum[e], __shfl_xor_sync(0xffffffffu, sum[e], offset));
+  }
+  if (threadIdx.x % 32 < kGroups)
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      warpSums[threadIdx.x / 32][group * 8 + e] = sum[e];
+  __syncthreads();
+  for (int c = int(threadIdx.x); c < D; c += 256) {
+    float total = 0.0f;
+    for (int w = 0; w < 8; ++w)
+      total = __fadd_rn(total, warpSums[w][c]);
+    sums[(batch * gridDim.x + blockIdx.x) * D + c] = total;
+  }
+}
+
 /// K: one block of 256 threads per kBlockKV keys, 8 elements per load;
-/// one scale per block (the max |k| over its rows), rows past the last key
+/// centred per channel (the mean over the batch's keys subtracted: every
+/// score of a query row moves by the same q . mean, which the softmax
+/// ignores, and the 8 bits go to what varies between keys), then one scale
+/// per block (the max |k - mean| over its rows); rows past the last key
 /// zero.
 template <typename T, int D>
 __global__ void __launch_bounds__(256)
     quantizeKeysKernel(const T *k, int64_t batchStride, int64_t rowStride,
-                       int rows, int8_t *target, float *scales) {
+                       int rows, const float *sums, int chunks, int8_t *target,
+                       float *scales) {
   constexpr int kGroups = D / 8, kSteps = kBlockKV * kGroups / 256;
+  __shared__ float mean[D];
   const int64_t batch = blockIdx.y;
   const int first = int(blockIdx.x) * kBlockKV;
+  for (int c = int(threadIdx.x); c < D; c += 256) {
+    float total = 0.0f;
+    for (int chunk = 0; chunk < chunks; ++chunk)
+      total = __fadd_rn(total, sums[(batch * chunks + chunk) * D + c]);
+    mean[c] = __fdiv_rn(total, float(rows));
+  }
+  __syncthreads();
   float x[kSteps][8];
   float absMax = 0.0f;
 #pragma unroll
@@ -209,8 +273,11 @@ __global__ void __launch_bounds__(256)
           k + batch * batchStride + int64_t(row) * rowStride + i % kGroups * 8,
           row < rows);
 #pragma unroll
-    for (int e = 0; e < 8; ++e)
+    for (int e = 0; e < 8; ++e) {
+      if (row < rows)
+        x[step][e] = __fsub_rn(x[step][e], mean[i % kGroups * 8 + e]);
       absMax = maxKeepingNaN(absMax, fabsf(x[step][e]));
+    }
   }
   absMax = blockMax256(absMax);
   const float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
@@ -708,8 +775,12 @@ cudaError_t prepare(const Inputs &x, const Operands &in, cudaStream_t stream) {
   quantizeRowsKernel<T, D><<<qGrid, 256, 0, stream>>>(
       q, x.qBatch, x.qRow, x.seqQ, in.q, in.qFactor, x.scaleLog2);
   dim3 blockGrid(unsigned(in.keys / kBlockKV), unsigned(x.batch));
+  const int chunks = int(sumChunks(x.seqKV));
+  keySumsKernel<T, D>
+      <<<dim3(unsigned(chunks), unsigned(x.batch)), 256, 0, stream>>>(
+          k, x.kBatch, x.kRow, x.seqKV, in.kSums);
   quantizeKeysKernel<T, D><<<blockGrid, 256, 0, stream>>>(
-      k, x.kBatch, x.kRow, x.seqKV, in.k, in.kScale);
+      k, x.kBatch, x.kRow, x.seqKV, in.kSums, chunks, in.k, in.kScale);
   if (cudaError_t error = cudaMemsetAsync(
           in.vAbsMax, 0, size_t(x.batch) * D * sizeof(unsigned), stream);
       error != cudaSuccess)

@@ -276,7 +276,10 @@ qforge_rt_gemm_float(qforge_context *ctx, const qforge_float_gemm_desc *desc);
  * dtype) runs both products on int8, quantized at run time:
  * keys in blocks of 128 (keys 128t..128t+127):
  *   q8[i] = round(q[i] * 127 / max|q[i]|) per row of Q;
- *   k8[j] = round(k[j] * 127 / max|k|) with the max over K's block of j;
+ *   mu[c] = mean of the finite k[:, c] over the batch's keys (K centred:
+ *     each score of row i moves by q[i] . mu, which the softmax ignores);
+ *   k8[j] = round((k[j] - mu) * 127 / max|k - mu|), the max over K's
+ *     block of j;
  *   v8[:, c] = round(v[:, c] * 127 / max_j |v[j, c]|) per channel of V
  *     over the batch's keys (round half to even, in f32; zeros quantize
  *     to 0);
