@@ -52,12 +52,10 @@ using Int8Launch = cudaError_t (*)(const attention_int8::Args &, int64_t,
                                    cudaStream_t);
 struct Int8Candidate {
   int dim, warps, mtiles, minBlocks;
-  bool qShared;
   Int8Launch launch;
 };
-template <int D, int W, int M, int B = 1, bool QS = false>
-Int8Candidate int8Candidate() {
-  return {D, W, M, B, QS, &attention_int8::launch<__half, D, W, M, B, QS>};
+template <int D, int W, int M, int B = 1> Int8Candidate int8Candidate() {
+  return {D, W, M, B, &attention_int8::launch<__half, D, W, M, B>};
 }
 
 template <typename Launch> float medianMs(Launch launch) {
@@ -88,14 +86,13 @@ int main(int argc, char **argv) {
     shapes.push_back({std::atoll(argv[i]), std::atoi(argv[i + 1])});
   if (shapes.empty())
     shapes = {{16, 2048}, {16, 8192}};
-  // (blocks per SM forced through the launch bounds; Q re-read from
-  // shared memory: "q")
+  // (the last field: blocks per SM forced through the launch bounds)
   const Int8Candidate int8Candidates[] = {
-      int8Candidate<32, 4, 1>(),           int8Candidate<32, 4, 2>(),
-      int8Candidate<64, 4, 1>(),           int8Candidate<64, 4, 2>(),
-      int8Candidate<64, 4, 2, 1, true>(),  int8Candidate<128, 4, 1>(),
-      int8Candidate<128, 4, 1, 1, true>(), int8Candidate<128, 8, 1, 1, true>(),
-      int8Candidate<128, 4, 2, 1, true>(),
+      int8Candidate<32, 4, 1>(),     int8Candidate<32, 4, 2>(),
+      int8Candidate<32, 4, 1, 3>(),  int8Candidate<64, 4, 1>(),
+      int8Candidate<64, 4, 2>(),     int8Candidate<64, 4, 1, 3>(),
+      int8Candidate<128, 4, 1>(),    int8Candidate<128, 8, 1>(),
+      int8Candidate<128, 4, 1, 3>(),
   };
   const Candidate candidates[] = {
       candidate<32, 4, 1>(),      candidate<32, 4, 2>(),
@@ -201,9 +198,9 @@ int main(int argc, char **argv) {
           norm2 += b * b;
         }
         double tflops = 4.0 * heads * double(seq) * seq * dim / ms / 1e9;
-        std::printf("%-6lld %-6d %-5d %-6d %-7d int8/%d%s %8.3f %8.0f %10.3g\n",
+        std::printf("%-6lld %-6d %-5d %-6d %-7d int8/%d %8.3f %8.0f %10.3g\n",
                     (long long)heads, seq, dim, c.warps, c.mtiles, c.minBlocks,
-                    c.qShared ? "q" : "", ms, tflops, std::sqrt(diff2 / norm2));
+                    ms, tflops, std::sqrt(diff2 / norm2));
       }
       CHECK(cudaFree(workspace));
       for (void *p : {q, k, v, out})

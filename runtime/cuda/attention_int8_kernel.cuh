@@ -204,38 +204,51 @@ __device__ __forceinline__ float blockMax256(float x) {
   return x;
 }
 
-/// K's channel sums per kSumRows rows (finite values only, so that a
-/// NaN or Inf stays in its own block): blocks of 256 threads, 8 channels
-/// of one row per load; fixed summation order, no atomics.
-template <typename T, int D>
-__global__ void __launch_bounds__(256)
-    keySumsKernel(const T *k, int64_t batchStride, int64_t rowStride, int rows,
-                  float *sums) {
+/// Per channel, `combine` over `value(x)` of rows [first, first + Rows)
+/// (below `rows`) of one batch's [rows, D] view, in `acc` (which holds the
+/// starting value): 256 threads, each 8 channels (group = thread % (D / 8))
+/// of every (256 / (D / 8))-th row, then the lanes of a warp that share a
+/// group combined; lanes below D / 8 of each warp hold their warp's result.
+template <int D, int Rows, typename T, typename Value, typename Combine>
+__device__ __forceinline__ void
+combineColumns(float (&acc)[8], const T *view, int64_t rowStride, int first,
+               int rows, Value value, Combine combine) {
   constexpr int kGroups = D / 8, kRowLanes = 256 / kGroups;
-  __shared__ float warpSums[8][D];
   const int group = int(threadIdx.x) % kGroups;
-  const int lane = int(threadIdx.x) / kGroups;
-  const int64_t batch = blockIdx.y;
-  const int first = int(blockIdx.x) * kSumRows;
-  float sum[8] = {};
-  for (int r = first + lane; r < min(rows, first + kSumRows); r += kRowLanes) {
+  for (int r = first + int(threadIdx.x) / kGroups; r < min(rows, first + Rows);
+       r += kRowLanes) {
     float x[8];
-    load8(x, k + batch * batchStride + int64_t(r) * rowStride + group * 8,
-          true);
+    load8(x, view + int64_t(r) * rowStride + group * 8, true);
 #pragma unroll
     for (int e = 0; e < 8; ++e)
-      sum[e] = __fadd_rn(sum[e], isfinite(x[e]) ? x[e] : 0.0f);
+      acc[e] = combine(acc[e], value(x[e]));
   }
 #pragma unroll
   for (int e = 0; e < 8; ++e) {
 #pragma unroll
     for (int offset = 16; offset >= kGroups; offset /= 2)
-      sum[e] = __fadd_rn(sum[e], __shfl_xor_sync(0xffffffffu, sum[e], offset));
+      acc[e] = combine(acc[e], __shfl_xor_sync(0xffffffffu, acc[e], offset));
   }
+}
+
+/// K's channel sums per kSumRows rows (finite values only, so that a
+/// NaN or Inf stays in its own block); fixed summation order, no atomics.
+template <typename T, int D>
+__global__ void __launch_bounds__(256)
+    keySumsKernel(const T *k, int64_t batchStride, int64_t rowStride, int rows,
+                  float *sums) {
+  constexpr int kGroups = D / 8;
+  __shared__ float warpSums[8][D];
+  const int64_t batch = blockIdx.y;
+  float sum[8] = {};
+  combineColumns<D, kSumRows>(
+      sum, k + batch * batchStride, rowStride, int(blockIdx.x) * kSumRows, rows,
+      [](float x) { return isfinite(x) ? x : 0.0f; },
+      [](float a, float b) { return __fadd_rn(a, b); });
   if (threadIdx.x % 32 < kGroups)
 #pragma unroll
     for (int e = 0; e < 8; ++e)
-      warpSums[threadIdx.x / 32][group * 8 + e] = sum[e];
+      warpSums[threadIdx.x / 32][int(threadIdx.x) % kGroups * 8 + e] = sum[e];
   __syncthreads();
   for (int c = int(threadIdx.x); c < D; c += 256) {
     float total = 0.0f;
@@ -299,40 +312,26 @@ __global__ void __launch_bounds__(256)
     scales[batch * gridDim.x + blockIdx.x] = __fdiv_rn(absMax, 127.0f);
 }
 
-/// V's max |v| per channel: blocks of 256 threads, each 8 channels of one
-/// row per load, over 256 rows, folded in with an integer atomicMax on the
-/// float bits (the order of non-negative floats, a NaN, 0x7fc00000, above
-/// them all). vAbsMax starts at zero.
+/// V's max |v| per channel over 256 rows per block (combineColumns),
+/// folded in with one integer atomicMax per warp and channel on the float
+/// bits (the order of non-negative floats, a NaN, 0x7fc00000, above them
+/// all). vAbsMax starts at zero.
 template <typename T, int D>
 __global__ void __launch_bounds__(256)
     valueAbsMaxKernel(const T *v, int64_t batchStride, int64_t rowStride,
                       int rows, unsigned *vAbsMax) {
-  constexpr int kGroups = D / 8, kRowLanes = 256 / kGroups;
-  const int group = int(threadIdx.x) % kGroups;
-  const int lane = int(threadIdx.x) / kGroups;
+  constexpr int kGroups = D / 8;
   const int64_t batch = blockIdx.y;
-  const int first = int(blockIdx.x) * 256;
   float m[8] = {};
-  for (int r = first + lane; r < min(rows, first + 256); r += kRowLanes) {
-    float x[8];
-    load8(x, v + batch * batchStride + int64_t(r) * rowStride + group * 8,
-          true);
-#pragma unroll
-    for (int e = 0; e < 8; ++e)
-      m[e] = maxKeepingNaN(m[e], fabsf(x[e]));
-  }
-  // The lanes of a warp that share a group (lane % kGroups) first, so that
-  // each block adds one atomic per warp and channel.
-#pragma unroll
-  for (int e = 0; e < 8; ++e) {
-#pragma unroll
-    for (int offset = 16; offset >= kGroups; offset /= 2)
-      m[e] = maxKeepingNaN(m[e], __shfl_xor_sync(0xffffffffu, m[e], offset));
-  }
+  combineColumns<D, 256>(
+      m, v + batch * batchStride, rowStride, int(blockIdx.x) * 256, rows,
+      [](float x) { return fabsf(x); },
+      [](float a, float b) { return maxKeepingNaN(a, b); });
   if (threadIdx.x % 32 < kGroups)
 #pragma unroll
     for (int e = 0; e < 8; ++e)
-      atomicMax(vAbsMax + batch * D + group * 8 + e, __float_as_uint(m[e]));
+      atomicMax(vAbsMax + batch * D + int(threadIdx.x) % kGroups * 8 + e,
+                __float_as_uint(m[e]));
 }
 
 /// V quantized per channel and transposed: one block per kBlockKV keys of
@@ -464,10 +463,7 @@ __device__ __forceinline__ void loadBytes(int8_t *shared, int pitch,
 }
 
 /// MinBlocks: blocks per SM the registers must allow (launch bounds).
-/// QShared: Q's operand fragments re-read from shared memory per key step
-/// instead of held in registers.
-template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1,
-          bool QShared = false>
+template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1>
 __global__ void __launch_bounds__(Warps * 32, MinBlocks)
     flashAttentionInt8Kernel(const Args args) {
   using Tile = Tiling<D, Warps, MTiles>;
@@ -524,12 +520,7 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
       rowMax[mt][h] = -INFINITY;
       rowSum[mt][h] = 0.0f;
     }
-  uint32_t qFrag[QShared ? 1 : MTiles][QShared ? 1 : D / 32][4];
-  auto loadQ = [&](uint32_t(&fragment)[4], int mt, int kc) {
-    loadMatrices(fragment,
-                 sQ + (warp * Tile::kRowsPerWarp + mt * 16 + lane % 16) * RP +
-                     kc * 32 + lane / 16 * 16);
-  };
+  uint32_t qFrag[MTiles][D / 32][4]; // loaded once, at the first step
   float o[MTiles][D / 8][4];
 #pragma unroll
   for (int mt = 0; mt < MTiles; ++mt)
@@ -555,14 +546,15 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
       waitAsync<1>();
     }
     __syncthreads();
-    if constexpr (!QShared) {
-      if (t == 0) {
+    if (t == 0) {
 #pragma unroll
-        for (int mt = 0; mt < MTiles; ++mt)
+      for (int mt = 0; mt < MTiles; ++mt)
 #pragma unroll
-          for (int kc = 0; kc < D / 32; ++kc)
-            loadQ(qFrag[mt][kc], mt, kc);
-      }
+        for (int kc = 0; kc < D / 32; ++kc)
+          loadMatrices(
+              qFrag[mt][kc],
+              sQ + (warp * Tile::kRowsPerWarp + mt * 16 + lane % 16) * RP +
+                  kc * 32 + lane / 16 * 16);
     }
     const int8_t *keyTile = sK + stage * kBlockKV * RP;
     const int8_t *valueTile = sV + stage * D * VP;
@@ -577,17 +569,6 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
             kBiasBits;
 #pragma unroll
     for (int kc = 0; kc < D / 32; ++kc) {
-      uint32_t qStep[MTiles][4];
-#pragma unroll
-      for (int mt = 0; mt < MTiles; ++mt) {
-        if constexpr (QShared) {
-          loadQ(qStep[mt], mt, kc);
-        } else {
-#pragma unroll
-          for (int r = 0; r < 4; ++r)
-            qStep[mt][r] = qFrag[mt][kc][r];
-        }
-      }
 #pragma unroll
       for (int n2 = 0; n2 < kKeyTiles / 2; ++n2) {
         uint32_t b[4];
@@ -595,8 +576,8 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
                             kc * 32 + lane / 8 % 2 * 16);
 #pragma unroll
         for (int mt = 0; mt < MTiles; ++mt) {
-          mmaS8(acc[mt][2 * n2], qStep[mt], b[0], b[1]);
-          mmaS8(acc[mt][2 * n2 + 1], qStep[mt], b[2], b[3]);
+          mmaS8(acc[mt][2 * n2], qFrag[mt][kc], b[0], b[1]);
+          mmaS8(acc[mt][2 * n2 + 1], qFrag[mt][kc], b[2], b[3]);
         }
       }
     }
@@ -797,13 +778,12 @@ cudaError_t prepare(const Inputs &x, const Operands &in, cudaStream_t stream) {
 }
 
 /// Launches one instance of the flash kernel on `stream`.
-template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1,
-          bool QShared = false>
+template <typename T, int D, int Warps, int MTiles, int MinBlocks = 1>
 cudaError_t launch(const Args &args, int64_t batch, cudaStream_t stream) {
   using Tile = Tiling<D, Warps, MTiles>;
   dim3 grid((args.seqQ + Tile::kBlockQ - 1) / Tile::kBlockQ, unsigned(batch));
   return attention::launchWithSharedMemory<
-      flashAttentionInt8Kernel<T, D, Warps, MTiles, MinBlocks, QShared>>(
+      flashAttentionInt8Kernel<T, D, Warps, MTiles, MinBlocks>>(
       grid, Tile::kThreads, Tile::sharedBytes(), args, stream);
 }
 
