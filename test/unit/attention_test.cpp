@@ -209,6 +209,16 @@ double sqnrDb(const std::vector<double> &want, const std::vector<double> &got) {
   return 10.0 * std::log10(signal / noise);
 }
 
+/// The output tensor of `p` as [b, i, c] doubles.
+std::vector<double> outputs(const Problem &p, const Tensor &out) {
+  std::vector<double> result;
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t i = 0; i < p.seqQ; ++i)
+      for (int64_t c = 0; c < p.dim; ++c)
+        result.push_back(outputAt(p, out, b, i, c));
+  return result;
+}
+
 /// Runs `p` on `ctx` in `mode` and returns the output as [b, i, c] doubles.
 std::vector<double> runAttention(qforge_context *ctx, const Problem &p,
                                  qforge_dtype type, int32_t mode,
@@ -220,12 +230,7 @@ std::vector<double> runAttention(qforge_context *ctx, const Problem &p,
                                      v.bytes.data(), out.bytes.data());
   d.mode = mode;
   EXPECT_EQ(qforge_rt_attention(ctx, &d), QFORGE_OK) << qforge_rt_last_error();
-  std::vector<double> result;
-  for (int64_t b = 0; b < p.batch; ++b)
-    for (int64_t i = 0; i < p.seqQ; ++i)
-      for (int64_t c = 0; c < p.dim; ++c)
-        result.push_back(outputAt(p, out, b, i, c));
-  return result;
+  return outputs(p, out);
 }
 
 TEST(AttentionCpu, Int8IsCloseToFloatAttention) {
@@ -323,7 +328,29 @@ TEST(AttentionCpu, RejectsBadInt8Descriptors) {
   EXPECT_NE(std::strstr(qforge_rt_last_error(), "f16 or bf16"), nullptr);
 }
 
-using AttentionCuda = CpuAndCuda;
+class AttentionCuda : public CpuAndCuda {
+protected:
+  /// Runs `p` in int8 on the GPU, its output buffer first filled with
+  /// `fill` (an element the kernel misses keeps it), and returns the
+  /// output as [b, i, c] doubles (empty after a failed call).
+  std::vector<double> runInt8OnGpu(const Problem &p, qforge_dtype type,
+                                   const Tensor &q, const Tensor &k,
+                                   const Tensor &v, float fill) {
+    Tensor got(type,
+               std::vector<float>(size_t(p.batch * p.seqQ * p.dim), fill));
+    void *out = upload(got.bytes);
+    qforge_attention_desc d = describe(p, type, upload(q.bytes),
+                                       upload(k.bytes), upload(v.bytes), out);
+    d.mode = QFORGE_ATTENTION_INT8;
+    if (qforge_rt_attention(gpu, &d) != QFORGE_OK ||
+        qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
+                               int64_t(got.bytes.size())) != QFORGE_OK) {
+      ADD_FAILURE() << qforge_rt_last_error();
+      return {};
+    }
+    return outputs(p, got);
+  }
+};
 
 /// `check(type, problem, q, k, v)` for each shape at every head dim the
 /// CUDA kernels take, f16 and bf16, on fresh Q, K in [-2, 2] and V in
@@ -390,19 +417,11 @@ TEST_F(AttentionCuda, Int8KeepsNonFiniteInputs) {
     Tensor q = make(NAN, size_t(5 * dim + 7)),
            k = make(INFINITY, size_t(150 * dim + 1)),
            v = make(NAN, size_t(10 * dim + 3));
-    size_t n = size_t(t.p.seqQ * dim);
-    Tensor got(QFORGE_F16, std::vector<float>(n, 0.0f));
-    void *out = upload(got.bytes);
-    qforge_attention_desc d = describe(t.p, QFORGE_F16, upload(q.bytes),
-                                       upload(k.bytes), upload(v.bytes), out);
-    d.mode = QFORGE_ATTENTION_INT8;
-    QF_ASSERT_OK(qforge_rt_attention(gpu, &d));
-    ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
-                                     int64_t(got.bytes.size())),
-              QFORGE_OK);
+    std::vector<double> got = runInt8OnGpu(t.p, QFORGE_F16, q, k, v, 0.0f);
+    ASSERT_EQ(got.size(), size_t(t.p.seqQ * dim));
     for (int64_t i = 0; i < t.p.seqQ; ++i)
       for (int64_t c = 0; c < dim; ++c)
-        ASSERT_EQ(!std::isfinite(got.at(size_t(i * dim + c))),
+        ASSERT_EQ(!std::isfinite(got[size_t(i * dim + c)]),
                   NonFiniteCase::expectNonFinite(i, c))
             << "dim " << dim << " row " << i << " channel " << c;
   }
@@ -425,20 +444,8 @@ TEST_F(AttentionCuda, Int8CentresKeysLikeTheCpu) {
     std::vector<double> want = referenceAttention(p, q, k, v);
     std::vector<double> cpuInt8 =
         runAttention(cpu, p, QFORGE_F16, QFORGE_ATTENTION_INT8, q, k, v);
-    Tensor got(QFORGE_F16, std::vector<float>(qn, NAN));
-    void *out = upload(got.bytes);
-    qforge_attention_desc d = describe(p, QFORGE_F16, upload(q.bytes),
-                                       upload(k.bytes), upload(v.bytes), out);
-    d.mode = QFORGE_ATTENTION_INT8;
-    QF_ASSERT_OK(qforge_rt_attention(gpu, &d));
-    ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
-                                     int64_t(got.bytes.size())),
-              QFORGE_OK);
-    std::vector<double> gpuInt8;
-    for (int64_t b = 0; b < p.batch; ++b)
-      for (int64_t i = 0; i < p.seqQ; ++i)
-        for (int64_t c = 0; c < p.dim; ++c)
-          gpuInt8.push_back(outputAt(p, got, b, i, c));
+    std::vector<double> gpuInt8 = runInt8OnGpu(p, QFORGE_F16, q, k, v, NAN);
+    ASSERT_EQ(gpuInt8.size(), qn);
     EXPECT_GT(sqnrDb(cpuInt8, gpuInt8), 50.0) << "dim " << dim;
     EXPECT_GT(sqnrDb(want, gpuInt8), 30.0) << "dim " << dim;
   }
@@ -460,26 +467,14 @@ TEST_F(AttentionCuda, Int8MatchesCpuReference) {
         size_t qn = size_t(p.batch * p.seqQ * p.dim);
         std::vector<double> want =
             runAttention(cpu, p, type, QFORGE_ATTENTION_INT8, q, k, v);
-        Tensor got(type, std::vector<float>(qn, NAN));
-        void *out = upload(got.bytes);
-        qforge_attention_desc d = describe(
-            p, type, upload(q.bytes), upload(k.bytes), upload(v.bytes), out);
-        d.mode = QFORGE_ATTENTION_INT8;
-        QF_ASSERT_OK(qforge_rt_attention(gpu, &d));
-        ASSERT_EQ(qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
-                                         int64_t(got.bytes.size())),
-                  QFORGE_OK);
+        std::vector<double> gpuOut = runInt8OnGpu(p, type, q, k, v, NAN);
+        ASSERT_EQ(gpuOut.size(), qn);
         // Both round the output once; exp2 (approximate on the GPU, and
         // the exponent formed differently) can move a u8 term by one step,
         // 1/255 of its block's largest: with a peaked softmax (scale -0.7,
         // a row sum near 255) that moves an output in [-1, 1] by up to
         // 2/255 per step. The SQNR below holds the bulk much tighter.
         float tolerance = type == QFORGE_F16 ? 2e-2f : 3e-2f;
-        std::vector<double> gpuOut;
-        for (int64_t b = 0; b < p.batch; ++b)
-          for (int64_t i = 0; i < p.seqQ; ++i)
-            for (int64_t c = 0; c < p.dim; ++c)
-              gpuOut.push_back(outputAt(p, got, b, i, c));
         for (size_t i = 0; i < qn; ++i)
           ASSERT_NEAR(want[i], gpuOut[i], tolerance)
               << "type " << type << " dim " << p.dim << " batch " << p.batch
