@@ -324,8 +324,8 @@ public:
     std::vector<float> mean(width, 0.0f);
     for (int64_t j = 0; j < keys; ++j)
       for (int64_t c = 0; c < dim; ++c)
-        if (std::isfinite(keyAt(j, c)))
-          mean[size_t(c)] += keyAt(j, c);
+        if (float x = keyAt(j, c); std::isfinite(x))
+          mean[size_t(c)] += x;
     for (float &m : mean)
       m /= float(keys);
     for (int64_t first = 0; first < keys; first += kBlock) {
