@@ -45,7 +45,8 @@ class GemmDesc(ctypes.Structure):
         ("rhs_scale_count", ctypes.c_int64), ("bias", ctypes.c_void_p),
         ("bias_dtype", ctypes.c_int32), ("activation", ctypes.c_int32),
         ("out_dtype", ctypes.c_int32), ("out_scale", ctypes.c_float),
-        ("out_zero_point", ctypes.c_int32), ("out", ctypes.c_void_p),
+        ("out_zero_point", ctypes.c_int32), ("out_qmin", ctypes.c_int32),
+        ("out_qmax", ctypes.c_int32), ("out", ctypes.c_void_p),
     ]
 
 
@@ -258,6 +259,68 @@ def run_candidates(binary, shapes, iters, log):
     return rows
 
 
+def runtime_with_gemm_kernels(path, mode):
+    """A context whose int8 GEMMs run on `mode` (QFORGE_CUDA_INT8_GEMM is
+    read when the context is created); None where the mode cannot run."""
+    os.environ["QFORGE_CUDA_INT8_GEMM"] = mode
+    try:
+        return Runtime(path)
+    except RuntimeError:
+        return None
+    finally:
+        del os.environ["QFORGE_CUDA_INT8_GEMM"]
+
+
+def bench_epilogue_gemm(path, shapes, iters, log):
+    """int8 GEMM + dequantizing epilogue (f16 out, per-row and per-column
+    scales, f32 bias) as the quantized block calls it: cuBLASLt's i32 GEMM
+    plus the epilogue pass vs the Hopper kernel with the epilogue fused
+    (both block widths and the automatic choice), against cuBLAS fp16
+    (F.linear) and torch._int_mm (i32 out, no epilogue) on the same shape."""
+    modes = ["cublaslt", "hopper1", "hopper2", "auto"]
+    rts = {mode: runtime_with_gemm_kernels(path, mode) for mode in modes}
+    modes = [mode for mode in modes if rts[mode] is not None]
+    rows = []
+    for m, n, k in shapes:
+        sets = rotation(m * k + n * k)
+        xs = [torch.randint(-128, 128, (m, k), dtype=torch.int8, device="cuda") for _ in range(sets)]
+        ws = [torch.randint(-128, 128, (n, k), dtype=torch.int8, device="cuda") for _ in range(sets)]
+        x16 = [torch.randn((m, k), device="cuda").half() for _ in range(min(sets, 2))]
+        w16 = [torch.randn((n, k), device="cuda").half() * 0.02 for _ in range(min(sets, 2))]
+        b16 = torch.randn((n,), device="cuda").half()
+        x_scale = torch.rand((m,), device="cuda") * 1e-2 + 1e-4
+        w_scale = torch.rand((n,), device="cuda") * 1e-2 + 1e-4
+        bias = torch.randn((n,), device="cuda")
+        outs = {mode: torch.empty((m, n), dtype=torch.float16, device="cuda") for mode in modes}
+
+        def desc(i, out):
+            return GemmDesc(batch=1, m=m, n=n, k=k, rhs_transposed=1, lhs=xs[i].data_ptr(),
+                            rhs=ws[i].data_ptr(), lhs_scale=x_scale.data_ptr(),
+                            lhs_scale_count=m, rhs_scale=w_scale.data_ptr(),
+                            rhs_scale_count=n, bias=bias.data_ptr(), bias_dtype=F32,
+                            out_dtype=F16, out=out.data_ptr())
+        descs = {mode: [desc(i, outs[mode]) for i in range(sets)] for mode in modes}
+        for mode in modes:
+            rts[mode].gemm(descs[mode][0])
+        torch.cuda.synchronize()
+        exact = all(torch.equal(outs[mode], outs["cublaslt"]) for mode in modes)
+        fns = [(lambda mode: lambda i: rts[mode].gemm(descs[mode][i % sets]))(mode)
+               for mode in modes]
+        fns.append(lambda i: torch._int_mm(xs[i % sets], ws[i % sets].t()))
+        fns.append(lambda i: F.linear(x16[i % len(x16)], w16[i % len(w16)], b16))
+        times = medians_ms(fns, iters)
+        row = dict(m=m, n=n, k=k, exact=exact, int_mm_ms=times[-2], fp16_ms=times[-1])
+        for mode, t in zip(modes, times):
+            row[f"{mode}_ms"] = t
+        rows.append(row)
+        tops = 2 * m * n * k / (row["auto_ms"] * 1e-3) / 1e12 if "auto_ms" in row else 0
+        log(f"epilogue gemm {m}x{n}x{k}: " +
+            ", ".join(f"{mode} {row[mode + '_ms']:.3f}" for mode in modes) +
+            f" ms ({tops:.0f} TOPS auto); _int_mm {times[-2]:.3f}, fp16 {times[-1]:.3f} ms;"
+            f" identical to cuBLASLt: {exact}")
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -265,7 +328,7 @@ def main():
     parser.add_argument("--candidates", required=True)
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
-    parser.add_argument("--only", choices=["gemm", "linear", "quant", "attention"],
+    parser.add_argument("--only", choices=["gemm", "epilogue", "linear", "quant", "attention"],
                         help="run one benchmark group (for profiling)")
     args = parser.parse_args()
 
@@ -285,6 +348,12 @@ def main():
         log("== 1. int8 GEMM")
         results["int8_gemm"] = bench_int8_gemm(rt, gemm_shapes, args.iters, log)
         results["candidates"] = run_candidates(args.candidates, gemm_shapes, args.iters, log)
+    if args.only in (None, "epilogue"):
+        log("== 1b. int8 GEMM with the epilogue (f16 out): cuBLASLt + pass vs Hopper kernel")
+        block_shapes = [(m, n, k) for m in (2048, 8192)
+                        for n, k in ((12288, 4096), (4096, 4096), (16384, 4096), (4096, 16384),
+                                     (3072, 1024), (1024, 1024), (4096, 1024), (1024, 4096))]
+        results["epilogue_gemm"] = bench_epilogue_gemm(args.lib, block_shapes, args.iters, log)
     if args.only in (None, "linear"):
         log("== 2. quantized linear vs fp16")
         results["linear"] = bench_linear(rt, [1, 16, 128, 1024, 4096, 8192], [4096, 8192],
@@ -308,6 +377,12 @@ def main():
     for g, c in zip(results["int8_gemm"], results["candidates"]):
         print(f"  {g['m']:>5}x{g['n']:>5}x{g['k']:>5}   {g['qforge_ms']:9.3f} {g['qforge_tops']:5.0f}"
               f"  {g['speedup_vs_int_mm']:8.2f}  {c['ratio_vs_best']:8.3f}")
+    print("int8 GEMM + epilogue, f16 out   cuBLASLt+pass  hopper  auto ms  x cuBLASLt  x fp16  same")
+    for r in results["epilogue_gemm"]:
+        best = min(r.get("hopper1_ms", 1e9), r.get("hopper2_ms", 1e9))
+        auto = r.get("auto_ms", r["cublaslt_ms"])
+        print(f"  {r['m']:>5}x{r['n']:>5}x{r['k']:>5}  {r['cublaslt_ms']:13.3f} {best:7.3f}"
+              f" {auto:8.3f}  {r['cublaslt_ms'] / auto:9.2f}  {r['fp16_ms'] / auto:6.2f}  {r['exact']}")
     print("quantized linear, f16 out  M     N=K   qforge ms  fp16 ms  speedup  rel.err")
     for r in results["linear"]:
         print(f"  {r['m']:>24} {r['n']:>5} {r['qforge_ms']:10.4f} {r['fp16_ms']:8.4f}"

@@ -2,7 +2,7 @@
 # One call on the GPU machine: build the runtime alone (no LLVM/MLIR there),
 # run the unit tests (the CUDA ones compare against the CPU reference), then
 # the benchmarks. GoogleTest comes from .gtest/ (Debian's source, carried).
-# usage: bench/device_run.sh [tests|bench|models|gpu-models|block-perf|attention|sanitize|all]
+# usage: bench/device_run.sh [tests|bench|models|gpu-models|block-perf|attention|epilogue-gemm|sanitize|all]
 #   models: run the .so files compiled on the CI-like machine and carried in
 #   .device-carry/ with qforge-run built here, comparing with the outputs
 #   computed there (expected: identical).
@@ -109,14 +109,27 @@ if [[ "$what" == block-perf ]] && [[ -f "$perf/block.txt" ]]; then
   compares=()
   printf '\n%-22s %12s %14s %14s %s\n' "qforge (cuda target)" "ms" "device-only ms" "host issue ms" "copies"
   models=$(ls "$c"/*.cuda.so "$unpacked"/*.cuda.so 2>/dev/null)
+  # int8 models run twice: int8 GEMMs on the runtime's choice (the Hopper
+  # kernel on an H100) and on cuBLASLt + the epilogue pass, for the ratio.
   for m in $models; do
     name=$(basename "$m" .cuda.so)
-    o=$($run "$m" --input "$x" --output "$out/block_$name.npy" --bench 50 2>&1) || { echo "$name: $o"; status=1; continue; }
-    printf '%-22s %12s %14s %14s %s\n' "qforge $name" "$(sed -n 's/^latency.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
-      "$(sed -n 's/^on the device[^:]*: median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
-      "$(sed -n 's/^on the device.*host issue time median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
-      "$(sed -n 's/.*memory: \([0-9]*\) host-to-device and \([0-9]*\) device-to-host.*/\1 in, \2 out/p' <<<"$o")"
-    compares+=(--compare "qforge $name=$out/block_$name.npy")
+    gemm_modes=auto; [[ "$name" == int8* ]] && gemm_modes="auto cublaslt"
+    for gemm in $gemm_modes; do
+      label="$name"; [[ "$gemm" != auto ]] && label="$name ($gemm)"
+      o=$(QFORGE_CUDA_INT8_GEMM=$gemm $run "$m" --input "$x" --output "$out/block_$name.$gemm.npy" --bench 50 2>&1) || { echo "$name: $o"; status=1; continue; }
+      printf '%-22s %12s %14s %14s %s\n' "qforge $label" "$(sed -n 's/^latency.*median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
+        "$(sed -n 's/^on the device[^:]*: median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
+        "$(sed -n 's/^on the device.*host issue time median \([0-9.]*\) ms.*/\1/p' <<<"$o")" \
+        "$(sed -n 's/.*memory: \([0-9]*\) host-to-device and \([0-9]*\) device-to-host.*/\1 in, \2 out/p' <<<"$o")"
+      compares+=(--compare "qforge $label=$out/block_$name.$gemm.npy")
+    done
+    if [[ -f "$out/block_$name.cublaslt.npy" ]]; then
+      if cmp -s "$out/block_$name.auto.npy" "$out/block_$name.cublaslt.npy"; then
+        echo "$name: outputs identical with either int8 GEMM kernel"
+      else
+        echo "$name: outputs DIFFER between the int8 GEMM kernels"; status=1
+      fi
+    fi
   done
   python3 "$root/bench/block_torch.py" --seq "$seq" --hidden "$hidden" --heads "$heads" \
     --weights "$weights" "${mask[@]}" --input "$x" "${compares[@]}" --runs 50 || status=1
@@ -133,6 +146,11 @@ if [[ "$what" == attention ]]; then
   PYTHONUNBUFFERED=1 python3 "$root/bench/bench_runtime.py" \
     --lib /tmp/qf-build/lib/libqforge_rt.so \
     --candidates /tmp/qf-build/bin/gemm_candidates --out "$out" --only attention || status=1
+fi
+if [[ "$what" == epilogue-gemm ]]; then
+  PYTHONUNBUFFERED=1 python3 "$root/bench/bench_runtime.py" \
+    --lib /tmp/qf-build/lib/libqforge_rt.so \
+    --candidates /tmp/qf-build/bin/gemm_candidates --out "$out" --only epilogue || status=1
 fi
 if [[ "$what" == bench || "$what" == all ]]; then
   PYTHONUNBUFFERED=1 python3 "$root/bench/bench_runtime.py" \

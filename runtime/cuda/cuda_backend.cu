@@ -9,8 +9,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "backend.h"
 #include "attention.h"
+#include "backend.h"
+#include "gemm_sm90.h"
 #include "kernels.cuh"
 
 #include <cublasLt.h>
@@ -133,6 +134,9 @@ struct DriverApi {
   decltype(&::cuModuleUnload) moduleUnload = nullptr;
   decltype(&::cuLaunchKernel) launchKernel = nullptr;
   decltype(&::cuGetErrorString) getErrorString = nullptr;
+  // Optional: only the Hopper int8 GEMM needs it, which is not used
+  // without it.
+  decltype(&::cuTensorMapEncodeTiled) tensorMapEncodeTiled = nullptr;
   std::string error;
 
   static const DriverApi &get() {
@@ -166,6 +170,9 @@ private:
     resolve(api.moduleUnload, "cuModuleUnload");
     resolve(api.launchKernel, "cuLaunchKernel");
     resolve(api.getErrorString, "cuGetErrorString");
+    api.tensorMapEncodeTiled =
+        reinterpret_cast<decltype(&::cuTensorMapEncodeTiled)>(
+            dlsym(library, "cuTensorMapEncodeTiled"));
     return api;
   }
 };
@@ -209,6 +216,7 @@ public:
     QF_CUDA(cudaGetDevice(&device));
     const char *profile = std::getenv("QFORGE_PROFILE");
     profiling = profile && *profile && std::strcmp(profile, "0") != 0;
+    QF_TRY(chooseInt8GemmKernels());
     if (useExternal) {
       stream = static_cast<cudaStream_t>(externalStream);
     } else {
@@ -395,6 +403,8 @@ public:
   qforge_status gemm(const qforge_gemm_desc &d) override {
     bool done = false;
     QF_TRY(trySmallGemm(d, done));
+    if (!done)
+      QF_TRY(tryHopperGemm(d, done));
     if (done)
       return QFORGE_OK;
     int64_t outElements = d.batch * d.m * d.n;
@@ -538,6 +548,100 @@ private:
       QF_CUDA(withFloatType(
           d.out_dtype == QFORGE_I32 ? QFORGE_F32 : d.out_dtype, launch));
     done = true;
+    return QFORGE_OK;
+  }
+
+  /// QFORGE_CUDA_INT8_GEMM: `auto` (the default: the Hopper kernel where it
+  /// can run, cuBLASLt elsewhere), `cublaslt` (always cuBLASLt plus the
+  /// epilogue pass), `hopper1` / `hopper2` (the Hopper kernel with 1 or 2
+  /// blocks per SM wherever it applies; for benchmarks and tests).
+  qforge_status chooseInt8GemmKernels() {
+    const char *mode = std::getenv("QFORGE_CUDA_INT8_GEMM");
+    std::string name = mode && *mode ? mode : "auto";
+    if (name == "cublaslt")
+      hopperGemm = false;
+    else if (name == "auto" || name == "hopper1" || name == "hopper2")
+      hopperGemm = true;
+    else
+      return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                  "QFORGE_CUDA_INT8_GEMM is '%s'; expected auto, cublaslt, "
+                  "hopper1 or hopper2",
+                  name.c_str());
+    hopperBlocksPerSM = name == "hopper1" ? 1 : name == "hopper2" ? 2 : 0;
+    bool hopperRuns = int8GemmSm90Available() && DriverApi::get().ok() &&
+                      DriverApi::get().tensorMapEncodeTiled != nullptr;
+    if (hopperBlocksPerSM && !hopperRuns)
+      return fail(QFORGE_ERR_UNSUPPORTED,
+                  "QFORGE_CUDA_INT8_GEMM=%s needs an sm_90 GPU (H100/H200), "
+                  "a runtime built for it and a driver with the tensor copy "
+                  "engine",
+                  name.c_str());
+    hopperGemm = hopperGemm && hopperRuns;
+    return QFORGE_OK;
+  }
+
+  /// The Hopper kernel (gemm_sm90.h) when it applies: an epilogue (not raw
+  /// i32), one weight for every row, K % 16 == 0 (the copy engine's row
+  /// pitch), N % 8 == 0, 16-byte aligned operands; sets `done` when it ran.
+  qforge_status tryHopperGemm(const qforge_gemm_desc &desc, bool &done) {
+    done = false;
+    if (!hopperGemm || desc.out_dtype == QFORGE_I32)
+      return QFORGE_OK;
+    qforge_gemm_desc d = desc;
+    if (d.rhs_shared && d.batch > 1) {
+      d.m *= d.batch;
+      d.batch = 1;
+    }
+    EpilogueParams p = epilogueParams(desc);
+    int outBytes = d.out_dtype == QFORGE_I8    ? 1
+                   : d.out_dtype == QFORGE_F32 ? 4
+                                               : 2;
+    if (d.batch != 1 || p.rhsScalePerBatch || d.k <= 0 || d.k % 16 != 0 ||
+        d.n % 8 != 0 || pointerAlignment(d.lhs) < 16 ||
+        pointerAlignment(d.out) < 2 * outBytes ||
+        ((d.m + kSm90GemmBlockM - 1) / kSm90GemmBlockM) *
+                ((d.n + kSm90GemmBlockN - 1) / kSm90GemmBlockN) >
+            INT32_MAX)
+      return QFORGE_OK;
+    const int8_t *weightNK = d.rhs;
+    if (!d.rhs_transposed)
+      QF_TRY(transposedRhs(d, weightNK));
+    if (pointerAlignment(weightNK) < 16)
+      return QFORGE_OK;
+    Sm90GemmArgs args{};
+    args.out = d.out;
+    args.outType = d.out_dtype;
+    args.m = d.m;
+    args.n = d.n;
+    args.k = d.k;
+    args.blocksPerSM = hopperBlocksPerSM ? hopperBlocksPerSM : 2;
+    QF_TRY(describeOperand(args.lhs, d.lhs, d.k, d.m, kSm90GemmBlockM));
+    QF_TRY(describeOperand(args.rhs, weightNK, d.k, d.n, kSm90GemmBlockN));
+    QF_CUDA(launchInt8GemmSm90(args, p, stream));
+    done = true;
+    return QFORGE_OK;
+  }
+
+  /// The tensor map of a row-major int8 matrix (rows x k) read in boxes of
+  /// 128 bytes of K by `boxRows` rows, 128-byte swizzled for wgmma.
+  qforge_status describeOperand(CUtensorMap &map, const int8_t *data, int64_t k,
+                                int64_t rows, int boxRows) {
+    cuuint64_t dims[2] = {cuuint64_t(k), cuuint64_t(rows)};
+    cuuint64_t rowPitch[1] = {cuuint64_t(k)};
+    cuuint32_t box[2] = {cuuint32_t(kSm90GemmBlockK), cuuint32_t(boxRows)};
+    cuuint32_t elementStrides[2] = {1, 1};
+    const DriverApi &driver = DriverApi::get();
+    CUresult result = driver.tensorMapEncodeTiled(
+        &map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<int8_t *>(data),
+        dims, rowPitch, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+        CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (result != CUDA_SUCCESS)
+      return fail(QFORGE_ERR_DEVICE,
+                  "cannot describe a %lld x %lld int8 operand to the tensor "
+                  "copy engine: %s",
+                  (long long)rows, (long long)k,
+                  driver.message(result).c_str());
     return QFORGE_OK;
   }
 
@@ -857,9 +961,8 @@ private:
   //--- attention -------------------------------------------------------------
   qforge_status attention(const qforge_attention_desc &d) override {
     if (const char *reason = attentionUnsupportedReason(d))
-      return fail(QFORGE_ERR_UNSUPPORTED,
-                  "%s (got dtype %d, head_dim %lld)", reason, int(d.dtype),
-                  (long long)d.head_dim);
+      return fail(QFORGE_ERR_UNSUPPORTED, "%s (got dtype %d, head_dim %lld)",
+                  reason, int(d.dtype), (long long)d.head_dim);
     QF_TRY(attentionScratch.reserve(attentionWorkspaceBytes(d)));
     QF_CUDA(launchAttention(d, attentionScratch.ptr, stream));
     return QFORGE_OK;
@@ -1047,6 +1150,8 @@ private:
 
   cudaStream_t stream = nullptr;
   int device = 0;
+  bool hopperGemm = false;   // int8 GEMMs with an epilogue on gemm_sm90.h
+  int hopperBlocksPerSM = 0; // forced kernel variant, 0 = the default
   struct Timed {
     std::string name;
     cudaEvent_t start, stop;

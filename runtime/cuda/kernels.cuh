@@ -11,6 +11,7 @@
 #ifndef QFORGE_RT_CUDA_KERNELS_CUH
 #define QFORGE_RT_CUDA_KERNELS_CUH
 
+#include "epilogue.cuh"
 #include "numerics.h"
 
 #include <cuda_bf16.h>
@@ -20,28 +21,6 @@
 #include <cstdint>
 
 namespace qforge::rt::cuda {
-
-//===--- element conversions ----------------------------------------------===//
-
-__device__ __forceinline__ float toFloat(float x) { return x; }
-__device__ __forceinline__ float toFloat(__half x) { return __half2float(x); }
-__device__ __forceinline__ float toFloat(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
-
-template <typename T> __device__ __forceinline__ T fromFloat(float x);
-template <> __device__ __forceinline__ float fromFloat<float>(float x) {
-  return x;
-}
-template <> __device__ __forceinline__ __half fromFloat<__half>(float x) {
-  return __float2half_rn(x);
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-
-template <int N, typename T> struct alignas(sizeof(T) * N) Pack { T v[N]; };
 
 /// Whether `ptr` may be accessed as Pack<N, T>.
 template <int N, typename T> bool packAligned(const void *ptr) {
@@ -281,31 +260,6 @@ __global__ void writeScaleKernel(const unsigned *absMaxBits, float *scale) {
 
 //===--- GEMM epilogue ----------------------------------------------------===//
 
-struct EpilogueParams {
-  int64_t rows, n, m; // rows = batch * m
-  const float *lhsScale;
-  int64_t lhsScaleCount;
-  const float *rhsScale;
-  int64_t rhsScaleCount;
-  bool rhsScalePerBatch;
-  const int32_t *biasInt;
-  const float *biasFloat;
-  int activation;
-  float outScale;
-  int32_t outZeroPoint, outQmin, outQmax;
-};
-
-template <typename Out> struct EpilogueStore {
-  __device__ static Out apply(float v, const EpilogueParams &) {
-    return fromFloat<Out>(v);
-  }
-};
-template <> struct EpilogueStore<int8_t> {
-  __device__ static int8_t apply(float v, const EpilogueParams &p) {
-    return quantizeValue(v, p.outScale, p.outZeroPoint, p.outQmin, p.outQmax);
-  }
-};
-
 /// acc (rows x n, i32) -> out (rows x n): dequantization by the row and
 /// column scales, bias and activation fused in one pass.
 template <int N, typename Out>
@@ -318,9 +272,7 @@ __global__ void epilogueKernel(const int32_t *__restrict__ acc,
        t += stride) {
     int64_t row = t / packsPerRow;
     int64_t col0 = (t - row * packsPerRow) * N;
-    float lhsScale = p.lhsScaleCount == 0   ? 1.0f
-                     : p.lhsScaleCount == 1 ? p.lhsScale[0]
-                                            : p.lhsScale[row];
+    float lhsScale = lhsScaleOf(p, row);
     int64_t rhsOffset = p.rhsScalePerBatch ? (row / p.m) * p.n : 0;
     Pack<N, int32_t> a =
         *reinterpret_cast<const Pack<N, int32_t> *>(acc + row * p.n + col0);
@@ -328,12 +280,8 @@ __global__ void epilogueKernel(const int32_t *__restrict__ acc,
 #pragma unroll
     for (int j = 0; j < N; ++j) {
       int64_t col = col0 + j;
-      float rhsScale = p.rhsScaleCount == 0   ? 1.0f
-                       : p.rhsScaleCount == 1 ? p.rhsScale[0]
-                                              : p.rhsScale[rhsOffset + col];
-      float value = epilogueValue(
-          a.v[j], p.biasInt ? p.biasInt[col] : 0, lhsScale, rhsScale,
-          p.biasFloat ? p.biasFloat[col] : 0.0f, p.activation);
+      float value =
+          epilogueAt(p, a.v[j], lhsScale, rhsScaleOf(p, rhsOffset, col), col);
       y.v[j] = EpilogueStore<Out>::apply(value, p);
     }
     *reinterpret_cast<Pack<N, Out> *>(out + row * p.n + col0) = y;
@@ -438,16 +386,9 @@ __global__ void __launch_bounds__(256)
     rawOut[index] = mine;
     return;
   }
-  float lhsScale = p.lhsScaleCount == 0   ? 1.0f
-                   : p.lhsScaleCount == 1 ? p.lhsScale[0]
-                                          : p.lhsScale[row];
   int64_t rhsOffset = p.rhsScalePerBatch ? batch * n : 0;
-  float rhsScale = p.rhsScaleCount == 0   ? 1.0f
-                   : p.rhsScaleCount == 1 ? p.rhsScale[0]
-                                          : p.rhsScale[rhsOffset + col];
-  float value =
-      epilogueValue(mine, p.biasInt ? p.biasInt[col] : 0, lhsScale, rhsScale,
-                    p.biasFloat ? p.biasFloat[col] : 0.0f, p.activation);
+  float value = epilogueAt(p, mine, lhsScaleOf(p, row),
+                           rhsScaleOf(p, rhsOffset, col), col);
   out[index] = EpilogueStore<Out>::apply(value, p);
 }
 

@@ -14,6 +14,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if QFORGE_RT_HAS_CUDA
+#include <cuda_runtime.h>
+#endif
+
 using namespace qforge::test;
 
 namespace {
@@ -314,6 +318,13 @@ INSTANTIATE_TEST_SUITE_P(
         GemmCase{3, 16, 48, 1040, true, false},
         GemmCase{4, 4, 100, 64, true, true},
         GemmCase{1, 7, 36, 528, false, false},
+        // Hopper kernel on sm_90 (K % 16 == 0, N % 8 == 0): tails of M, N
+        // and K past the 128 x 256 x 128 blocks, a K x N rhs, a shared rhs
+        GemmCase{1, 300, 264, 400, true, false},
+        GemmCase{1, 129, 520, 1040, false, false},
+        GemmCase{2, 200, 776, 272, true, true},
+        GemmCase{1, 520, 1032, 2064, true, false},
+        GemmCase{1, 5, 8, 16, true, false},
         // fallback kernel (odd K or N)
         GemmCase{1, 1, 1, 1, true, false}, GemmCase{1, 3, 5, 17, false, false},
         GemmCase{2, 33, 127, 5, true, true},
@@ -342,6 +353,107 @@ TEST_F(RuntimeCuda, GemmWithMisalignedOperandsMatchesCpu) {
   d.out = out;
   ASSERT_EQ(qforge_rt_gemm(gpu, &d), QFORGE_OK) << qforge_rt_last_error();
   EXPECT_EQ(download(out, size_t(m * n)), expected);
+}
+
+/// Whether the device is an sm_90 GPU, where the Hopper int8 GEMM must run.
+bool deviceIsHopper() {
+#if QFORGE_RT_HAS_CUDA
+  cudaDeviceProp props{};
+  return cudaGetDeviceProperties(&props, 0) == cudaSuccess &&
+         props.major == 9 && props.minor == 0;
+#else
+  return false;
+#endif
+}
+
+/// A CUDA context created with QFORGE_CUDA_INT8_GEMM=mode (null when the
+/// mode cannot run here; `error` says why).
+qforge_context *contextWithGemmKernels(const char *mode, std::string &error) {
+  setenv("QFORGE_CUDA_INT8_GEMM", mode, 1);
+  qforge_context *ctx = nullptr;
+  if (qforge_rt_create(QFORGE_BACKEND_CUDA, &ctx) != QFORGE_OK)
+    error = qforge_rt_last_error();
+  unsetenv("QFORGE_CUDA_INT8_GEMM");
+  return ctx;
+}
+
+TEST_F(RuntimeCuda, Int8GemmKernelChoiceIsChecked) {
+  std::string error;
+  EXPECT_EQ(contextWithGemmKernels("fastest", error), nullptr);
+  EXPECT_NE(error.find("expected auto, cublaslt, hopper1 or hopper2"),
+            std::string::npos)
+      << error;
+}
+
+/// The Hopper kernel (both block widths) against cuBLASLt + the epilogue
+/// pass at transformer sizes, where the CPU reference would be slow: the
+/// same accumulators through the same epilogue arithmetic, so bit for bit.
+TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
+  std::string error;
+  qforge_context *reference = contextWithGemmKernels("cublaslt", error);
+  ASSERT_NE(reference, nullptr) << error;
+  struct Shape {
+    int64_t m, n, k;
+    qforge_dtype out;
+    qforge_activation act;
+  };
+  for (const char *mode : {"hopper1", "hopper2"}) {
+    qforge_context *hopper = contextWithGemmKernels(mode, error);
+    if (!hopper) {
+      qforge_rt_destroy(reference);
+      ASSERT_FALSE(deviceIsHopper()) << error;
+      GTEST_SKIP() << error;
+    }
+    for (Shape shape : {Shape{2048, 4096, 4096, QFORGE_F16, QFORGE_ACT_NONE},
+                        Shape{777, 3080, 1552, QFORGE_BF16, QFORGE_ACT_GELU},
+                        Shape{1000, 1024, 4096, QFORGE_I8, QFORGE_ACT_RELU},
+                        Shape{64, 16384, 1024, QFORGE_F32, QFORGE_ACT_GELU}}) {
+      auto lhs = randomInt8(rng, size_t(shape.m * shape.k));
+      auto rhs = randomInt8(rng, size_t(shape.n * shape.k));
+      auto lhsScale = randomFloats(rng, size_t(shape.m), 1e-4f, 2e-2f);
+      auto rhsScale = randomFloats(rng, size_t(shape.n), 1e-4f, 2e-2f);
+      auto bias = randomFloats(rng, size_t(shape.n), -2.0f, 2.0f);
+      qforge_gemm_desc d{};
+      d.batch = 1;
+      d.m = shape.m;
+      d.n = shape.n;
+      d.k = shape.k;
+      d.rhs_transposed = 1;
+      d.lhs = upload(lhs);
+      d.rhs = upload(rhs);
+      d.lhs_scale = upload(lhsScale);
+      d.lhs_scale_count = shape.m;
+      d.rhs_scale = upload(rhsScale);
+      d.rhs_scale_count = shape.n;
+      d.bias = upload(bias);
+      d.bias_dtype = QFORGE_F32;
+      d.activation = shape.act;
+      d.out_dtype = shape.out;
+      d.out_scale = 0.05f;
+      size_t bytes =
+          size_t(shape.m * shape.n) * (shape.out == QFORGE_I8    ? 1
+                                       : shape.out == QFORGE_F32 ? 4
+                                                                 : 2);
+      uint8_t *expected = poisoned<uint8_t>(bytes);
+      uint8_t *got = poisoned<uint8_t>(bytes);
+      d.out = expected;
+      ASSERT_EQ(qforge_rt_gemm(reference, &d), QFORGE_OK)
+          << qforge_rt_last_error();
+      ASSERT_EQ(qforge_rt_synchronize(reference), QFORGE_OK);
+      d.out = got;
+      ASSERT_EQ(qforge_rt_gemm(hopper, &d), QFORGE_OK)
+          << qforge_rt_last_error();
+      ASSERT_EQ(qforge_rt_synchronize(hopper), QFORGE_OK);
+      auto want = download(expected, bytes), have = download(got, bytes);
+      size_t mismatches = 0;
+      for (size_t i = 0; i < bytes; ++i)
+        mismatches += want[i] != have[i];
+      EXPECT_EQ(mismatches, 0u)
+          << mode << " " << shape.m << "x" << shape.n << "x" << shape.k;
+    }
+    qforge_rt_destroy(hopper);
+  }
+  qforge_rt_destroy(reference);
 }
 
 TEST_F(RuntimeCuda, ConstantsUploadOnceAndCountTransfers) {

@@ -1,0 +1,61 @@
+//===- gemm_sm90.h - int8 GEMM on Hopper with the epilogue fused -*- C++
+//-*-===//
+//
+// out[M, N] = epilogue(X[M, K] * W[N, K]^T) on sm_90a tensor cores (wgmma,
+// operands brought by the tensor copy engine), the dequantization, bias,
+// activation and output conversion applied to the accumulators in
+// registers: no i32 matrix goes through device memory. cuBLASLt has no
+// epilogue for int8 GEMMs, and its i32 round trip cost the quantized block
+// ~0.8 ms of 7 at hidden 4096 (bench/RESULTS.md, session 5).
+//
+// Compiled for sm_90a only (its own object library); on any other device
+// `int8GemmSm90Available` is false and the backend keeps cuBLASLt.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QFORGE_RT_CUDA_GEMM_SM90_H
+#define QFORGE_RT_CUDA_GEMM_SM90_H
+
+#include "qforge_rt.h"
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace qforge::rt::cuda {
+
+struct EpilogueParams;
+
+/// The bytes of K one pipeline stage holds: one 128-byte swizzle row, the
+/// inner box size of both tensor maps.
+constexpr int kSm90GemmBlockK = 128;
+/// Rows of X per block (two consumer warpgroups of 64 rows) and columns of
+/// W. 128 x 256 blocks (wgmma n256) were measured slower at every
+/// transformer shape (0.50 vs 0.29 ms at 8192 x 4096 x 4096).
+constexpr int kSm90GemmBlockM = 128;
+constexpr int kSm90GemmBlockN = 128;
+
+/// One fused int8 GEMM. The tensor maps describe X (dims {K, M}) and W
+/// (dims {K, N}), both row-major int8 with 128-byte swizzle and boxes of
+/// {kSm90GemmBlockK, kSm90GemmBlockM} and {kSm90GemmBlockK, kSm90GemmBlockN}.
+struct Sm90GemmArgs {
+  CUtensorMap lhs, rhs;
+  void *out; // M x N of outType (f32, f16, bf16 or i8)
+  qforge_dtype outType;
+  int64_t m, n, k;
+  int blocksPerSM; // 1 (6 stages) or 2 (3 stages each)
+};
+
+/// Whether the fused kernel can run on the current device (an sm_90 GPU
+/// and this library built with its sm_90a image).
+bool int8GemmSm90Available();
+
+/// Launches one fused GEMM on `stream`. Needs N % 8 == 0 (pairs of columns
+/// per store), `out` aligned to two elements, and p.rhsScalePerBatch false.
+cudaError_t launchInt8GemmSm90(const Sm90GemmArgs &args,
+                               const EpilogueParams &p, cudaStream_t stream);
+
+} // namespace qforge::rt::cuda
+
+#endif // QFORGE_RT_CUDA_GEMM_SM90_H
