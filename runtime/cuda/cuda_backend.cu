@@ -551,10 +551,11 @@ private:
     return QFORGE_OK;
   }
 
-  /// QFORGE_CUDA_INT8_GEMM: `auto` (the default: the Hopper kernel where it
-  /// can run, cuBLASLt elsewhere), `cublaslt` (always cuBLASLt plus the
-  /// epilogue pass), `hopper1` / `hopper2` (the Hopper kernel with 1 or 2
-  /// blocks per SM wherever it applies; for benchmarks and tests).
+  /// QFORGE_CUDA_INT8_GEMM: `auto` (the default: per shape, the faster of
+  /// the Hopper kernel, 2 blocks per SM, and cuBLASLt plus the epilogue
+  /// pass; cuBLASLt where the Hopper kernel cannot run), `cublaslt`
+  /// (always), `hopper1` / `hopper2` (the Hopper kernel with 1 or 2 blocks
+  /// per SM wherever it applies; for benchmarks and tests).
   qforge_status chooseInt8GemmKernels() {
     const char *mode = std::getenv("QFORGE_CUDA_INT8_GEMM");
     std::string name = mode && *mode ? mode : "auto";
@@ -617,8 +618,47 @@ private:
     args.blocksPerSM = hopperBlocksPerSM ? hopperBlocksPerSM : 2;
     QF_TRY(describeOperand(args.lhs, d.lhs, d.k, d.m, kSm90GemmBlockM));
     QF_TRY(describeOperand(args.rhs, weightNK, d.k, d.n, kSm90GemmBlockN));
-    QF_CUDA(launchInt8GemmSm90(args, p, stream));
+    auto launch = [&]() -> qforge_status {
+      QF_CUDA(launchInt8GemmSm90(args, p, stream));
+      return QFORGE_OK;
+    };
+    if (!hopperBlocksPerSM) { // auto: the faster kernel of this shape
+      bool faster = false;
+      QF_TRY(hopperIsFaster(desc, launch, faster));
+      if (!faster)
+        return QFORGE_OK;
+    }
+    QF_TRY(launch());
     done = true;
+    return QFORGE_OK;
+  }
+
+  /// Whether the Hopper kernel beats cuBLASLt + the epilogue pass on this
+  /// GEMM's shape, timed on its operands the first time the shape is seen
+  /// (as cuBLASLt's algorithms are). Measured on an H100 it wins at hidden
+  /// 1024 and most 2048-token shapes and loses ~5-15% at the largest K
+  /// (bench/RESULTS.md), so a fixed rule would give away one or the other.
+  template <typename Launch>
+  qforge_status hopperIsFaster(const qforge_gemm_desc &d, Launch &launch,
+                               bool &faster) {
+    HopperKey key{d.batch * d.m, d.n, d.k, int(d.out_dtype), int(d.activation)};
+    auto found = hopperChoices.find(key);
+    if (found != hopperChoices.end()) {
+      faster = found->second;
+      return QFORGE_OK;
+    }
+    float hopperMs = 0, cublasLtMs = 0;
+    QF_TRY(medianTime(launch, hopperMs));
+    QF_TRY(accumulators.reserve(size_t(d.batch * d.m * d.n) * sizeof(int32_t)));
+    auto *acc = static_cast<int32_t *>(accumulators.ptr);
+    QF_TRY(medianTime(
+        [&]() -> qforge_status {
+          QF_TRY(accumulate(d, acc));
+          return launchEpilogue(d, acc);
+        },
+        cublasLtMs));
+    faster = hopperMs <= cublasLtMs;
+    hopperChoices[key] = faster;
     return QFORGE_OK;
   }
 
@@ -830,11 +870,18 @@ private:
   qforge_status timeAlgorithm(const Plan &plan, const qforge_gemm_desc &d,
                               const int8_t *weightNK, int32_t *acc,
                               const cublasLtMatmulAlgo_t &algo, float &time) {
-    QF_TRY(runPlan(plan, d, weightNK, acc, algo)); // warm-up
+    return medianTime([&] { return runPlan(plan, d, weightNK, acc, algo); },
+                      time);
+  }
+
+  /// Device time of `run` (returning qforge_status) on the stream: the
+  /// median of 9 after a warm-up.
+  template <typename Run> qforge_status medianTime(Run &&run, float &time) {
+    QF_TRY(run()); // warm-up
     float samples[9];
     for (float &sample : samples) {
       QF_CUDA(cudaEventRecord(timerStart, stream));
-      QF_TRY(runPlan(plan, d, weightNK, acc, algo));
+      QF_TRY(run());
       QF_CUDA(cudaEventRecord(timerStop, stream));
       QF_CUDA(cudaEventSynchronize(timerStop));
       QF_CUDA(cudaEventElapsedTime(&sample, timerStart, timerStop));
@@ -1151,7 +1198,9 @@ private:
   cudaStream_t stream = nullptr;
   int device = 0;
   bool hopperGemm = false;   // int8 GEMMs with an epilogue on gemm_sm90.h
-  int hopperBlocksPerSM = 0; // forced kernel variant, 0 = the default
+  int hopperBlocksPerSM = 0; // forced kernel variant, 0 = timed per shape
+  using HopperKey = std::tuple<int64_t, int64_t, int64_t, int, int>;
+  std::map<HopperKey, bool> hopperChoices; // shape -> Hopper kernel faster
   struct Timed {
     std::string name;
     cudaEvent_t start, stop;
