@@ -551,33 +551,42 @@ private:
     return QFORGE_OK;
   }
 
-  /// QFORGE_CUDA_INT8_GEMM: `auto` (the default: per shape, the faster of
-  /// the Hopper kernel, 2 blocks per SM, and cuBLASLt plus the epilogue
-  /// pass; cuBLASLt where the Hopper kernel cannot run), `cublaslt`
-  /// (always), `hopper1` / `hopper2` (the Hopper kernel with 1 or 2 blocks
-  /// per SM wherever it applies; for benchmarks and tests).
+  /// How int8 GEMMs with an epilogue run.
+  enum class Int8Route { Timed, CublasLt, Hopper128, Hopper256 };
+
+  /// QFORGE_CUDA_INT8_GEMM: `auto` (the default: per shape, the fastest of
+  /// cuBLASLt plus the epilogue pass and the Hopper kernel's two block
+  /// shapes; cuBLASLt where the Hopper kernel cannot run), `cublaslt`
+  /// (always), `hopper128` / `hopper256` (the Hopper kernel with that block
+  /// width wherever it applies; for benchmarks and tests).
   qforge_status chooseInt8GemmKernels() {
     const char *mode = std::getenv("QFORGE_CUDA_INT8_GEMM");
     std::string name = mode && *mode ? mode : "auto";
-    if (name == "cublaslt")
-      hopperGemm = false;
-    else if (name == "auto" || name == "hopper1" || name == "hopper2")
-      hopperGemm = true;
+    if (name == "auto")
+      int8Route = Int8Route::Timed;
+    else if (name == "cublaslt")
+      int8Route = Int8Route::CublasLt;
+    else if (name == "hopper128")
+      int8Route = Int8Route::Hopper128;
+    else if (name == "hopper256")
+      int8Route = Int8Route::Hopper256;
     else
       return fail(QFORGE_ERR_INVALID_ARGUMENT,
                   "QFORGE_CUDA_INT8_GEMM is '%s'; expected auto, cublaslt, "
-                  "hopper1 or hopper2",
+                  "hopper128 or hopper256",
                   name.c_str());
-    hopperBlocksPerSM = name == "hopper1" ? 1 : name == "hopper2" ? 2 : 0;
     bool hopperRuns = int8GemmSm90Available() && DriverApi::get().ok() &&
                       DriverApi::get().tensorMapEncodeTiled != nullptr;
-    if (hopperBlocksPerSM && !hopperRuns)
+    bool forced =
+        int8Route == Int8Route::Hopper128 || int8Route == Int8Route::Hopper256;
+    if (forced && !hopperRuns)
       return fail(QFORGE_ERR_UNSUPPORTED,
                   "QFORGE_CUDA_INT8_GEMM=%s needs an sm_90 GPU (H100/H200), "
                   "a runtime built for it and a driver with the tensor copy "
                   "engine",
                   name.c_str());
-    hopperGemm = hopperGemm && hopperRuns;
+    if (!hopperRuns)
+      int8Route = Int8Route::CublasLt;
     return QFORGE_OK;
   }
 
@@ -586,7 +595,7 @@ private:
   /// pitch), N % 8 == 0, 16-byte aligned operands; sets `done` when it ran.
   qforge_status tryHopperGemm(const qforge_gemm_desc &desc, bool &done) {
     done = false;
-    if (!hopperGemm || desc.out_dtype == QFORGE_I32)
+    if (int8Route == Int8Route::CublasLt || desc.out_dtype == QFORGE_I32)
       return QFORGE_OK;
     qforge_gemm_desc d = desc;
     if (d.rhs_shared && d.batch > 1) {
@@ -600,8 +609,7 @@ private:
     if (d.batch != 1 || p.rhsScalePerBatch || d.k <= 0 || d.k % 16 != 0 ||
         d.n % 8 != 0 || pointerAlignment(d.lhs) < 16 ||
         pointerAlignment(d.out) < 2 * outBytes ||
-        ((d.m + kSm90GemmBlockM - 1) / kSm90GemmBlockM) *
-                ((d.n + kSm90GemmBlockN - 1) / kSm90GemmBlockN) >
+        ((d.m + kSm90GemmBlockM - 1) / kSm90GemmBlockM) * ((d.n + 127) / 128) >
             INT32_MAX)
       return QFORGE_OK;
     const int8_t *weightNK = d.rhs;
@@ -615,40 +623,46 @@ private:
     args.m = d.m;
     args.n = d.n;
     args.k = d.k;
-    args.blocksPerSM = hopperBlocksPerSM ? hopperBlocksPerSM : 2;
     QF_TRY(describeOperand(args.lhs, d.lhs, d.k, d.m, kSm90GemmBlockM));
-    QF_TRY(describeOperand(args.rhs, weightNK, d.k, d.n, kSm90GemmBlockN));
-    auto launch = [&]() -> qforge_status {
+    auto launch = [&](int blockN) -> qforge_status {
+      args.blockN = blockN;
+      QF_TRY(describeOperand(args.rhs, weightNK, d.k, d.n, blockN));
       QF_CUDA(launchInt8GemmSm90(args, p, stream));
       return QFORGE_OK;
     };
-    if (!hopperBlocksPerSM) { // auto: the faster kernel of this shape
-      bool faster = false;
-      QF_TRY(hopperIsFaster(desc, launch, faster));
-      if (!faster)
-        return QFORGE_OK;
-    }
-    QF_TRY(launch());
+    Int8Route route = int8Route;
+    if (route == Int8Route::Timed)
+      QF_TRY(fastestRoute(desc, launch, route));
+    if (route == Int8Route::CublasLt)
+      return QFORGE_OK;
+    QF_TRY(launch(route == Int8Route::Hopper256 ? 256 : 128));
     done = true;
     return QFORGE_OK;
   }
 
-  /// Whether the Hopper kernel beats cuBLASLt + the epilogue pass on this
-  /// GEMM's shape, timed on its operands the first time the shape is seen
-  /// (as cuBLASLt's algorithms are). Measured on an H100 it wins at hidden
-  /// 1024 and most 2048-token shapes and loses ~5-15% at the largest K
-  /// (bench/RESULTS.md), so a fixed rule would give away one or the other.
+  /// The fastest route of this GEMM's shape, timed on its operands the
+  /// first time the shape is seen (as cuBLASLt's algorithms are): cuBLASLt
+  /// + the epilogue pass, or the Hopper kernel's 128- or 256-wide blocks.
+  /// Measured on an H100 (bench/RESULTS.md) each wins somewhere: 128 at
+  /// hidden 1024, 256 at hidden 4096 without activation, cuBLASLt or 128
+  /// with GELU, so a fixed rule would give some of it away.
   template <typename Launch>
-  qforge_status hopperIsFaster(const qforge_gemm_desc &d, Launch &launch,
-                               bool &faster) {
-    HopperKey key{d.batch * d.m, d.n, d.k, int(d.out_dtype), int(d.activation)};
-    auto found = hopperChoices.find(key);
-    if (found != hopperChoices.end()) {
-      faster = found->second;
+  qforge_status fastestRoute(const qforge_gemm_desc &d, Launch &launch,
+                             Int8Route &route) {
+    RouteKey key{d.batch * d.m,
+                 d.n,
+                 d.k,
+                 int(d.out_dtype),
+                 int(d.activation),
+                 d.bias && d.bias_dtype == QFORGE_I32};
+    auto found = fastestRoutes.find(key);
+    if (found != fastestRoutes.end()) {
+      route = found->second;
       return QFORGE_OK;
     }
-    float hopperMs = 0, cublasLtMs = 0;
-    QF_TRY(medianTime(launch, hopperMs));
+    float hopper128Ms = 0, hopper256Ms = 0, cublasLtMs = 0;
+    QF_TRY(medianTime([&] { return launch(128); }, hopper128Ms));
+    QF_TRY(medianTime([&] { return launch(256); }, hopper256Ms));
     QF_TRY(accumulators.reserve(size_t(d.batch * d.m * d.n) * sizeof(int32_t)));
     auto *acc = static_cast<int32_t *>(accumulators.ptr);
     QF_TRY(medianTime(
@@ -657,8 +671,15 @@ private:
           return launchEpilogue(d, acc);
         },
         cublasLtMs));
-    faster = hopperMs <= cublasLtMs;
-    hopperChoices[key] = faster;
+    route = Int8Route::CublasLt;
+    float best = cublasLtMs;
+    if (hopper128Ms < best) {
+      route = Int8Route::Hopper128;
+      best = hopper128Ms;
+    }
+    if (hopper256Ms < best)
+      route = Int8Route::Hopper256;
+    fastestRoutes[key] = route;
     return QFORGE_OK;
   }
 
@@ -1197,10 +1218,9 @@ private:
 
   cudaStream_t stream = nullptr;
   int device = 0;
-  bool hopperGemm = false;   // int8 GEMMs with an epilogue on gemm_sm90.h
-  int hopperBlocksPerSM = 0; // forced kernel variant, 0 = timed per shape
-  using HopperKey = std::tuple<int64_t, int64_t, int64_t, int, int>;
-  std::map<HopperKey, bool> hopperChoices; // shape -> Hopper kernel faster
+  Int8Route int8Route = Int8Route::CublasLt; // QFORGE_CUDA_INT8_GEMM
+  using RouteKey = std::tuple<int64_t, int64_t, int64_t, int, int, bool>;
+  std::map<RouteKey, Int8Route> fastestRoutes; // of each timed shape
   struct Timed {
     std::string name;
     cudaEvent_t start, stop;

@@ -28,14 +28,14 @@
 
 #include "epilogue.cuh"
 
+#include <type_traits>
+
 namespace qforge::rt::cuda {
 namespace {
 
 constexpr int kConsumerThreads = 256;           // warpgroups 0 and 1
 constexpr int kThreads = kConsumerThreads + 32; // + the producer warp
 constexpr int kLhsTileBytes = kSm90GemmBlockM * kSm90GemmBlockK;
-constexpr int kBlockN = kSm90GemmBlockN;
-constexpr int kAccumulators = kBlockN / 2; // 64 x kBlockN per warpgroup
 
 /// The epilogue's per-column operands, staged in shared memory before the
 /// main loop: read from global memory between the epilogue's stores, the
@@ -47,18 +47,25 @@ struct alignas(16) ColumnTerms {
   float biasFloat;
 };
 
-/// The pipeline of one kernel variant: one block per SM gets 6 stages, two
-/// blocks per SM 3 each.
-template <int BlocksPerSM> struct Tiling {
-  static constexpr int kStages = BlocksPerSM == 2 ? 3 : 6;
-  static constexpr int kRhsTileBytes = kBlockN * kSm90GemmBlockK;
+/// The two kernel variants: 128 x 128 blocks two per SM (3 stages each,
+/// one block's epilogue overlapping the other's main loop; 64 accumulators
+/// per thread) and 128 x 256 blocks one per SM (wgmma n256, 4 stages,
+/// 128 accumulators). The wider block reads fewer operand bytes per
+/// product (shared memory bandwidth) and wins at hidden 4096; the narrower
+/// wins where a 128 x 256 grid leaves SMs idle or its epilogue dominates.
+template <int BlockN> struct Tiling {
+  static_assert(BlockN == 128 || BlockN == 256);
+  static constexpr int kBlocksPerSM = BlockN == 128 ? 2 : 1;
+  static constexpr int kStages = BlockN == 128 ? 3 : 4;
+  static constexpr int kRhsTileBytes = BlockN * kSm90GemmBlockK;
   static constexpr int kStageBytes = kLhsTileBytes + kRhsTileBytes;
   // Tiles, each consumer's column terms, 2 mbarriers per stage, plus
   // slack to align the start to 1024 bytes (the 128-byte swizzle pattern
   // repeats every 8 rows).
-  static constexpr int kColumnBytes = 2 * kBlockN * 16;
+  static constexpr int kColumnBytes = 2 * BlockN * 16;
   static constexpr int kSharedBytes =
       kStages * kStageBytes + kColumnBytes + 2 * kStages * 8 + 1024;
+  static constexpr int kAccumulators = BlockN / 2; // 64 x BlockN / 128
 };
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -180,6 +187,61 @@ __device__ __forceinline__ void wgmma128(int32_t (&d)[64], uint64_t a,
       : "l"(a), "l"(b), "r"(accumulate));
 }
 
+/// D(64 x 256, s32) += A(64 x 32, s8) * B(256 x 32, s8)^T, both operands
+/// read from shared memory through their descriptors.
+__device__ __forceinline__ void wgmma256(int32_t (&d)[128], uint64_t a,
+                                         uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "
+      "%30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "
+      "%46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, "
+      "%62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, "
+      "%78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, "
+      "%94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, "
+      "%108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, "
+      "%124, %125, %126, %127}, "
+      "%128, %129, p;\n"
+      "}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]),
+        "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]),
+        "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]),
+        "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]),
+        "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]),
+        "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]),
+        "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]),
+        "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]),
+        "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]),
+        "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]),
+        "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]),
+        "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]),
+        "+r"(d[61]), "+r"(d[62]), "+r"(d[63]), "+r"(d[64]), "+r"(d[65]),
+        "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]),
+        "+r"(d[71]), "+r"(d[72]), "+r"(d[73]), "+r"(d[74]), "+r"(d[75]),
+        "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), "+r"(d[79]), "+r"(d[80]),
+        "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]),
+        "+r"(d[86]), "+r"(d[87]), "+r"(d[88]), "+r"(d[89]), "+r"(d[90]),
+        "+r"(d[91]), "+r"(d[92]), "+r"(d[93]), "+r"(d[94]), "+r"(d[95]),
+        "+r"(d[96]), "+r"(d[97]), "+r"(d[98]), "+r"(d[99]), "+r"(d[100]),
+        "+r"(d[101]), "+r"(d[102]), "+r"(d[103]), "+r"(d[104]), "+r"(d[105]),
+        "+r"(d[106]), "+r"(d[107]), "+r"(d[108]), "+r"(d[109]), "+r"(d[110]),
+        "+r"(d[111]), "+r"(d[112]), "+r"(d[113]), "+r"(d[114]), "+r"(d[115]),
+        "+r"(d[116]), "+r"(d[117]), "+r"(d[118]), "+r"(d[119]), "+r"(d[120]),
+        "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]), "+r"(d[125]),
+        "+r"(d[126]), "+r"(d[127])
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+
 /// Stores two adjacent outputs of one row (col even, N % 8 == 0).
 template <typename Out>
 __device__ __forceinline__ void storePair(Out *dst, float first, float second,
@@ -190,17 +252,14 @@ __device__ __forceinline__ void storePair(Out *dst, float first, float second,
   *reinterpret_cast<Pack<2, Out> *>(dst) = pair;
 }
 
-/// The accumulators of one consumer thread through the epilogue. wgmma's
-/// D fragment: warp w of the warpgroup holds rows 16w..16w+15; per 8-column
-/// chunk j a lane holds (row l/4, cols 2(l%4), +1) in d[4j], d[4j+1] and
-/// the same columns 8 rows down in d[4j+2], d[4j+3].
 /// Each consumer warpgroup's copy of its block's column terms (thread t
 /// loads columns t, t + 128, ...); ready after the warpgroup's barrier.
+template <int BlockN>
 __device__ __forceinline__ void stageColumnTerms(ColumnTerms *terms, int64_t n,
                                                  int64_t colBase,
                                                  const EpilogueParams &p) {
 #pragma unroll
-  for (int c = threadIdx.x % 128; c < kBlockN; c += 128) {
+  for (int c = threadIdx.x % 128; c < BlockN; c += 128) {
     int64_t col = colBase + c;
     ColumnTerms t{0.0f, 0, 0.0f};
     if (col < n) {
@@ -212,13 +271,25 @@ __device__ __forceinline__ void stageColumnTerms(ColumnTerms *terms, int64_t n,
   }
 }
 
+/// numerics.h's gelu as a call: inlined at each of the 128 accumulators of
+/// a 128 x 256 block, erf's code alone outgrew the instruction cache (the
+/// GELU GEMM ran at half speed). Same arithmetic, so the same bits:
+/// epilogueValue applies its activation last, to the value computed here
+/// with none.
+__device__ __noinline__ float geluOutOfLine(float x) { return gelu(x); }
+constexpr int kLinear = 0; // epilogueValue's "no activation"
+
 /// The accumulators of one consumer thread through the epilogue. wgmma's
 /// D fragment: warp w of the warpgroup holds rows 16w..16w+15; per 8-column
 /// chunk j a lane holds (row l/4, cols 2(l%4), +1) in d[4j], d[4j+1] and
-/// the same columns 8 rows down in d[4j+2], d[4j+3].
-template <typename Out>
+/// the same columns 8 rows down in d[4j+2], d[4j+3]. Activation and
+/// IntBias are compile-time so that the unrolled per-accumulator code holds
+/// only the arithmetic this GEMM runs: with all activations inline per
+/// accumulator the 128 x 256 kernel's epilogue outgrew the instruction
+/// cache (ncu: 56% of stalls waiting for instructions).
+template <int BlockN, int Activation, bool IntBias, typename Out>
 __device__ __forceinline__ void
-storeAccumulators(const int32_t (&acc)[kAccumulators], const ColumnTerms *terms,
+storeAccumulators(const int32_t (&acc)[BlockN / 2], const ColumnTerms *terms,
                   Out *out, int64_t m, int64_t n, int64_t rowBase,
                   int64_t colBase, const EpilogueParams &p) {
   int lane = threadIdx.x % 32, warp = (threadIdx.x / 32) % 4;
@@ -227,7 +298,7 @@ storeAccumulators(const int32_t (&acc)[kAccumulators], const ColumnTerms *terms,
   float lhsScales[2] = {rows[0] < m ? lhsScaleOf(p, rows[0]) : 0.0f,
                         rows[1] < m ? lhsScaleOf(p, rows[1]) : 0.0f};
 #pragma unroll
-  for (int j = 0; j < kBlockN / 8; ++j) {
+  for (int j = 0; j < BlockN / 8; ++j) {
     int c = j * 8 + (lane % 4) * 2;
     int64_t col = colBase + c;
     if (col >= n)
@@ -238,11 +309,18 @@ storeAccumulators(const int32_t (&acc)[kAccumulators], const ColumnTerms *terms,
       if (rows[half] >= m)
         continue;
       float a =
-          epilogueValue(acc[4 * j + 2 * half], first.biasInt, lhsScales[half],
-                        first.scale, first.biasFloat, p.activation);
-      float b = epilogueValue(acc[4 * j + 2 * half + 1], second.biasInt,
-                              lhsScales[half], second.scale, second.biasFloat,
-                              p.activation);
+          epilogueValue(acc[4 * j + 2 * half], IntBias ? first.biasInt : 0,
+                        lhsScales[half], first.scale, first.biasFloat, kLinear);
+      float b = epilogueValue(acc[4 * j + 2 * half + 1],
+                              IntBias ? second.biasInt : 0, lhsScales[half],
+                              second.scale, second.biasFloat, kLinear);
+      if constexpr (Activation == 1) {
+        a = relu(a);
+        b = relu(b);
+      } else if constexpr (Activation == 2) {
+        a = geluOutOfLine(a);
+        b = geluOutOfLine(b);
+      }
       storePair(out + rows[half] * n + col, a, b, p);
     }
   }
@@ -254,29 +332,39 @@ storeAccumulators(const int32_t (&acc)[kAccumulators], const ColumnTerms *terms,
 /// stay in L2; row-major order would sweep all of W (up to 128 MB for a
 /// 16384 x 4096 weight) through L2 in every wave.
 constexpr int kGroupRows = 8;
+template <int BlockN>
 __device__ __forceinline__ void blockOrigin(int64_t m, int64_t n, int &rowBlock,
                                             int &colBlock) {
   int rowBlocks = int((m + kSm90GemmBlockM - 1) / kSm90GemmBlockM);
-  int colBlocks = int((n + kBlockN - 1) / kBlockN);
+  int colBlocks = int((n + BlockN - 1) / BlockN);
   int id = int(blockIdx.x);
   int groupSize = kGroupRows * colBlocks;
   int firstRow = (id / groupSize) * kGroupRows;
   int rowsInGroup = min(kGroupRows, rowBlocks - firstRow);
   int inGroup = id % groupSize;
   rowBlock = (firstRow + inGroup % rowsInGroup) * kSm90GemmBlockM;
-  colBlock = (inGroup / rowsInGroup) * kBlockN;
+  colBlock = (inGroup / rowsInGroup) * BlockN;
 }
 
 #endif // __CUDA_ARCH_FEAT_SM90_ALL
 
-template <int BlocksPerSM, typename Out>
-__global__ void __launch_bounds__(kThreads, BlocksPerSM)
+template <int BlockN>
+__device__ __forceinline__ void wgmma(int32_t (&acc)[BlockN / 2], uint64_t a,
+                                      uint64_t b, int accumulate) {
+  if constexpr (BlockN == 256)
+    wgmma256(acc, a, b, accumulate);
+  else
+    wgmma128(acc, a, b, accumulate);
+}
+
+template <int BlockN, typename Out>
+__global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
     int8GemmKernel(const __grid_constant__ CUtensorMap lhsMap,
                    const __grid_constant__ CUtensorMap rhsMap,
                    Out *__restrict__ out, int64_t m, int64_t n, int64_t k,
                    EpilogueParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using Tile = Tiling<BlocksPerSM>;
+  using Tile = Tiling<BlockN>;
   constexpr int kStages = Tile::kStages;
   extern __shared__ uint8_t rawShared[];
   uint8_t *shared = reinterpret_cast<uint8_t *>(
@@ -300,7 +388,7 @@ __global__ void __launch_bounds__(kThreads, BlocksPerSM)
 
   int kTiles = int((k + kSm90GemmBlockK - 1) / kSm90GemmBlockK);
   int rowBlock, colBlock;
-  blockOrigin(m, n, rowBlock, colBlock);
+  blockOrigin<BlockN>(m, n, rowBlock, colBlock);
 
   if (threadIdx.x >= kConsumerThreads) { // the producer warp
     if (threadIdx.x != kConsumerThreads)
@@ -325,8 +413,8 @@ __global__ void __launch_bounds__(kThreads, BlocksPerSM)
   }
 
   int consumer = threadIdx.x / 128; // warpgroup 0 or 1
-  ColumnTerms *terms = columnTerms + consumer * kBlockN;
-  stageColumnTerms(terms, n, colBlock, p);
+  ColumnTerms *terms = columnTerms + consumer * BlockN;
+  stageColumnTerms<BlockN>(terms, n, colBlock, p);
   // The warpgroup's column terms are all written (named barrier 1 or 2:
   // 0 is __syncthreads', which the producer warp, gone, no longer joins).
   // Immediate ids: a register id makes ptxas reserve all 16 barriers,
@@ -337,7 +425,7 @@ __global__ void __launch_bounds__(kThreads, BlocksPerSM)
     asm volatile("bar.sync 2, 128;" ::: "memory");
   // Not zeroed: the first product overwrites (scale-d false); a register
   // written by an ordinary instruction would serialize the wgmma pipeline.
-  int32_t acc[kAccumulators];
+  int32_t acc[Tile::kAccumulators];
   for (int t = 0; t < kTiles; ++t) {
     int s = t % kStages;
     barrierWait(&full[s], (t / kStages) & 1);
@@ -346,8 +434,8 @@ __global__ void __launch_bounds__(kThreads, BlocksPerSM)
     wgmmaFence();
 #pragma unroll
     for (int step = 0; step < kSm90GemmBlockK / 32; ++step)
-      wgmma128(acc, operandDescriptor(a + step * 32),
-               operandDescriptor(b + step * 32), t > 0 || step > 0);
+      wgmma<BlockN>(acc, operandDescriptor(a + step * 32),
+                    operandDescriptor(b + step * 32), t > 0 || step > 0);
     wgmmaCommit();
     // The previous tile's products are done: its stage may be refilled.
     wgmmaWait<1>();
@@ -356,23 +444,43 @@ __global__ void __launch_bounds__(kThreads, BlocksPerSM)
   }
   wgmmaWait<0>();
   fenceAccumulators(acc);
-  storeAccumulators(acc, terms, out, m, n, rowBlock + consumer * 64, colBlock,
-                    p);
+  auto store = [&](auto activation, auto intBias) {
+    storeAccumulators<BlockN, decltype(activation)::value,
+                      decltype(intBias)::value>(
+        acc, terms, out, m, n, rowBlock + consumer * 64, colBlock, p);
+  };
+  using NoIntBias = std::false_type;
+  using IntBias = std::true_type;
+  if (p.biasInt) {
+    if (p.activation == 1)
+      store(std::integral_constant<int, 1>{}, IntBias{});
+    else if (p.activation == 2)
+      store(std::integral_constant<int, 2>{}, IntBias{});
+    else
+      store(std::integral_constant<int, 0>{}, IntBias{});
+  } else {
+    if (p.activation == 1)
+      store(std::integral_constant<int, 1>{}, NoIntBias{});
+    else if (p.activation == 2)
+      store(std::integral_constant<int, 2>{}, NoIntBias{});
+    else
+      store(std::integral_constant<int, 0>{}, NoIntBias{});
+  }
 #else
   __trap(); // never launched: int8GemmSm90Available() is false
 #endif
 }
 
-template <int BlocksPerSM, typename Out>
+template <int BlockN, typename Out>
 cudaError_t launchTiled(const Sm90GemmArgs &args, const EpilogueParams &p,
                         cudaStream_t stream) {
-  auto kernel = int8GemmKernel<BlocksPerSM, Out>;
-  int bytes = Tiling<BlocksPerSM>::kSharedBytes;
+  auto kernel = int8GemmKernel<BlockN, Out>;
+  int bytes = Tiling<BlockN>::kSharedBytes;
   cudaError_t status = cudaFuncSetAttribute(
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
   if (status != cudaSuccess)
     return status;
-  dim3 grid(unsigned(((args.n + kBlockN - 1) / kBlockN) *
+  dim3 grid(unsigned(((args.n + BlockN - 1) / BlockN) *
                      ((args.m + kSm90GemmBlockM - 1) / kSm90GemmBlockM)));
   kernel<<<grid, kThreads, bytes, stream>>>(args.lhs, args.rhs,
                                             static_cast<Out *>(args.out),
@@ -383,8 +491,8 @@ cudaError_t launchTiled(const Sm90GemmArgs &args, const EpilogueParams &p,
 template <typename Out>
 cudaError_t launchTyped(const Sm90GemmArgs &args, const EpilogueParams &p,
                         cudaStream_t stream) {
-  return args.blocksPerSM == 2 ? launchTiled<2, Out>(args, p, stream)
-                               : launchTiled<1, Out>(args, p, stream);
+  return args.blockN == 256 ? launchTiled<256, Out>(args, p, stream)
+                            : launchTiled<128, Out>(args, p, stream);
 }
 
 } // namespace
@@ -401,7 +509,7 @@ bool int8GemmSm90Available() {
     return false;
   // The sm_90a image loads only where it was built for.
   cudaFuncAttributes attributes;
-  return cudaFuncGetAttributes(&attributes, int8GemmKernel<1, __half>) ==
+  return cudaFuncGetAttributes(&attributes, int8GemmKernel<128, __half>) ==
          cudaSuccess;
 }
 

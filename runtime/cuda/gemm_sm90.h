@@ -44,7 +44,7 @@ struct Sm90GemmArgs {
   void *out; // M x N of outType (f32, f16, bf16 or i8)
   qforge_dtype outType;
   int64_t m, n, k;
-  int blocksPerSM; // 1 (6 stages) or 2 (3 stages each)
+  int blockN; // 128 (blocks two per SM) or 256 (one per SM)
 };
 
 /// Whether the fused kernel can run on the current device (an sm_90 GPU

@@ -380,7 +380,7 @@ qforge_context *contextWithGemmKernels(const char *mode, std::string &error) {
 TEST_F(RuntimeCuda, Int8GemmKernelChoiceIsChecked) {
   std::string error;
   EXPECT_EQ(contextWithGemmKernels("fastest", error), nullptr);
-  EXPECT_NE(error.find("expected auto, cublaslt, hopper1 or hopper2"),
+  EXPECT_NE(error.find("expected auto, cublaslt, hopper128 or hopper256"),
             std::string::npos)
       << error;
 }
@@ -397,7 +397,7 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
     qforge_dtype out;
     qforge_activation act;
   };
-  for (const char *mode : {"hopper1", "hopper2"}) {
+  for (const char *mode : {"hopper128", "hopper256"}) {
     qforge_context *hopper = contextWithGemmKernels(mode, error);
     if (!hopper) {
       qforge_rt_destroy(reference);
