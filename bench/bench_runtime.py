@@ -276,12 +276,13 @@ def bench_epilogue_gemm(path, shapes, iters, log):
     scales, f32 bias) as the quantized block calls it: cuBLASLt's i32 GEMM
     plus the epilogue pass vs the Hopper kernel with the epilogue fused
     (both block widths and the automatic choice), against cuBLAS fp16
-    (F.linear) and torch._int_mm (i32 out, no epilogue) on the same shape."""
+    (F.linear, then F.gelu where the GEMM has GELU) and torch._int_mm (i32
+    out, no epilogue) on the same shape."""
     modes = ["cublaslt", "hopper128", "hopper256", "auto"]
     rts = {mode: runtime_with_gemm_kernels(path, mode) for mode in modes}
     modes = [mode for mode in modes if rts[mode] is not None]
     rows = []
-    for m, n, k in shapes:
+    for m, n, k, gelu in shapes:
         sets = rotation(m * k + n * k)
         xs = [torch.randint(-128, 128, (m, k), dtype=torch.int8, device="cuda") for _ in range(sets)]
         ws = [torch.randint(-128, 128, (n, k), dtype=torch.int8, device="cuda") for _ in range(sets)]
@@ -298,7 +299,7 @@ def bench_epilogue_gemm(path, shapes, iters, log):
                             rhs=ws[i].data_ptr(), lhs_scale=x_scale.data_ptr(),
                             lhs_scale_count=m, rhs_scale=w_scale.data_ptr(),
                             rhs_scale_count=n, bias=bias.data_ptr(), bias_dtype=F32,
-                            out_dtype=F16, out=out.data_ptr())
+                            activation=2 if gelu else 0, out_dtype=F16, out=out.data_ptr())
         descs = {mode: [desc(i, outs[mode]) for i in range(sets)] for mode in modes}
         for mode in modes:
             rts[mode].gemm(descs[mode][0])
@@ -307,14 +308,17 @@ def bench_epilogue_gemm(path, shapes, iters, log):
         fns = [(lambda mode: lambda i: rts[mode].gemm(descs[mode][i % sets]))(mode)
                for mode in modes]
         fns.append(lambda i: torch._int_mm(xs[i % sets], ws[i % sets].t()))
-        fns.append(lambda i: F.linear(x16[i % len(x16)], w16[i % len(w16)], b16))
+        if gelu:
+            fns.append(lambda i: F.gelu(F.linear(x16[i % len(x16)], w16[i % len(w16)], b16)))
+        else:
+            fns.append(lambda i: F.linear(x16[i % len(x16)], w16[i % len(w16)], b16))
         times = medians_ms(fns, iters)
-        row = dict(m=m, n=n, k=k, exact=exact, int_mm_ms=times[-2], fp16_ms=times[-1])
+        row = dict(m=m, n=n, k=k, gelu=gelu, exact=exact, int_mm_ms=times[-2], fp16_ms=times[-1])
         for mode, t in zip(modes, times):
             row[f"{mode}_ms"] = t
         rows.append(row)
         tops = 2 * m * n * k / (row["auto_ms"] * 1e-3) / 1e12 if "auto_ms" in row else 0
-        log(f"epilogue gemm {m}x{n}x{k}: " +
+        log(f"epilogue gemm {m}x{n}x{k}{' gelu' if gelu else ''}: " +
             ", ".join(f"{mode} {row[mode + '_ms']:.3f}" for mode in modes) +
             f" ms ({tops:.0f} TOPS auto); _int_mm {times[-2]:.3f}, fp16 {times[-1]:.3f} ms;"
             f" identical to cuBLASLt: {exact}")
@@ -350,9 +354,14 @@ def main():
         results["candidates"] = run_candidates(args.candidates, gemm_shapes, args.iters, log)
     if args.only in (None, "epilogue"):
         log("== 1b. int8 GEMM with the epilogue (f16 out): cuBLASLt + pass vs Hopper kernel")
-        block_shapes = [(m, n, k) for m in (2048, 8192)
-                        for n, k in ((12288, 4096), (4096, 4096), (16384, 4096), (4096, 16384),
-                                     (3072, 1024), (1024, 1024), (4096, 1024), (1024, 4096))]
+        # The block's GEMMs (QKV, output, MLP up with GELU, MLP down) at
+        # hidden 4096 and 1024; the MLP up also without GELU.
+        block_shapes = [(m, n, k, gelu) for m in (2048, 8192)
+                        for n, k, gelu in ((12288, 4096, False), (4096, 4096, False),
+                                           (16384, 4096, True), (16384, 4096, False),
+                                           (4096, 16384, False), (3072, 1024, False),
+                                           (1024, 1024, False), (4096, 1024, True),
+                                           (1024, 4096, False))]
         results["epilogue_gemm"] = bench_epilogue_gemm(args.lib, block_shapes, args.iters, log)
     if args.only in (None, "linear"):
         log("== 2. quantized linear vs fp16")
@@ -381,7 +390,8 @@ def main():
     for r in results["epilogue_gemm"]:
         best = min(r.get("hopper128_ms", 1e9), r.get("hopper256_ms", 1e9))
         auto = r.get("auto_ms", r["cublaslt_ms"])
-        print(f"  {r['m']:>5}x{r['n']:>5}x{r['k']:>5}  {r['cublaslt_ms']:13.3f} {best:7.3f}"
+        print(f"  {r['m']:>5}x{r['n']:>5}x{r['k']:>5}{' gelu' if r['gelu'] else '     '}"
+              f"  {r['cublaslt_ms']:13.3f} {best:7.3f}"
               f" {auto:8.3f}  {r['cublaslt_ms'] / auto:9.2f}  {r['fp16_ms'] / auto:6.2f}  {r['exact']}")
     print("quantized linear, f16 out  M     N=K   qforge ms  fp16 ms  speedup  rel.err")
     for r in results["linear"]:

@@ -1,21 +1,24 @@
 //===- gemm_sm90.cu - int8 GEMM on Hopper, epilogue fused ------*- CUDA -*-===//
 //
-// A warp-specialized kernel of 9 warps per 128 x 128 output block. Warp 8
-// (one thread) streams 128-byte-wide K slices of X and W into a ring of
+// A warp-specialized kernel of 9 warps per 128 x BlockN output block. Warp
+// 8 (one thread) streams 128-byte-wide K slices of X and W into a ring of
 // shared memory stages with the tensor copy engine, each stage completing
 // on a "full" mbarrier. Warpgroups 0 and 1 each multiply 64 rows of a stage
-// with wgmma m64n128k32 (s8 x s8 -> s32, operands read from shared memory
+// with wgmma m64nBlockNk32 (s8 x s8 -> s32, operands read from shared memory
 // in the 128-byte swizzle the copy engine wrote), keep one stage's products
 // in flight, and release a stage through its "empty" mbarrier once the
 // products reading it are done. Rows, columns and K beyond the matrix
 // arrive as zeros from the copy engine (its out-of-bounds fill), so any M
 // and K work; the epilogue skips rows and columns past the end.
 //
-// Two blocks share an SM (3 stages each), so that one block's epilogue
-// runs while the other's main loop keeps the tensor cores busy; 288
-// threads x 2 blocks leave each thread 112 registers, which the 64
-// accumulators fit. (A producer warpgroup with setmaxnreg would leave 80
-// registers at two blocks per SM: too few for wgmma n128.)
+// BlockN = 128: two blocks share an SM (3 stages each), so that one
+// block's epilogue runs while the other's main loop keeps the tensor cores
+// busy; 288 threads x 2 blocks leave each thread 112 registers, which the
+// 64 accumulators fit. (A producer warpgroup with setmaxnreg would leave 80
+// registers at two blocks per SM: too few for wgmma n128.) BlockN = 256:
+// one block per SM, 4 stages, 128 accumulators per thread; fewer operand
+// bytes per product through shared memory, whose bandwidth bounds the
+// narrower block's main loop.
 //
 // The epilogue is numerics.h's epilogueValue + EpilogueStore
 // (epilogue.cuh): the same arithmetic in the same order as the separate

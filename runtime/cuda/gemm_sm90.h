@@ -30,15 +30,12 @@ struct EpilogueParams;
 /// The bytes of K one pipeline stage holds: one 128-byte swizzle row, the
 /// inner box size of both tensor maps.
 constexpr int kSm90GemmBlockK = 128;
-/// Rows of X per block (two consumer warpgroups of 64 rows) and columns of
-/// W. 128 x 256 blocks (wgmma n256) were measured slower at every
-/// transformer shape (0.50 vs 0.29 ms at 8192 x 4096 x 4096).
+/// Rows of X per block (two consumer warpgroups of 64 rows).
 constexpr int kSm90GemmBlockM = 128;
-constexpr int kSm90GemmBlockN = 128;
 
 /// One fused int8 GEMM. The tensor maps describe X (dims {K, M}) and W
 /// (dims {K, N}), both row-major int8 with 128-byte swizzle and boxes of
-/// {kSm90GemmBlockK, kSm90GemmBlockM} and {kSm90GemmBlockK, kSm90GemmBlockN}.
+/// {kSm90GemmBlockK, kSm90GemmBlockM} and {kSm90GemmBlockK, blockN}.
 struct Sm90GemmArgs {
   CUtensorMap lhs, rhs;
   void *out; // M x N of outType (f32, f16, bf16 or i8)
