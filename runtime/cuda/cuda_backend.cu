@@ -513,21 +513,38 @@ private:
     return launch(perTokenQuantizeKernel<8, T>);
   }
 
-  /// The small-M kernel when it applies (few rows, K % 16 == 0, aligned
-  /// rows); sets `done` when it ran.
-  qforge_status trySmallGemm(const qforge_gemm_desc &desc, bool &done) {
-    done = false;
+  /// The rhs as N x K (transposed first if given K x N), or nullptr where
+  /// its rows are not 16-byte aligned, as the vector kernels need.
+  qforge_status alignedWeightNK(const qforge_gemm_desc &d,
+                                const int8_t *&weightNK) {
+    weightNK = d.rhs;
+    if (!d.rhs_transposed)
+      QF_TRY(transposedRhs(d, weightNK));
+    if (pointerAlignment(weightNK) < 16)
+      weightNK = nullptr;
+    return QFORGE_OK;
+  }
+
+  /// A weight shared by every batch makes one GEMM with M' = batch * M.
+  static qforge_gemm_desc foldSharedBatch(const qforge_gemm_desc &desc) {
     qforge_gemm_desc d = desc;
     if (d.rhs_shared && d.batch > 1) {
       d.m *= d.batch;
       d.batch = 1;
     }
+    return d;
+  }
+
+  /// The small-M kernel when it applies (few rows, K % 16 == 0, aligned
+  /// rows); sets `done` when it ran.
+  qforge_status trySmallGemm(const qforge_gemm_desc &desc, bool &done) {
+    done = false;
+    qforge_gemm_desc d = foldSharedBatch(desc);
     if (d.m > kSmallGemmRows || d.k % 16 != 0 || pointerAlignment(d.lhs) < 16)
       return QFORGE_OK;
-    const int8_t *weightNK = d.rhs;
-    if (!d.rhs_transposed)
-      QF_TRY(transposedRhs(d, weightNK));
-    if (pointerAlignment(weightNK) < 16)
+    const int8_t *weightNK = nullptr;
+    QF_TRY(alignedWeightNK(d, weightNK));
+    if (!weightNK)
       return QFORGE_OK;
     EpilogueParams p = epilogueParams(desc);
     dim3 grid(unsigned((d.n + 8 * kColsPerWarp - 1) / (8 * kColsPerWarp)),
@@ -597,11 +614,7 @@ private:
     done = false;
     if (int8Route == Int8Route::CublasLt || desc.out_dtype == QFORGE_I32)
       return QFORGE_OK;
-    qforge_gemm_desc d = desc;
-    if (d.rhs_shared && d.batch > 1) {
-      d.m *= d.batch;
-      d.batch = 1;
-    }
+    qforge_gemm_desc d = foldSharedBatch(desc);
     EpilogueParams p = epilogueParams(desc);
     int outBytes = d.out_dtype == QFORGE_I8    ? 1
                    : d.out_dtype == QFORGE_F32 ? 4
@@ -612,10 +625,9 @@ private:
         ((d.m + kSm90GemmBlockM - 1) / kSm90GemmBlockM) * ((d.n + 127) / 128) >
             INT32_MAX)
       return QFORGE_OK;
-    const int8_t *weightNK = d.rhs;
-    if (!d.rhs_transposed)
-      QF_TRY(transposedRhs(d, weightNK));
-    if (pointerAlignment(weightNK) < 16)
+    const int8_t *weightNK = nullptr;
+    QF_TRY(alignedWeightNK(d, weightNK));
+    if (!weightNK)
       return QFORGE_OK;
     Sm90GemmArgs args{};
     args.out = d.out;
@@ -708,12 +720,7 @@ private:
 
   /// i32 accumulators of the whole batch into `acc` (batch x M x N).
   qforge_status accumulate(const qforge_gemm_desc &desc, int32_t *acc) {
-    // A weight shared by every batch is one GEMM with M' = batch * M.
-    qforge_gemm_desc d = desc;
-    if (d.rhs_shared && d.batch > 1) {
-      d.m *= d.batch;
-      d.batch = 1;
-    }
+    qforge_gemm_desc d = foldSharedBatch(desc);
     const int8_t *weightNK = d.rhs; // rhs in N x K layout
     if (!d.rhs_transposed)
       QF_TRY(transposedRhs(d, weightNK));
