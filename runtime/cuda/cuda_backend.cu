@@ -672,25 +672,22 @@ private:
       route = found->second;
       return QFORGE_OK;
     }
-    float hopper128Ms = 0, hopper256Ms = 0, cublasLtMs = 0;
-    QF_TRY(medianTime([&] { return launch(128); }, hopper128Ms));
-    QF_TRY(medianTime([&] { return launch(256); }, hopper256Ms));
     QF_TRY(accumulators.reserve(size_t(d.batch * d.m * d.n) * sizeof(int32_t)));
     auto *acc = static_cast<int32_t *>(accumulators.ptr);
-    QF_TRY(medianTime(
-        [&]() -> qforge_status {
-          QF_TRY(accumulate(d, acc));
-          return launchEpilogue(d, acc);
+    const Int8Route routes[3] = {Int8Route::CublasLt, Int8Route::Hopper128,
+                                 Int8Route::Hopper256};
+    float times[3];
+    QF_TRY(medianTimes(
+        3,
+        [&](int i) -> qforge_status {
+          if (routes[i] == Int8Route::CublasLt) {
+            QF_TRY(accumulate(d, acc));
+            return launchEpilogue(d, acc);
+          }
+          return launch(routes[i] == Int8Route::Hopper256 ? 256 : 128);
         },
-        cublasLtMs));
-    route = Int8Route::CublasLt;
-    float best = cublasLtMs;
-    if (hopper128Ms < best) {
-      route = Int8Route::Hopper128;
-      best = hopper128Ms;
-    }
-    if (hopper256Ms < best)
-      route = Int8Route::Hopper256;
+        times));
+    route = routes[std::min_element(times, times + 3) - times];
     fastestRoutes[key] = route;
     return QFORGE_OK;
   }
@@ -902,21 +899,37 @@ private:
                       time);
   }
 
+  /// Device times of `count` contenders run(i), timed round robin (one run
+  /// of each in turn, 9 rounds after a warm-up) so that clock drift during
+  /// the timing hits all alike: the median of each.
+  template <typename Run>
+  qforge_status medianTimes(int count, Run &&run, float *times) {
+    constexpr int kRounds = 9;
+    std::vector<float> samples(size_t(count) * kRounds);
+    for (int i = 0; i < count; ++i)
+      QF_TRY(run(i)); // warm-up
+    for (int round = 0; round < kRounds; ++round)
+      for (int i = 0; i < count; ++i) {
+        QF_CUDA(cudaEventRecord(timerStart, stream));
+        QF_TRY(run(i));
+        QF_CUDA(cudaEventRecord(timerStop, stream));
+        QF_CUDA(cudaEventSynchronize(timerStop));
+        QF_CUDA(cudaEventElapsedTime(&samples[size_t(i) * kRounds + round],
+                                     timerStart, timerStop));
+      }
+    for (int i = 0; i < count; ++i) {
+      float *own = samples.data() + size_t(i) * kRounds;
+      std::sort(own, own + kRounds);
+      times[i] = own[kRounds / 2];
+    }
+    return QFORGE_OK;
+  }
+
   /// Device time of `run` (returning qforge_status) on the stream: the
   /// median of 9 after a warm-up.
   template <typename Run> qforge_status medianTime(Run &&run, float &time) {
-    QF_TRY(run()); // warm-up
-    float samples[9];
-    for (float &sample : samples) {
-      QF_CUDA(cudaEventRecord(timerStart, stream));
-      QF_TRY(run());
-      QF_CUDA(cudaEventRecord(timerStop, stream));
-      QF_CUDA(cudaEventSynchronize(timerStop));
-      QF_CUDA(cudaEventElapsedTime(&sample, timerStart, timerStop));
-    }
-    std::sort(samples, samples + 9);
-    time = samples[4];
-    return QFORGE_OK;
+    return medianTimes(
+        1, [&](int) { return run(); }, &time);
   }
 
   static EpilogueParams epilogueParams(const qforge_gemm_desc &d) {
