@@ -672,8 +672,15 @@ private:
       route = found->second;
       return QFORGE_OK;
     }
-    QF_TRY(accumulators.reserve(size_t(d.batch * d.m * d.n) * sizeof(int32_t)));
-    auto *acc = static_cast<int32_t *>(accumulators.ptr);
+    // The cuBLASLt route's i32 matrix, for the timing only unless that
+    // route wins: a shape the Hopper kernel takes never needs it (512 MB
+    // at 8192 x 16384).
+    size_t accBytes = size_t(d.batch * d.m * d.n) * sizeof(int32_t);
+    Scratch timingAccumulators;
+    Scratch &scratch =
+        accumulators.bytes >= accBytes ? accumulators : timingAccumulators;
+    QF_TRY(scratch.reserve(accBytes));
+    auto *acc = static_cast<int32_t *>(scratch.ptr);
     const Int8Route routes[3] = {Int8Route::CublasLt, Int8Route::Hopper128,
                                  Int8Route::Hopper256};
     float times[3];
