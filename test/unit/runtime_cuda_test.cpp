@@ -396,6 +396,7 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
     int64_t m, n, k;
     qforge_dtype out;
     qforge_activation act;
+    bool intBias; // an i32 bias (static quantization) instead of f32
   };
   for (const char *mode : {"hopper128", "hopper256"}) {
     qforge_context *hopper = contextWithGemmKernels(mode, error);
@@ -404,15 +405,22 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
       ASSERT_FALSE(deviceIsHopper()) << error;
       GTEST_SKIP() << error;
     }
-    for (Shape shape : {Shape{2048, 4096, 4096, QFORGE_F16, QFORGE_ACT_NONE},
-                        Shape{777, 3080, 1552, QFORGE_BF16, QFORGE_ACT_GELU},
-                        Shape{1000, 1024, 4096, QFORGE_I8, QFORGE_ACT_RELU},
-                        Shape{64, 16384, 1024, QFORGE_F32, QFORGE_ACT_GELU}}) {
+    for (Shape shape :
+         {Shape{2048, 4096, 4096, QFORGE_F16, QFORGE_ACT_NONE, false},
+          Shape{777, 3080, 1552, QFORGE_BF16, QFORGE_ACT_GELU, false},
+          Shape{1000, 1024, 4096, QFORGE_I8, QFORGE_ACT_RELU, false},
+          Shape{64, 16384, 1024, QFORGE_F32, QFORGE_ACT_GELU, false},
+          Shape{300, 520, 2064, QFORGE_F16, QFORGE_ACT_RELU, true},
+          Shape{1000, 1032, 1040, QFORGE_I8, QFORGE_ACT_GELU, true},
+          Shape{129, 264, 400, QFORGE_BF16, QFORGE_ACT_NONE, true}}) {
       auto lhs = randomInt8(rng, size_t(shape.m * shape.k));
       auto rhs = randomInt8(rng, size_t(shape.n * shape.k));
       auto lhsScale = randomFloats(rng, size_t(shape.m), 1e-4f, 2e-2f);
       auto rhsScale = randomFloats(rng, size_t(shape.n), 1e-4f, 2e-2f);
       auto bias = randomFloats(rng, size_t(shape.n), -2.0f, 2.0f);
+      std::vector<int32_t> intBias(size_t(shape.n));
+      for (int32_t &b : intBias)
+        b = int32_t(rng() % 200001) - 100000;
       qforge_gemm_desc d{};
       d.batch = 1;
       d.m = shape.m;
@@ -425,8 +433,9 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
       d.lhs_scale_count = shape.m;
       d.rhs_scale = upload(rhsScale);
       d.rhs_scale_count = shape.n;
-      d.bias = upload(bias);
-      d.bias_dtype = QFORGE_F32;
+      d.bias = shape.intBias ? static_cast<const void *>(upload(intBias))
+                             : static_cast<const void *>(upload(bias));
+      d.bias_dtype = shape.intBias ? QFORGE_I32 : QFORGE_F32;
       d.activation = shape.act;
       d.out_dtype = shape.out;
       d.out_scale = 0.05f;
