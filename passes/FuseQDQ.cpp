@@ -39,6 +39,31 @@ struct IntWeight {
 /// Why a matmul stays float (for remarks), or success.
 using Reason = std::string;
 
+/// The float types the runtime's GEMM epilogue writes (and per-token
+/// quantization reads): f32, f16, bf16.
+bool isRuntimeFloat(Type type) {
+  return type.isF32() || type.isF16() || type.isBF16();
+}
+
+/// `vector` as f32: itself, or a constant f16 / bf16 vector converted
+/// (exactly) into a new f32 constant. Null otherwise: the epilogue's scale
+/// and bias vectors are f32.
+Value asF32Vector(OpBuilder &b, Location loc, Value vector) {
+  auto type = cast<RankedTensorType>(vector.getType());
+  if (type.getElementType().isF32())
+    return vector;
+  DenseElementsAttr values;
+  if (!isRuntimeFloat(type.getElementType()) ||
+      !matchPattern(vector, m_Constant(&values)))
+    return Value();
+  SmallVector<float> converted;
+  for (const APFloat &v : values.getValues<APFloat>())
+    converted.push_back(v.convertToFloat());
+  auto f32 = RankedTensorType::get(type.getShape(), b.getF32Type());
+  return arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(f32, ArrayRef(converted)));
+}
+
 bool isZeroFill(Value init) {
   auto fill = init.getDefiningOp<linalg::FillOp>();
   if (!fill)
@@ -84,8 +109,9 @@ LogicalResult constantInt8Codes(Value dequantized, int64_t axis,
   }
   auto q = cast<quant::QuantizedType>(dq.getInput().getType().getElementType());
   if (q.getStorageTypeIntegralWidth() != 8 || !q.isSigned() ||
-      !q.getExpressedType().isF32()) {
-    why = "the weight is not signed int8 with an f32 expressed type";
+      !isRuntimeFloat(q.getExpressedType())) {
+    why = "the weight is not signed int8 with an f32, f16 or bf16 expressed "
+          "type";
     return failure();
   }
   FailureOr<SmallVector<float>> scales = symmetricScales(q, axis);
@@ -160,7 +186,7 @@ private:
     auto q = dyn_cast<quant::UniformQuantizedType>(
         dq.getInput().getType().getElementType());
     if (!q || q.getStorageTypeIntegralWidth() != 8 || !q.isSigned() ||
-        q.getZeroPoint() != 0 || !q.getExpressedType().isF32())
+        q.getZeroPoint() != 0 || !isRuntimeFloat(q.getExpressedType()))
       return failure();
     return std::make_pair(Value(dq.getInput()), float(q.getScale()));
   }
@@ -262,8 +288,8 @@ private:
     }
     bool rhsIsNK = maps[1] == map({n, k});
     auto resultType = cast<RankedTensorType>(op.getResult(0).getType());
-    if (!resultType.getElementType().isF32()) {
-      why = "the result is not f32";
+    if (!isRuntimeFloat(resultType.getElementType())) {
+      why = "the result is not f32, f16 or bf16";
       return failure();
     }
     if (!isZeroFill(op.getDpsInits()[0])) {
@@ -282,10 +308,10 @@ private:
         why = "the activation is asymmetric in a dynamic fusion";
         return failure();
       }
-    } else if (!cast<RankedTensorType>(op.getDpsInputs()[0].getType())
-                    .getElementType()
-                    .isF32()) {
-      why = "the activation is not f32";
+    } else if (!isRuntimeFloat(
+                   cast<RankedTensorType>(op.getDpsInputs()[0].getType())
+                       .getElementType())) {
+      why = "the activation is not f32, f16 or bf16";
       return failure();
     }
     FailureOr<IntWeight> weight = intWeight(op.getDpsInputs()[1], rhsIsNK, why);
@@ -723,21 +749,26 @@ private:
         (!biasInput && !gammaInput) ||
         size_t(biasInput.has_value() + gammaInput.has_value()) != numInputs - 1)
       return matmul;
-    for (std::optional<unsigned> input : {biasInput, gammaInput})
-      if (input &&
-          !cast<RankedTensorType>(generic.getDpsInputs()[*input].getType())
-               .getElementType()
-               .isF32())
-        return matmul;
-
+    // The vectors in f32 (an f16 model's constants converted exactly; the
+    // epilogue then rounds once, to the result type, where the float graph
+    // rounded after each op).
     OpBuilder b(generic);
+    Value biasVector, gammaVector;
+    if (biasInput &&
+        !(biasVector = asF32Vector(b, generic.getLoc(),
+                                   generic.getDpsInputs()[*biasInput])))
+      return matmul;
+    if (gammaInput &&
+        !(gammaVector = asF32Vector(b, generic.getLoc(),
+                                    generic.getDpsInputs()[*gammaInput])))
+      return matmul;
+
     Value rhsScale = matmul.getRhsScale();
     if (gammaInput) {
       // y = (acc * s[c]) * g[c] + ...: fold g into the scale vector.
       DenseElementsAttr gamma, scales;
-      if (!matchPattern(generic.getDpsInputs()[*gammaInput],
-                        m_Constant(&gamma)) ||
-          !rhsScale || !matchPattern(rhsScale, m_Constant(&scales)))
+      if (!matchPattern(gammaVector, m_Constant(&gamma)) || !rhsScale ||
+          !matchPattern(rhsScale, m_Constant(&scales)))
         return matmul;
       SmallVector<float> scale(scales.getValues<float>());
       SmallVector<float> product;
@@ -750,7 +781,7 @@ private:
       rhsScale = arith::ConstantOp::create(
           b, generic.getLoc(), DenseElementsAttr::get(type, ArrayRef(product)));
     }
-    Value bias = biasInput ? generic.getDpsInputs()[*biasInput] : Value();
+    Value bias = biasVector;
     if (Value correction = matmul.getBias()) {
       // The zero-point correction (i32) is already there: add the float
       // bias to it in the accumulator domain when it fits, otherwise carry
