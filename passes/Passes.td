@@ -121,12 +121,15 @@ def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
     `linalg.transpose` of an [N, K] constant, or with a transposed-B indexing
     map — into `qforge.matmul` on the int8 operands with the scales as
     epilogue vectors (lhs: [sx]; rhs: per output channel or per tensor),
-    when the matmul accumulates into a zero-filled f32 init. A following
-    `linalg.generic` that adds a bias vector along N (and optionally applies
-    `max(x, 0)`) becomes the matmul's f32 bias and relu epilogue. quantize
-    of a dequantize of the same type is removed.
+    when the matmul accumulates into a zero-filled f32, f16 or bf16 init
+    (the fused op writes that type). A following `linalg.generic` that adds
+    a bias vector along N (and optionally applies `max(x, 0)`) becomes the
+    matmul's f32 bias and relu epilogue (a constant f16 / bf16 bias is
+    converted exactly). quantize of a dequantize of the same type is
+    removed.
 
-    With `dynamic=true`, a matmul whose activation is plain f32 is fused too:
+    With `dynamic=true`, a matmul whose activation is plain float (f32, f16
+    or bf16) is fused too:
     the activation goes through `qforge.dynamic_quantize per_token` and its
     run-time scales become the matmul's per-row lhs scales (dynamic PTQ, as
     in BMINF and LLM.int8; no calibration needed).
