@@ -570,6 +570,7 @@ private:
 
   /// How int8 GEMMs with an epilogue run.
   enum class Int8Route { Timed, CublasLt, Hopper128, Hopper256 };
+  using RouteKey = std::tuple<int64_t, int64_t, int64_t, int, int, bool>;
 
   /// QFORGE_CUDA_INT8_GEMM: `auto` (the default: per shape, the fastest of
   /// cuBLASLt plus the epilogue pass and the Hopper kernel's two block
@@ -625,6 +626,17 @@ private:
         ((d.m + kSm90GemmBlockM - 1) / kSm90GemmBlockM) * ((d.n + 127) / 128) >
             INT32_MAX)
       return QFORGE_OK;
+    // A shape already timed: when cuBLASLt won, neither transpose nor
+    // describe the operands here (accumulate does what cuBLASLt needs).
+    RouteKey key = routeKey(desc);
+    Int8Route route = int8Route;
+    if (route == Int8Route::Timed) {
+      auto found = fastestRoutes.find(key);
+      if (found != fastestRoutes.end())
+        route = found->second;
+    }
+    if (route == Int8Route::CublasLt)
+      return QFORGE_OK;
     const int8_t *weightNK = nullptr;
     QF_TRY(alignedWeightNK(d, weightNK));
     if (!weightNK)
@@ -642,14 +654,25 @@ private:
       QF_CUDA(launchInt8GemmSm90(args, p, stream));
       return QFORGE_OK;
     };
-    Int8Route route = int8Route;
-    if (route == Int8Route::Timed)
+    if (route == Int8Route::Timed) {
       QF_TRY(fastestRoute(desc, launch, route));
+      fastestRoutes[key] = route;
+    }
     if (route == Int8Route::CublasLt)
       return QFORGE_OK;
     QF_TRY(launch(route == Int8Route::Hopper256 ? 256 : 128));
     done = true;
     return QFORGE_OK;
+  }
+
+  /// What the fastest int8 route of a GEMM depends on.
+  static RouteKey routeKey(const qforge_gemm_desc &d) {
+    return RouteKey{d.batch * d.m,
+                    d.n,
+                    d.k,
+                    int(d.out_dtype),
+                    int(d.activation),
+                    d.bias && d.bias_dtype == QFORGE_I32};
   }
 
   /// The fastest route of this GEMM's shape, timed on its operands the
@@ -661,17 +684,6 @@ private:
   template <typename Launch>
   qforge_status fastestRoute(const qforge_gemm_desc &d, Launch &launch,
                              Int8Route &route) {
-    RouteKey key{d.batch * d.m,
-                 d.n,
-                 d.k,
-                 int(d.out_dtype),
-                 int(d.activation),
-                 d.bias && d.bias_dtype == QFORGE_I32};
-    auto found = fastestRoutes.find(key);
-    if (found != fastestRoutes.end()) {
-      route = found->second;
-      return QFORGE_OK;
-    }
     // The cuBLASLt route's i32 matrix, for the timing only unless that
     // route wins: a shape the Hopper kernel takes never needs it (512 MB
     // at 8192 x 16384).
@@ -695,7 +707,6 @@ private:
         },
         times));
     route = routes[std::min_element(times, times + 3) - times];
-    fastestRoutes[key] = route;
     return QFORGE_OK;
   }
 
@@ -1245,8 +1256,7 @@ private:
 
   cudaStream_t stream = nullptr;
   int device = 0;
-  Int8Route int8Route = Int8Route::CublasLt; // QFORGE_CUDA_INT8_GEMM
-  using RouteKey = std::tuple<int64_t, int64_t, int64_t, int, int, bool>;
+  Int8Route int8Route = Int8Route::CublasLt;   // QFORGE_CUDA_INT8_GEMM
   std::map<RouteKey, Int8Route> fastestRoutes; // of each timed shape
   struct Timed {
     std::string name;
