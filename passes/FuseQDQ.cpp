@@ -45,17 +45,22 @@ bool isRuntimeFloat(Type type) {
   return type.isF32() || type.isF16() || type.isBF16();
 }
 
-/// `vector` as f32: itself, or a constant f16 / bf16 vector converted
-/// (exactly) into a new f32 constant. Null otherwise: the epilogue's scale
-/// and bias vectors are f32.
+/// Whether `vector` can be an f32 epilogue vector: an f32 value, or a
+/// constant of f16 / bf16 (asF32Vector converts it).
+bool convertibleToF32(Value vector) {
+  Type element = cast<RankedTensorType>(vector.getType()).getElementType();
+  return element.isF32() ||
+         (isRuntimeFloat(element) && matchPattern(vector, m_Constant()));
+}
+
+/// `vector` (convertibleToF32) as f32: itself, or its constant values
+/// converted (exactly) into a new f32 constant.
 Value asF32Vector(OpBuilder &b, Location loc, Value vector) {
   auto type = cast<RankedTensorType>(vector.getType());
   if (type.getElementType().isF32())
     return vector;
   DenseElementsAttr values;
-  if (!isRuntimeFloat(type.getElementType()) ||
-      !matchPattern(vector, m_Constant(&values)))
-    return Value();
+  matchPattern(vector, m_Constant(&values));
   SmallVector<float> converted;
   for (const APFloat &v : values.getValues<APFloat>())
     converted.push_back(v.convertToFloat());
@@ -749,39 +754,39 @@ private:
         (!biasInput && !gammaInput) ||
         size_t(biasInput.has_value() + gammaInput.has_value()) != numInputs - 1)
       return matmul;
-    // The vectors in f32 (an f16 model's constants converted exactly; the
-    // epilogue then rounds once, to the result type, where the float graph
-    // rounded after each op).
-    OpBuilder b(generic);
-    Value biasVector, gammaVector;
-    if (biasInput &&
-        !(biasVector = asF32Vector(b, generic.getLoc(),
-                                   generic.getDpsInputs()[*biasInput])))
-      return matmul;
-    if (gammaInput &&
-        !(gammaVector = asF32Vector(b, generic.getLoc(),
-                                    generic.getDpsInputs()[*gammaInput])))
-      return matmul;
+    // Both vectors must be able to become f32 epilogue vectors; nothing is
+    // created before every check has passed.
+    for (std::optional<unsigned> input : {biasInput, gammaInput})
+      if (input && !convertibleToF32(generic.getDpsInputs()[*input]))
+        return matmul;
 
+    OpBuilder b(generic);
     Value rhsScale = matmul.getRhsScale();
     if (gammaInput) {
-      // y = (acc * s[c]) * g[c] + ...: fold g into the scale vector.
+      // y = (acc * s[c]) * g[c] + ...: fold g into the scale vector (an
+      // f16 / bf16 g read exactly as f32).
       DenseElementsAttr gamma, scales;
-      if (!matchPattern(gammaVector, m_Constant(&gamma)) || !rhsScale ||
-          !matchPattern(rhsScale, m_Constant(&scales)))
+      if (!matchPattern(generic.getDpsInputs()[*gammaInput],
+                        m_Constant(&gamma)) ||
+          !rhsScale || !matchPattern(rhsScale, m_Constant(&scales)))
         return matmul;
       SmallVector<float> scale(scales.getValues<float>());
       SmallVector<float> product;
       int64_t c = 0;
-      for (float g : gamma.getValues<float>())
+      for (const APFloat &g : gamma.getValues<APFloat>())
         product.push_back((scale.size() == 1 ? scale[0] : scale[size_t(c++)]) *
-                          g);
+                          g.convertToFloat());
       auto type =
           RankedTensorType::get({int64_t(product.size())}, b.getF32Type());
       rhsScale = arith::ConstantOp::create(
           b, generic.getLoc(), DenseElementsAttr::get(type, ArrayRef(product)));
     }
-    Value bias = biasVector;
+    // The vectors are f32 (an f16 model's bias converted exactly; the
+    // epilogue then rounds once, to the result type, where the float graph
+    // rounded after each op).
+    Value bias = biasInput ? asF32Vector(b, generic.getLoc(),
+                                         generic.getDpsInputs()[*biasInput])
+                           : Value();
     if (Value correction = matmul.getBias()) {
       // The zero-point correction (i32) is already there: add the float
       // bias to it in the accumulator domain when it fits, otherwise carry
