@@ -84,3 +84,22 @@ func.func @runtime_f16_bias(%x: tensor<4x3xf16>, %b: tensor<2xf16>) -> tensor<4x
   } -> tensor<4x2xf16>
   return %y : tensor<4x2xf16>
 }
+
+// -----
+
+// A result type the runtime's epilogue does not write stays float.
+// CHECK-LABEL: func.func @f64_result
+// CHECK: linalg.matmul
+func.func @f64_result(%x: tensor<4x3xf32>) -> tensor<4x2xf64> {
+  %c = arith.constant dense<1> : tensor<3x2xi8>
+  %s = quant.scast %c : tensor<3x2xi8> to tensor<3x2x!quant.uniform<i8:f32, 0.1>>
+  %w = qforge.dequantize %s : tensor<3x2x!quant.uniform<i8:f32, 0.1>> to tensor<3x2xf32>
+  %q = qforge.quantize %x : tensor<4x3xf32> to tensor<4x3x!quant.uniform<i8:f32, 0.02>>
+  %d = qforge.dequantize %q : tensor<4x3x!quant.uniform<i8:f32, 0.02>> to tensor<4x3xf32>
+  %zero = arith.constant 0.0 : f64
+  %e = tensor.empty() : tensor<4x2xf64>
+  %f = linalg.fill ins(%zero : f64) outs(%e : tensor<4x2xf64>) -> tensor<4x2xf64>
+  // expected-remark @+1 {{not fused into qforge.matmul: the result is not f32, f16 or bf16}}
+  %y = linalg.matmul ins(%d, %w : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf64>) -> tensor<4x2xf64>
+  return %y : tensor<4x2xf64>
+}
