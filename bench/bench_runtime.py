@@ -64,12 +64,23 @@ class AttentionDesc(ctypes.Structure):
 
 
 class Runtime:
-    def __init__(self, path):
+    def __init__(self, path, env=None):
+        """env: variables set while the context is created (the CUDA backend
+        reads its kernel choices, QFORGE_CUDA_*, then)."""
         self.lib = ctypes.CDLL(path)
         self.lib.qforge_rt_last_error.restype = ctypes.c_char_p
         self.ctx = ctypes.c_void_p()
         stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
-        self.check(self.lib.qforge_rt_create_on_stream(stream, ctypes.byref(self.ctx)))
+        saved = {name: os.environ.get(name) for name in env or {}}
+        os.environ.update(env or {})
+        try:
+            self.check(self.lib.qforge_rt_create_on_stream(stream, ctypes.byref(self.ctx)))
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def check(self, status):
         if status != 0:
@@ -202,18 +213,22 @@ def bench_quant_vs_copy(rt, shapes, iters, log):
     return rows
 
 
-def bench_attention(rt, shapes, iters, log):
+def bench_attention(rt, shapes, iters, log, lib):
     """qforge_rt_attention (flash attention, f16 and int8 modes) vs PyTorch's
     scaled_dot_product_attention (its fastest backend for the shape) on the
     same [heads, seq, head_dim] tensors, without and with the causal mask;
-    accuracy of both vs fp32 math."""
+    accuracy of both vs fp32 math. int8 runs twice: the default kernel
+    (wgmma on Hopper at head dim 128) and the mma.sync one ("int8m")."""
+    rt_mma = Runtime(lib, {"QFORGE_CUDA_INT8_ATTENTION": "mma"})
     rows = []
     for heads, seq, dim in shapes:
         q, k, v = (torch.randn(heads, seq, dim, device="cuda", dtype=torch.float16)
                    for _ in range(3))
         out = torch.empty_like(q)
         scale = dim ** -0.5
-        for causal, mode in ((False, 0), (False, 1), (True, 0), (True, 1)):
+        for causal, mode, name in ((False, 0, "f16"), (False, 1, "int8"), (False, 1, "int8m"),
+                                   (True, 0, "f16"), (True, 1, "int8"), (True, 1, "int8m")):
+            runtime = rt_mma if name == "int8m" else rt
             d = AttentionDesc(heads, seq, seq, dim, F16, scale, int(causal), mode,
                               q.data_ptr(), seq * dim, dim, k.data_ptr(), seq * dim, dim,
                               v.data_ptr(), seq * dim, dim, out.data_ptr(), seq * dim, dim)
@@ -221,9 +236,9 @@ def bench_attention(rt, shapes, iters, log):
             def sdpa():
                 return F.scaled_dot_product_attention(q[None], k[None], v[None],
                                                       is_causal=causal)
-            ours_ms, torch_ms = medians_ms([lambda i: rt.attention(d), lambda i: sdpa()],
-                                           iters)
-            rt.attention(d)
+            ours_ms, torch_ms = medians_ms([lambda i: runtime.attention(d),
+                                            lambda i: sdpa()], iters)
+            runtime.attention(d)
             scores = (q.float() @ k.float().transpose(1, 2)) * scale
             if causal:
                 scores = scores.masked_fill(
@@ -234,7 +249,7 @@ def bench_attention(rt, shapes, iters, log):
             err = lambda t: ((t - ref).norm() / ref.norm()).item()
             flops = 4.0 * heads * seq * seq * dim / (2 if causal else 1)
             row = {"heads": heads, "seq": seq, "head_dim": dim, "causal": causal,
-                   "mode": "int8" if mode else "f16",
+                   "mode": name,
                    "qforge_ms": ours_ms, "torch_sdpa_ms": torch_ms,
                    "qforge_tflops": flops / ours_ms / 1e9,
                    "ratio_vs_sdpa": torch_ms / ours_ms, "qforge_rel_err": err(out.float()),
@@ -375,7 +390,7 @@ def main():
         log("== 4. attention (f16) vs PyTorch scaled_dot_product_attention")
         results["attention"] = bench_attention(
             rt, [(16, 2048, 64), (16, 8192, 64), (32, 2048, 128), (32, 8192, 128)],
-            args.iters, log)
+            args.iters, log, args.lib)
     if args.only:
         return
     with open(os.path.join(args.out, "bench.json"), "w") as f:
@@ -399,7 +414,7 @@ def main():
               f"  {r['speedup_vs_fp16']:6.2f}  {r['rel_error']:.1e}")
     print("attention (f16 in/out)     H x S x D         qforge ms  TFLOPS  sdpa ms  x sdpa  rel.err")
     for r in results["attention"]:
-        print(f"  {r['mode']:>4} {r['heads']:>6}x{r['seq']}x{r['head_dim']:<4}"
+        print(f"  {r['mode']:>5} {r['heads']:>6}x{r['seq']}x{r['head_dim']:<4}"
               f"{' causal' if r['causal'] else '       '}"
               f" {r['qforge_ms']:9.3f} "
               f"{r['qforge_tflops']:7.0f} {r['torch_sdpa_ms']:8.3f}  {r['ratio_vs_sdpa']:6.2f}"

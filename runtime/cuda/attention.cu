@@ -8,6 +8,7 @@
 
 #include "attention.h"
 #include "attention_int8_kernel.cuh"
+#include "attention_sm90.h"
 
 namespace qforge::rt::cuda {
 namespace {
@@ -25,9 +26,41 @@ cudaError_t launchForHeadDim(const attention::Args &args, int64_t batch,
   }
 }
 
+/// A three-dimensional int8 tensor map {inner, rows, batch}, dense, boxes
+/// of 128 x 128 bytes in 128-byte swizzle (attention_sm90.h).
+bool encodeOperand(TensorMapEncoder encode, CUtensorMap &map,
+                   const int8_t *data, int64_t inner, int64_t rows,
+                   int64_t batch) {
+  cuuint64_t dims[3] = {cuuint64_t(inner), cuuint64_t(rows),
+                        cuuint64_t(batch)};
+  cuuint64_t strides[2] = {cuuint64_t(inner), cuuint64_t(inner * rows)};
+  cuuint32_t box[3] = {128, 128, 1};
+  cuuint32_t elementStrides[3] = {1, 1, 1};
+  return encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 3,
+                const_cast<int8_t *>(data), dims, strides, box,
+                elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+/// The Hopper kernel on operands `prepare` wrote.
+cudaError_t launchInt8Sm90(const qforge_attention_desc &d,
+                           const attention_int8::Args &args,
+                           TensorMapEncoder encode, cudaStream_t stream) {
+  constexpr int64_t kD = kSm90AttentionHeadDim;
+  const attention_int8::Operands &in = args.in;
+  Sm90AttentionMaps maps;
+  if (!encodeOperand(encode, maps.q, in.q, kD, d.seq_q, d.batch) ||
+      !encodeOperand(encode, maps.k, in.k, kD, in.keys, d.batch) ||
+      !encodeOperand(encode, maps.vt, in.vt, in.keys, kD, d.batch))
+    return cudaErrorInvalidValue;
+  return launchInt8AttentionSm90(maps, args, d.batch, d.dtype, stream);
+}
+
 template <typename T>
 cudaError_t launchInt8ForHeadDim(const qforge_attention_desc &d,
-                                 void *workspace, cudaStream_t stream) {
+                                 void *workspace, cudaStream_t stream,
+                                 TensorMapEncoder hopperEncoder) {
   namespace q8 = attention_int8;
   q8::Operands operands =
       q8::carve(workspace, d.batch, d.seq_q, d.seq_kv, d.head_dim);
@@ -57,6 +90,11 @@ cudaError_t launchInt8ForHeadDim(const qforge_attention_desc &d,
   case 64:
     return run(q8::prepare<T, 64>, q8::launch<T, 64, 4, 2>);
   default:
+    if (hopperEncoder)
+      return run(q8::prepare<T, 128>,
+                 [&](const q8::Args &a, int64_t, cudaStream_t s) {
+                   return launchInt8Sm90(d, a, hopperEncoder, s);
+                 });
     return run(q8::prepare<T, 128>, q8::launch<T, 128, 4, 1>);
   }
 }
@@ -92,11 +130,14 @@ const char *attentionUnsupportedReason(const qforge_attention_desc &d) {
 }
 
 cudaError_t launchAttention(const qforge_attention_desc &d, void *workspace,
-                            cudaStream_t stream) {
+                            cudaStream_t stream,
+                            TensorMapEncoder hopperEncoder) {
   if (d.mode == QFORGE_ATTENTION_INT8)
     return d.dtype == QFORGE_F16
-               ? launchInt8ForHeadDim<__half>(d, workspace, stream)
-               : launchInt8ForHeadDim<__nv_bfloat16>(d, workspace, stream);
+               ? launchInt8ForHeadDim<__half>(d, workspace, stream,
+                                              hopperEncoder)
+               : launchInt8ForHeadDim<__nv_bfloat16>(d, workspace, stream,
+                                                     hopperEncoder);
   attention::Args args{d.q,
                        d.k,
                        d.v,

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attention.h"
+#include "attention_sm90.h"
 #include "backend.h"
 #include "gemm_sm90.h"
 #include "kernels.cuh"
@@ -217,6 +218,7 @@ public:
     const char *profile = std::getenv("QFORGE_PROFILE");
     profiling = profile && *profile && std::strcmp(profile, "0") != 0;
     QF_TRY(chooseInt8GemmKernels());
+    QF_TRY(chooseInt8AttentionKernel());
     if (useExternal) {
       stream = static_cast<cudaStream_t>(externalStream);
     } else {
@@ -605,6 +607,32 @@ private:
                   name.c_str());
     if (!hopperRuns)
       int8Route = Int8Route::CublasLt;
+    return QFORGE_OK;
+  }
+
+  /// QFORGE_CUDA_INT8_ATTENTION: `auto` (the default: the Hopper kernel,
+  /// attention_sm90.h, for head dim 128 where it runs, the mma.sync kernel
+  /// otherwise), `mma` (always the mma.sync kernel), `wgmma` (the Hopper
+  /// kernel wherever it applies; an error where it cannot run). For
+  /// benchmarks and tests: both compute the same arithmetic.
+  qforge_status chooseInt8AttentionKernel() {
+    const char *mode = std::getenv("QFORGE_CUDA_INT8_ATTENTION");
+    std::string name = mode && *mode ? mode : "auto";
+    if (name != "auto" && name != "mma" && name != "wgmma")
+      return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                  "QFORGE_CUDA_INT8_ATTENTION is '%s'; expected auto, mma or "
+                  "wgmma",
+                  name.c_str());
+    bool hopperRuns = int8AttentionSm90Available() && DriverApi::get().ok() &&
+                      DriverApi::get().tensorMapEncodeTiled != nullptr;
+    if (name == "wgmma" && !hopperRuns)
+      return fail(QFORGE_ERR_UNSUPPORTED,
+                  "QFORGE_CUDA_INT8_ATTENTION=wgmma needs an sm_90 GPU "
+                  "(H100/H200), a runtime built for it and a driver with the "
+                  "tensor copy engine");
+    attentionEncoder = name != "mma" && hopperRuns
+                           ? DriverApi::get().tensorMapEncodeTiled
+                           : nullptr;
     return QFORGE_OK;
   }
 
@@ -1070,7 +1098,7 @@ private:
       return fail(QFORGE_ERR_UNSUPPORTED, "%s (got dtype %d, head_dim %lld)",
                   reason, int(d.dtype), (long long)d.head_dim);
     QF_TRY(attentionScratch.reserve(attentionWorkspaceBytes(d)));
-    QF_CUDA(launchAttention(d, attentionScratch.ptr, stream));
+    QF_CUDA(launchAttention(d, attentionScratch.ptr, stream, attentionEncoder));
     return QFORGE_OK;
   }
 
@@ -1258,6 +1286,9 @@ private:
   int device = 0;
   Int8Route int8Route = Int8Route::CublasLt;   // QFORGE_CUDA_INT8_GEMM
   std::map<RouteKey, Int8Route> fastestRoutes; // of each timed shape
+  // The Hopper int8 attention's tensor maps are encoded with it; null: the
+  // mma.sync kernel (QFORGE_CUDA_INT8_ATTENTION).
+  TensorMapEncoder attentionEncoder = nullptr;
   struct Timed {
     std::string name;
     cudaEvent_t start, stop;

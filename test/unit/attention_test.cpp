@@ -333,17 +333,21 @@ protected:
   /// Runs `p` in int8 on the GPU, its output buffer first filled with
   /// `fill` (an element the kernel misses keeps it), and returns the
   /// output as [b, i, c] doubles (empty after a failed call).
+  /// `on` is another CUDA context (a kernel choice) instead of gpu.
   std::vector<double> runInt8OnGpu(const Problem &p, qforge_dtype type,
                                    const Tensor &q, const Tensor &k,
-                                   const Tensor &v, float fill) {
+                                   const Tensor &v, float fill,
+                                   qforge_context *on = nullptr) {
     Tensor got(type,
                std::vector<float>(size_t(p.batch * p.seqQ * p.dim), fill));
     void *out = upload(got.bytes);
     qforge_attention_desc d = describe(p, type, upload(q.bytes),
                                        upload(k.bytes), upload(v.bytes), out);
     d.mode = QFORGE_ATTENTION_INT8;
-    if (qforge_rt_attention(gpu, &d) != QFORGE_OK ||
-        qforge_rt_copy_to_host(gpu, got.bytes.data(), out,
+    // The copy back on the context that ran the kernel (its stream).
+    qforge_context *ctx = on ? on : gpu;
+    if (qforge_rt_attention(ctx, &d) != QFORGE_OK ||
+        qforge_rt_copy_to_host(ctx, got.bytes.data(), out,
                                int64_t(got.bytes.size())) != QFORGE_OK) {
       ADD_FAILURE() << qforge_rt_last_error();
       return {};
@@ -482,6 +486,64 @@ TEST_F(AttentionCuda, Int8MatchesCpuReference) {
         EXPECT_GT(sqnrDb(want, gpuOut), type == QFORGE_F16 ? 50.0 : 35.0)
             << "dim " << p.dim << " seq " << p.seqQ << "x" << p.seqKV;
       });
+}
+
+TEST_F(AttentionCuda, Int8AttentionKernelChoiceIsChecked) {
+  std::string error;
+  EXPECT_EQ(cudaContextWithEnv("QFORGE_CUDA_INT8_ATTENTION", "fast", error),
+            nullptr);
+  EXPECT_NE(error.find("expected auto, mma or wgmma"), std::string::npos)
+      << error;
+  error.clear();
+  Context mma, wgmma;
+  mma.ctx = cudaContextWithEnv("QFORGE_CUDA_INT8_ATTENTION", "mma", error);
+  EXPECT_NE(mma.ctx, nullptr) << error;
+  wgmma.ctx = cudaContextWithEnv("QFORGE_CUDA_INT8_ATTENTION", "wgmma", error);
+  if (deviceIsHopper())
+    EXPECT_NE(wgmma.ctx, nullptr) << error;
+  else
+    EXPECT_NE(error.find("needs an sm_90 GPU"), std::string::npos) << error;
+}
+
+TEST_F(AttentionCuda, Int8HopperKernelMatchesMmaBitForBit) {
+  // The wgmma kernel (attention_sm90.cu) against the mma.sync kernel on the
+  // same quantized operands: the integer products are exact and the
+  // softmax is the same instructions in the same order, so every output
+  // bit must agree. Ragged query and key blocks, several key blocks per
+  // query block, causal, heads in place, peaked / negative / zero scales.
+  std::string error;
+  Context mma, wgmma;
+  wgmma.ctx = cudaContextWithEnv("QFORGE_CUDA_INT8_ATTENTION", "wgmma", error);
+  if (!wgmma.ctx)
+    GTEST_SKIP() << error;
+  mma.ctx = cudaContextWithEnv("QFORGE_CUDA_INT8_ATTENTION", "mma", error);
+  ASSERT_NE(mma.ctx, nullptr) << error;
+  const std::vector<Problem> shapes = {
+      {3, 77, 150, 128, false, NAN},       {4, 130, 64, 128, true, NAN},
+      {2, 1, 5, 128, false, NAN},          {2, 300, 1000, 128, false, 2.0f},
+      {2, 40, 700, 128, true, -0.7f},      {1, 16, 100, 128, false, 0.0f},
+      {2, 517, 517, 128, true, NAN, true}, {1, 1000, 2100, 128, false, NAN},
+      {2, 256, 384, 128, false, NAN, true}};
+  for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
+    for (Problem p : shapes) {
+      if (std::isnan(p.scale))
+        p.scale = float(1.0 / std::sqrt(double(p.dim)));
+      size_t qn = size_t(p.batch * p.seqQ * p.dim),
+             kn = size_t(p.batch * p.seqKV * p.dim);
+      Tensor q(type, randomFloats(rng, qn, -2, 2));
+      Tensor k(type, randomFloats(rng, kn, -2, 2));
+      Tensor v(type, randomFloats(rng, kn, -1, 1));
+      std::vector<double> want = runInt8OnGpu(p, type, q, k, v, NAN, mma);
+      std::vector<double> got = runInt8OnGpu(p, type, q, k, v, NAN, wgmma);
+      ASSERT_EQ(got.size(), qn);
+      ASSERT_EQ(want.size(), qn);
+      for (size_t i = 0; i < qn; ++i)
+        ASSERT_TRUE(want[i] == got[i] ||
+                    (std::isnan(want[i]) && std::isnan(got[i])))
+            << "type " << type << " seq " << p.seqQ << "x" << p.seqKV
+            << " causal " << p.causal << " at " << i << ": mma " << want[i]
+            << ", wgmma " << got[i];
+    }
 }
 
 TEST_F(AttentionCuda, MatchesCpuWithinRounding) {

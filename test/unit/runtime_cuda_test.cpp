@@ -355,26 +355,10 @@ TEST_F(RuntimeCuda, GemmWithMisalignedOperandsMatchesCpu) {
   EXPECT_EQ(download(out, size_t(m * n)), expected);
 }
 
-/// Whether the device is an sm_90 GPU, where the Hopper int8 GEMM must run.
-bool deviceIsHopper() {
-#if QFORGE_RT_HAS_CUDA
-  cudaDeviceProp props{};
-  return cudaGetDeviceProperties(&props, 0) == cudaSuccess &&
-         props.major == 9 && props.minor == 0;
-#else
-  return false;
-#endif
-}
-
 /// A CUDA context created with QFORGE_CUDA_INT8_GEMM=mode (null when the
 /// mode cannot run here; `error` says why).
 qforge_context *contextWithGemmKernels(const char *mode, std::string &error) {
-  setenv("QFORGE_CUDA_INT8_GEMM", mode, 1);
-  qforge_context *ctx = nullptr;
-  if (qforge_rt_create(QFORGE_BACKEND_CUDA, &ctx) != QFORGE_OK)
-    error = qforge_rt_last_error();
-  unsetenv("QFORGE_CUDA_INT8_GEMM");
-  return ctx;
+  return cudaContextWithEnv("QFORGE_CUDA_INT8_GEMM", mode, error);
 }
 
 TEST_F(RuntimeCuda, Int8GemmKernelChoiceIsChecked) {

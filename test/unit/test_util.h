@@ -7,11 +7,15 @@
 #include "qforge_rt.h"
 
 #include <gtest/gtest.h>
+#if QFORGE_RT_HAS_CUDA
+#include <cuda_runtime.h>
+#endif
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace qforge::test {
@@ -23,9 +27,34 @@ namespace qforge::test {
     ASSERT_EQ(status_, QFORGE_OK) << #expr << ": " << qforge_rt_last_error();  \
   } while (0)
 
+/// Whether the device is an sm_90 GPU, where the Hopper kernels must run.
+inline bool deviceIsHopper() {
+#if QFORGE_RT_HAS_CUDA
+  cudaDeviceProp props{};
+  return cudaGetDeviceProperties(&props, 0) == cudaSuccess &&
+         props.major == 9 && props.minor == 0;
+#else
+  return false;
+#endif
+}
+
+/// A CUDA context created with the environment variable `name` set to
+/// `value` (it is read at creation); null when that cannot run here,
+/// `error` saying why.
+inline qforge_context *cudaContextWithEnv(const char *name, const char *value,
+                                          std::string &error) {
+  setenv(name, value, 1);
+  qforge_context *ctx = nullptr;
+  if (qforge_rt_create(QFORGE_BACKEND_CUDA, &ctx) != QFORGE_OK)
+    error = qforge_rt_last_error();
+  unsetenv(name);
+  return ctx;
+}
+
 /// Owns a context.
 struct Context {
   qforge_context *ctx = nullptr;
+  Context() = default; // set ctx later (cudaContextWithEnv)
   explicit Context(qforge_backend backend) {
     if (qforge_rt_create(backend, &ctx) != QFORGE_OK)
       ctx = nullptr;
