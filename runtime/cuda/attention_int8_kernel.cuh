@@ -149,9 +149,14 @@ __global__ void __launch_bounds__(256)
   float absMax = 0.0f;
   const T *from =
       source + batch * batchStride + int64_t(row) * rowStride + lane * kPerLane;
+  // The lane's elements in one load (strides are multiples of 8 elements).
+  struct alignas(sizeof(T) * kPerLane) Chunk {
+    T e[kPerLane];
+  };
+  const Chunk chunk = *reinterpret_cast<const Chunk *>(from);
 #pragma unroll
   for (int e = 0; e < kPerLane; ++e) {
-    x[e] = widen(from[e]);
+    x[e] = widen(chunk.e[e]);
     x[e] = factor < 0.0f ? -x[e] : x[e];
     absMax = maxKeepingNaN(absMax, fabsf(x[e]));
   }
@@ -312,15 +317,18 @@ __global__ void __launch_bounds__(256)
     scales[batch * gridDim.x + blockIdx.x] = __fdiv_rn(absMax, 127.0f);
 }
 
-/// V's max |v| per channel over 256 rows per block (combineColumns),
-/// folded in with one integer atomicMax per warp and channel on the float
-/// bits (the order of non-negative floats, a NaN, 0x7fc00000, above them
-/// all). vAbsMax starts at zero.
+/// V's max |v| per channel over 256 rows per block (combineColumns), the
+/// block's warps combined in shared memory, then folded in with one
+/// integer atomicMax per block and channel on the float bits (the order of
+/// non-negative floats, a NaN, 0x7fc00000, above them all; an atomic per
+/// warp and channel made 256-way contention on each address at 8192 keys
+/// and this pass cost more than quantizing V). vAbsMax starts at zero.
 template <typename T, int D>
 __global__ void __launch_bounds__(256)
     valueAbsMaxKernel(const T *v, int64_t batchStride, int64_t rowStride,
                       int rows, unsigned *vAbsMax) {
   constexpr int kGroups = D / 8;
+  __shared__ unsigned warpMax[8][D];
   const int64_t batch = blockIdx.y;
   float m[8] = {};
   combineColumns<D, 256>(
@@ -330,8 +338,15 @@ __global__ void __launch_bounds__(256)
   if (threadIdx.x % 32 < kGroups)
 #pragma unroll
     for (int e = 0; e < 8; ++e)
-      atomicMax(vAbsMax + batch * D + int(threadIdx.x) % kGroups * 8 + e,
-                __float_as_uint(m[e]));
+      warpMax[threadIdx.x / 32][int(threadIdx.x) % kGroups * 8 + e] =
+          __float_as_uint(m[e]);
+  __syncthreads();
+  for (int c = int(threadIdx.x); c < D; c += 256) {
+    unsigned largest = 0;
+    for (int w = 0; w < 8; ++w)
+      largest = max(largest, warpMax[w][c]);
+    atomicMax(vAbsMax + batch * D + c, largest);
+  }
 }
 
 /// V quantized per channel and transposed: one block per kBlockKV keys of

@@ -45,6 +45,8 @@ constexpr int kStages = 2;
 // 24 + 2 x 240 registers per lane of its 512. (With a producer warp
 // instead of a warpgroup, 9 warps put 3 consumer warps on one
 // sub-partition, which caps every thread at 168 registers.)
+// Whether the consumers take turns on the tensor cores (see below).
+constexpr bool kPingPong = true;
 constexpr int kProducerRegisters = 24;
 constexpr int kConsumerRegisters = 240;
 // A block of Q, of K or of V^T: 128 rows of 128 bytes.
@@ -87,6 +89,27 @@ produce(const CUtensorMap *qMap, const CUtensorMap *kMap,
   }
 }
 
+/// The largest of row h's 32 biased products in `s` (this thread's part).
+/// They are positive floats or -inf (masked), whose order is that of their
+/// bits as signed integers: Hopper's three-way integer max (a DPX
+/// instruction) takes two per step, in a tree rather than a chain.
+__device__ __forceinline__ float rowMaxOfBits(const float (&s)[64], int h) {
+  int v[32];
+#pragma unroll
+  for (int n = 0; n < 16; ++n) {
+    v[2 * n] = __float_as_int(s[4 * n + 2 * h]);
+    v[2 * n + 1] = __float_as_int(s[4 * n + 2 * h + 1]);
+  }
+  int w[11]; // 32 -> 11 -> 4 -> 2 -> 1
+#pragma unroll
+  for (int i = 0; i < 10; ++i)
+    w[i] = __vimax3_s32(v[3 * i], v[3 * i + 1], v[3 * i + 2]);
+  w[10] = max(v[30], v[31]);
+  int x0 = __vimax3_s32(w[0], w[1], w[2]), x1 = __vimax3_s32(w[3], w[4], w[5]);
+  int x2 = __vimax3_s32(w[6], w[7], w[8]), x3 = max(w[9], w[10]);
+  return __int_as_float(max(max(x0, x1), max(x2, x3)));
+}
+
 /// One consumer thread's state for its two rows (lane / 4 and 8 below).
 struct RowState {
   float factor[2], max[2], sum[2];
@@ -109,10 +132,7 @@ __device__ __forceinline__ void softmaxBlock(float (&s)[64], float blockScale,
     // raised to the least normal so that -inf * factor stays -inf.
     const float factor =
         fmaxf(__fmul_rn(rows.factor[h], blockScale), 1.17549435e-38f);
-    float maxBits = -INFINITY;
-#pragma unroll
-    for (int n = 0; n < 16; ++n)
-      maxBits = fmaxf(maxBits, fmaxf(s[4 * n + 2 * h], s[4 * n + 2 * h + 1]));
+    float maxBits = rowMaxOfBits(s, h);
     maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 1));
     maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 2));
     const bool empty = maxBits == -INFINITY; // no key of the row here
@@ -231,6 +251,9 @@ __global__ void __launch_bounds__(kThreads, 1)
                1);
     wgmmaCommit();
   };
+  // K's block scales one block ahead (a load at the softmax stalled it on
+  // the L2 latency every block).
+  float nextBlockScale = kScale[0];
   // The masks and the softmax of block `t` once its S has landed.
   uint32_t pFrag[4][4];
   float alpha[2], weight[2];
@@ -238,7 +261,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     fenceAccumulators(acc);
     if (lane == 0)
       barrierArrive(&kEmpty[t % kStages]);
-    const float blockScale = kScale[t];
+    const float blockScale = nextBlockScale;
+    if (t + 1 < tiles)
+      nextBlockScale = kScale[t + 1];
     if (!isfinite(blockScale))
       rows.poisoned[0] = rows.poisoned[1] = true;
     // wgmma's D fragment: acc[4n + e] is row lane / 4 (+ 8 for e >= 2),
@@ -268,12 +293,16 @@ __global__ void __launch_bounds__(kThreads, 1)
   // 1 lets warpgroup 0 go first.
   // (Immediate barrier ids: a register id makes ptxas reserve all 16.)
   auto waitTurn = [&] {
+    if (!kPingPong)
+      return;
     if (consumer == 0)
       asm volatile("bar.sync 1, 256;" ::: "memory");
     else
       asm volatile("bar.sync 2, 256;" ::: "memory");
   };
   auto passTurn = [&] {
+    if (!kPingPong)
+      return;
     if (consumer == 0)
       asm volatile("bar.arrive 2, 256;" ::: "memory");
     else
