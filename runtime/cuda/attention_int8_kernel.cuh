@@ -133,52 +133,67 @@ __device__ __forceinline__ float maxKeepingNaN(float a, float b) {
   return isnan(a) || isnan(b) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
 }
 
-/// Q: one warp per row of D elements (D / 32 per lane, consecutive); the
-/// row is negated for a negative factor, the scale times |factor|.
+/// Rows per warp of quantizeRowsKernel: their loads are all issued before
+/// any reduction (one 8-byte load in flight per lane ran at a third of the
+/// memory bandwidth).
+constexpr int kQuantizeRowsPerWarp = 4;
+/// Q: one warp per kQuantizeRowsPerWarp rows of D elements (D / 32 per
+/// lane, consecutive); each row is negated for a negative factor, the
+/// scale times |factor|.
 template <typename T, int D>
 __global__ void __launch_bounds__(256)
     quantizeRowsKernel(const T *source, int64_t batchStride, int64_t rowStride,
                        int rows, int8_t *target, float *scales, float factor) {
-  constexpr int kPerLane = D / 32;
-  const int lane = int(threadIdx.x) % 32;
-  const int row = int(blockIdx.x) * 8 + int(threadIdx.x) / 32;
-  const int64_t batch = blockIdx.y;
-  if (row >= rows)
-    return;
-  float x[kPerLane];
-  float absMax = 0.0f;
-  const T *from =
-      source + batch * batchStride + int64_t(row) * rowStride + lane * kPerLane;
-  // The lane's elements in one load (strides are multiples of 8 elements).
+  constexpr int kPerLane = D / 32, kRows = kQuantizeRowsPerWarp;
+  // The lane's elements of a row in one load (strides are multiples of 8
+  // elements).
   struct alignas(sizeof(T) * kPerLane) Chunk {
     T e[kPerLane];
   };
-  const Chunk chunk = *reinterpret_cast<const Chunk *>(from);
+  const int lane = int(threadIdx.x) % 32;
+  const int firstRow =
+      (int(blockIdx.x) * 8 + int(threadIdx.x) / 32) * kRows;
+  const int64_t batch = blockIdx.y;
+  Chunk chunks[kRows];
 #pragma unroll
-  for (int e = 0; e < kPerLane; ++e) {
-    x[e] = widen(chunk.e[e]);
-    x[e] = factor < 0.0f ? -x[e] : x[e];
-    absMax = maxKeepingNaN(absMax, fabsf(x[e]));
+  for (int r = 0; r < kRows; ++r)
+    if (firstRow + r < rows)
+      chunks[r] = *reinterpret_cast<const Chunk *>(
+          source + batch * batchStride + int64_t(firstRow + r) * rowStride +
+          lane * kPerLane);
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const int row = firstRow + r;
+    if (row >= rows)
+      break;
+    float x[kPerLane];
+    float absMax = 0.0f;
+#pragma unroll
+    for (int e = 0; e < kPerLane; ++e) {
+      x[e] = widen(chunks[r].e[e]);
+      x[e] = factor < 0.0f ? -x[e] : x[e];
+      absMax = maxKeepingNaN(absMax, fabsf(x[e]));
+    }
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2)
+      absMax =
+          maxKeepingNaN(absMax, __shfl_xor_sync(0xffffffffu, absMax, offset));
+    const float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
+    uint32_t packed = 0;
+#pragma unroll
+    for (int e = 0; e < kPerLane; ++e)
+      packed |= uint32_t(quantize127(x[e], inverse) & 0xFF) << (8 * e);
+    int8_t *to = target + (batch * rows + row) * D + lane * kPerLane;
+    if constexpr (kPerLane == 4)
+      *reinterpret_cast<uint32_t *>(to) = packed;
+    else if constexpr (kPerLane == 2)
+      *reinterpret_cast<uint16_t *>(to) = uint16_t(packed);
+    else
+      *to = int8_t(packed);
+    if (lane == 0)
+      scales[batch * rows + row] =
+          __fmul_rn(__fdiv_rn(absMax, 127.0f), fabsf(factor));
   }
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2)
-    absMax =
-        maxKeepingNaN(absMax, __shfl_xor_sync(0xffffffffu, absMax, offset));
-  const float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
-  uint32_t packed = 0;
-#pragma unroll
-  for (int e = 0; e < kPerLane; ++e)
-    packed |= uint32_t(quantize127(x[e], inverse) & 0xFF) << (8 * e);
-  int8_t *to = target + (batch * rows + row) * D + lane * kPerLane;
-  if constexpr (kPerLane == 4)
-    *reinterpret_cast<uint32_t *>(to) = packed;
-  else if constexpr (kPerLane == 2)
-    *reinterpret_cast<uint16_t *>(to) = uint16_t(packed);
-  else
-    *to = int8_t(packed);
-  if (lane == 0)
-    scales[batch * rows + row] =
-        __fmul_rn(__fdiv_rn(absMax, 127.0f), fabsf(factor));
 }
 
 /// 8 consecutive elements (16 bytes) as floats; zeros when !valid.
@@ -770,7 +785,8 @@ template <typename T, int D>
 cudaError_t prepare(const Inputs &x, const Operands &in, cudaStream_t stream) {
   const T *q = static_cast<const T *>(x.q), *k = static_cast<const T *>(x.k),
           *v = static_cast<const T *>(x.v);
-  dim3 qGrid((x.seqQ + 7) / 8, unsigned(x.batch));
+  constexpr int kRowsPerBlock = 8 * kQuantizeRowsPerWarp;
+  dim3 qGrid((x.seqQ + kRowsPerBlock - 1) / kRowsPerBlock, unsigned(x.batch));
   quantizeRowsKernel<T, D><<<qGrid, 256, 0, stream>>>(
       q, x.qBatch, x.qRow, x.seqQ, in.q, in.qFactor, x.scaleLog2);
   dim3 blockGrid(unsigned(in.keys / kBlockKV), unsigned(x.batch));
