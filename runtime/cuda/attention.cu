@@ -27,19 +27,21 @@ cudaError_t launchForHeadDim(const attention::Args &args, int64_t batch,
 }
 
 /// A three-dimensional int8 tensor map {inner, rows, batch}, dense, boxes
-/// of 128 x 128 bytes in 128-byte swizzle (attention_sm90.h).
+/// of {boxInner, boxRows} bytes in the boxInner-byte swizzle (64 or 128;
+/// attention_sm90.h).
 bool encodeOperand(TensorMapEncoder encode, CUtensorMap &map,
                    const int8_t *data, int64_t inner, int64_t rows,
-                   int64_t batch) {
-  cuuint64_t dims[3] = {cuuint64_t(inner), cuuint64_t(rows),
-                        cuuint64_t(batch)};
+                   int64_t batch, int boxInner, int boxRows) {
+  cuuint64_t dims[3] = {cuuint64_t(inner), cuuint64_t(rows), cuuint64_t(batch)};
   cuuint64_t strides[2] = {cuuint64_t(inner), cuuint64_t(inner * rows)};
-  cuuint32_t box[3] = {128, 128, 1};
+  cuuint32_t box[3] = {cuuint32_t(boxInner), cuuint32_t(boxRows), 1};
   cuuint32_t elementStrides[3] = {1, 1, 1};
   return encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 3,
-                const_cast<int8_t *>(data), dims, strides, box,
-                elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                const_cast<int8_t *>(data), dims, strides, box, elementStrides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE,
+                boxInner == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
+                                : CU_TENSOR_MAP_SWIZZLE_64B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
@@ -47,14 +49,14 @@ bool encodeOperand(TensorMapEncoder encode, CUtensorMap &map,
 cudaError_t launchInt8Sm90(const qforge_attention_desc &d,
                            const attention_int8::Args &args,
                            TensorMapEncoder encode, cudaStream_t stream) {
-  constexpr int64_t kD = kSm90AttentionHeadDim;
+  const int dim = int(d.head_dim);
   const attention_int8::Operands &in = args.in;
   Sm90AttentionMaps maps;
-  if (!encodeOperand(encode, maps.q, in.q, kD, d.seq_q, d.batch) ||
-      !encodeOperand(encode, maps.k, in.k, kD, in.keys, d.batch) ||
-      !encodeOperand(encode, maps.vt, in.vt, in.keys, kD, d.batch))
+  if (!encodeOperand(encode, maps.q, in.q, dim, d.seq_q, d.batch, dim, 128) ||
+      !encodeOperand(encode, maps.k, in.k, dim, in.keys, d.batch, dim, 128) ||
+      !encodeOperand(encode, maps.vt, in.vt, in.keys, dim, d.batch, 128, dim))
     return cudaErrorInvalidValue;
-  return launchInt8AttentionSm90(maps, args, d.batch, d.dtype, stream);
+  return launchInt8AttentionSm90(maps, args, d.batch, dim, d.dtype, stream);
 }
 
 template <typename T>
@@ -84,17 +86,22 @@ cudaError_t launchInt8ForHeadDim(const qforge_attention_desc &d,
     cudaError_t error = prepare(inputs, operands, stream);
     return error != cudaSuccess ? error : launch(args, d.batch, stream);
   };
+  // The Hopper kernel reads the same prepared operands.
+  auto hopper = [&](const q8::Args &a, int64_t, cudaStream_t s) {
+    return launchInt8Sm90(d, a, hopperEncoder, s);
+  };
+  const bool onHopper =
+      hopperEncoder != nullptr && sm90AttentionTakesHeadDim(d.head_dim);
   switch (d.head_dim) {
   case 32:
     return run(q8::prepare<T, 32>, q8::launch<T, 32, 4, 2>);
   case 64:
+    if (onHopper)
+      return run(q8::prepare<T, 64>, hopper);
     return run(q8::prepare<T, 64>, q8::launch<T, 64, 4, 2>);
   default:
-    if (hopperEncoder)
-      return run(q8::prepare<T, 128>,
-                 [&](const q8::Args &a, int64_t, cudaStream_t s) {
-                   return launchInt8Sm90(d, a, hopperEncoder, s);
-                 });
+    if (onHopper)
+      return run(q8::prepare<T, 128>, hopper);
     return run(q8::prepare<T, 128>, q8::launch<T, 128, 4, 1>);
   }
 }

@@ -151,8 +151,7 @@ __global__ void __launch_bounds__(256)
     T e[kPerLane];
   };
   const int lane = int(threadIdx.x) % 32;
-  const int firstRow =
-      (int(blockIdx.x) * 8 + int(threadIdx.x) / 32) * kRows;
+  const int firstRow = (int(blockIdx.x) * 8 + int(threadIdx.x) / 32) * kRows;
   const int64_t batch = blockIdx.y;
   Chunk chunks[kRows];
 #pragma unroll

@@ -32,31 +32,38 @@ namespace {
 
 using namespace attention_int8;
 
-constexpr int kD = kSm90AttentionHeadDim;
 constexpr int kConsumers = 2; // warpgroups of 64 query rows
 constexpr int kBlockQ = 64 * kConsumers;
 constexpr int kConsumerThreads = 128 * kConsumers;
 constexpr int kThreads = kConsumerThreads + 128; // + the producer warpgroup
 constexpr int kStages = 2;
-// Registers per thread after setmaxnreg: P V of one block, S of the next
-// and O are 192 live accumulators, so the consumers take 240 and the
-// producer warpgroup (one thread of which issues copies) gives its share
-// up. Each SM sub-partition holds one producer and two consumer warps:
-// 24 + 2 x 240 registers per lane of its 512. (With a producer warp
+// Whether the consumers take turns on the tensor cores (see below;
+// measured 2% faster than letting them race).
+constexpr bool kPingPong = true;
+// Registers per thread after setmaxnreg: at head dim 128, P V of one block,
+// S of the next and O are 192 live accumulators, so the consumers take 240
+// and the producer warpgroup (one thread of which issues copies) gives its
+// share up. Each SM sub-partition holds one producer and two consumer
+// warps: 24 + 2 x 240 registers per lane of its 512. (With a producer warp
 // instead of a warpgroup, 9 warps put 3 consumer warps on one
 // sub-partition, which caps every thread at 168 registers.)
-// Whether the consumers take turns on the tensor cores (see below).
-constexpr bool kPingPong = true;
 constexpr int kProducerRegisters = 24;
 constexpr int kConsumerRegisters = 240;
-// A block of Q, of K or of V^T: 128 rows of 128 bytes.
-constexpr int kTileBytes = 128 * 128;
-static_assert(kBlockKV == 128 && kD == 128);
-// Q, the K and V^T stages, the barriers (Q's, and full + empty per stage
-// for K and for V), slack to align the tiles to 1024 bytes (the 128-byte
-// swizzle repeats every 8 rows).
-constexpr int kSharedBytes =
-    (1 + 2 * kStages) * kTileBytes + (1 + 4 * kStages) * 8 + 1024;
+static_assert(kBlockKV == 128);
+
+/// The shapes that follow from the head dim D (64 or 128): a block of Q,
+/// of K (128 rows of D bytes) or of V^T (D rows of 128 keys) is 128 * D
+/// bytes; Q and K rows are one swizzle row of D bytes, V^T's of 128.
+template <int D> struct Shape {
+  static_assert(D == 64 || D == 128);
+  static constexpr int kTileBytes = 128 * D;
+  // Q, the K and V^T stages, the barriers (Q's, and full + empty per stage
+  // for K and for V), slack to align the tiles to 1024 bytes (the swizzle
+  // pattern repeats every 8 rows).
+  static constexpr int kSharedBytes =
+      (1 + 2 * kStages) * kTileBytes + (1 + 4 * kStages) * 8 + 1024;
+  static constexpr int kAccumulators = D / 2; // of O and P V per thread
+};
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
@@ -64,15 +71,17 @@ using namespace sm90;
 
 /// The producer: Q once, then K and V^T of every key block this query
 /// block sees, each into its stage once the consumers released it.
+template <int D>
 __device__ __forceinline__ void
 produce(const CUtensorMap *qMap, const CUtensorMap *kMap,
         const CUtensorMap *vMap, uint8_t *sQ, uint8_t *sK, uint8_t *sV,
         uint64_t *qFull, uint64_t *kFull, uint64_t *kEmpty, uint64_t *vFull,
         uint64_t *vEmpty, int qStart, int batch, int tiles) {
   for (const CUtensorMap *map : {qMap, kMap, vMap})
-    asm volatile("prefetch.tensormap [%0];" ::"l"(
-                     reinterpret_cast<uint64_t>(map))
-                 : "memory");
+    asm volatile(
+        "prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(map))
+        : "memory");
+  constexpr int kTileBytes = Shape<D>::kTileBytes;
   barrierExpectBytes(qFull, kTileBytes);
   copyTile3d(sQ, qMap, 0, qStart, batch, qFull);
   for (int t = 0; t < tiles; ++t) {
@@ -110,6 +119,16 @@ __device__ __forceinline__ float rowMaxOfBits(const float (&s)[64], int h) {
   return __int_as_float(max(max(x0, x1), max(x2, x3)));
 }
 
+/// P V of one 32-key step: n128 at head dim 128, n64 at 64.
+__device__ __forceinline__ void wgmmaU8(int32_t (&d)[64],
+                                        const uint32_t (&a)[4], uint64_t b) {
+  wgmma128U8(d, a, b);
+}
+__device__ __forceinline__ void wgmmaU8(int32_t (&d)[32],
+                                        const uint32_t (&a)[4], uint64_t b) {
+  wgmma64U8(d, a, b);
+}
+
 /// One consumer thread's state for its two rows (lane / 4 and 8 below).
 struct RowState {
   float factor[2], max[2], sum[2];
@@ -121,11 +140,9 @@ struct RowState {
 /// and block), P = 255 exp2(s - max) rounded to u8 into the A fragments
 /// of P V, the row sums, and the weights of the old O (alpha) and of this
 /// block's P V (weight).
-__device__ __forceinline__ void softmaxBlock(float (&s)[64], float blockScale,
-                                             RowState &rows,
-                                             uint32_t (&pFrag)[4][4],
-                                             float (&alpha)[2],
-                                             float (&weight)[2]) {
+__device__ __forceinline__ void
+softmaxBlock(float (&s)[64], float blockScale, RowState &rows,
+             uint32_t (&pFrag)[4][4], float (&alpha)[2], float (&weight)[2]) {
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     // A zero factor (a zero row of Q or block of K: all scores 0) is
@@ -164,20 +181,22 @@ __device__ __forceinline__ void softmaxBlock(float (&s)[64], float blockScale,
       sum = __dp4a(pFrag[c][h], 0x01010101u, sum);
       sum = __dp4a(pFrag[c][2 + h], 0x01010101u, sum);
     }
-    rows.sum[h] = __fmaf_rn(rows.sum[h], alpha[h],
-                            __fmul_rn(float(sum), weight[h]));
+    rows.sum[h] =
+        __fmaf_rn(rows.sum[h], alpha[h], __fmul_rn(float(sum), weight[h]));
   }
 }
 
 #endif // __CUDA_ARCH_FEAT_SM90_ALL
 
-template <typename T>
+template <typename T, int D>
 __global__ void __launch_bounds__(kThreads, 1)
     int8AttentionKernel(const __grid_constant__ CUtensorMap qMap,
                         const __grid_constant__ CUtensorMap kMap,
                         const __grid_constant__ CUtensorMap vMap,
                         const Args args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int kTileBytes = Shape<D>::kTileBytes;
+  constexpr int kAcc = Shape<D>::kAccumulators;
   extern __shared__ uint8_t rawShared[];
   uint8_t *sQ = reinterpret_cast<uint8_t *>(
       (reinterpret_cast<uintptr_t>(rawShared) + 1023) & ~uintptr_t(1023));
@@ -206,10 +225,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int tiles = (lastKey + kBlockKV - 1) / kBlockKV;
 
   if (threadIdx.x >= kConsumerThreads) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegisters));
+    asm volatile(
+        "setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegisters));
     if (threadIdx.x == kConsumerThreads)
-      produce(&qMap, &kMap, &vMap, sQ, sK, sV, qFull, kFull, kEmpty, vFull,
-              vEmpty, qStart, batch, tiles);
+      produce<D>(&qMap, &kMap, &vMap, sQ, sK, sV, qFull, kFull, kEmpty, vFull,
+                 vEmpty, qStart, batch, tiles);
     return;
   }
 
@@ -229,11 +249,11 @@ __global__ void __launch_bounds__(kThreads, 1)
     rows.max[h] = -INFINITY;
     rows.sum[h] = 0.0f;
   }
-  float o[64];
+  float o[kAcc];
 #pragma unroll
-  for (int i = 0; i < 64; ++i)
+  for (int i = 0; i < kAcc; ++i)
     o[i] = 0.0f;
-  const uint8_t *qTile = sQ + consumer * 64 * 128;
+  const uint8_t *qTile = sQ + consumer * 64 * D;
 
   // S of block `t` from the bias (each i32 sum reads as the float kBias +
   // dot), issued on the tensor cores; the caller waits.
@@ -245,9 +265,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     barrierWait(&kFull[t % kStages], (t / kStages) & 1);
     wgmmaFence();
 #pragma unroll
-    for (int step = 0; step < kD / 32; ++step)
-      wgmma128(acc, operandDescriptor(qTile + step * 32),
-               operandDescriptor(sK + t % kStages * kTileBytes + step * 32),
+    for (int step = 0; step < D / 32; ++step)
+      wgmma128(acc, operandDescriptor<D>(qTile + step * 32),
+               operandDescriptor<D>(sK + t % kStages * kTileBytes + step * 32),
                1);
     wgmmaCommit();
   };
@@ -318,18 +338,18 @@ __global__ void __launch_bounds__(kThreads, 1)
   softmax(0);
 
   // P V of block `t` from the bias, issued in this warpgroup's turn.
-  int32_t pv[64];
+  int32_t pv[kAcc];
   auto issueValues = [&](int t) {
 #pragma unroll
-    for (int i = 0; i < 64; ++i)
+    for (int i = 0; i < kAcc; ++i)
       pv[i] = kBiasBits;
     waitTurn();
     barrierWait(&vFull[t % kStages], (t / kStages) & 1);
     wgmmaFence();
 #pragma unroll
     for (int c = 0; c < kBlockKV / 32; ++c)
-      wgmma128U8(pv, pFrag[c],
-                 operandDescriptor(sV + t % kStages * kTileBytes + c * 32));
+      wgmmaU8(pv, pFrag[c],
+              operandDescriptor(sV + t % kStages * kTileBytes + c * 32));
     wgmmaCommit();
   };
   // O = O * alpha + weight * (P V) as two FMAs, once P V has landed.
@@ -340,7 +360,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const float biasTimesWeight[2] = {-__fmul_rn(kBias, weight[0]),
                                       -__fmul_rn(kBias, weight[1])};
 #pragma unroll
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < kAcc; ++i) {
       int h = i % 4 / 2;
       o[i] = __fmaf_rn(__int_as_float(pv[i]), weight[h],
                        __fmaf_rn(o[i], alpha[h], biasTimesWeight[h]));
@@ -368,7 +388,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   addValues(tiles - 1);
 
   // out = O / (row sum) * (V's channel scale).
-  const float *vScale = args.in.vScale + int64_t(batch) * kD;
+  const float *vScale = args.in.vScale + int64_t(batch) * D;
   T *out = static_cast<T *>(args.out) + batch * args.outBatch;
   float inverse[2];
 #pragma unroll
@@ -376,12 +396,11 @@ __global__ void __launch_bounds__(kThreads, 1)
     float total = rows.sum[h];
     total += __shfl_xor_sync(0xffffffffu, total, 1);
     total += __shfl_xor_sync(0xffffffffu, total, 2);
-    inverse[h] =
-        rows.poisoned[h] ? __int_as_float(0x7fc00000) : 1.0f / total;
+    inverse[h] = rows.poisoned[h] ? __int_as_float(0x7fc00000) : 1.0f / total;
   }
   const int row = warpFirstRow + lane / 4;
 #pragma unroll
-  for (int n = 0; n < kD / 8; ++n) {
+  for (int n = 0; n < D / 8; ++n) {
     int col = n * 8 + lane % 4 * 2;
     float2 vs = *reinterpret_cast<const float2 *>(vScale + col);
     if (row < args.seqQ)
@@ -399,10 +418,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-template <typename T>
+template <typename T, int D>
 cudaError_t launchTyped(const Sm90AttentionMaps &maps, const Args &args,
                         int64_t batch, cudaStream_t stream) {
-  auto kernel = int8AttentionKernel<T>;
+  auto kernel = int8AttentionKernel<T, D>;
+  constexpr int kSharedBytes = Shape<D>::kSharedBytes;
   cudaError_t status = cudaFuncSetAttribute(
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
   if (status != cudaSuccess)
@@ -426,17 +446,23 @@ bool int8AttentionSm90Available() {
   if (major != 9 || minor != 0)
     return false;
   cudaFuncAttributes attributes;
-  return cudaFuncGetAttributes(&attributes, int8AttentionKernel<__half>) ==
+  return cudaFuncGetAttributes(&attributes, int8AttentionKernel<__half, 128>) ==
          cudaSuccess;
 }
 
 cudaError_t launchInt8AttentionSm90(const Sm90AttentionMaps &maps,
                                     const Args &args, int64_t batch,
-                                    qforge_dtype type, cudaStream_t stream) {
+                                    int64_t headDim, qforge_dtype type,
+                                    cudaStream_t stream) {
+  if (headDim != 64 && headDim != 128)
+    return cudaErrorInvalidValue;
+  bool wide = headDim == 128;
   if (type == QFORGE_F16)
-    return launchTyped<__half>(maps, args, batch, stream);
+    return wide ? launchTyped<__half, 128>(maps, args, batch, stream)
+                : launchTyped<__half, 64>(maps, args, batch, stream);
   if (type == QFORGE_BF16)
-    return launchTyped<__nv_bfloat16>(maps, args, batch, stream);
+    return wide ? launchTyped<__nv_bfloat16, 128>(maps, args, batch, stream)
+                : launchTyped<__nv_bfloat16, 64>(maps, args, batch, stream);
   return cudaErrorInvalidValue;
 }
 

@@ -1,7 +1,8 @@
 //===- attention_sm90.h - int8 flash attention on Hopper --------*- C++ -*-===//
 //
 // The QFORGE_ATTENTION_INT8 flash kernel on sm_90a tensor cores (wgmma,
-// operands brought by the tensor copy engine) for head dim 128. It reads
+// operands brought by the tensor copy engine) for head dims 64 and 128. It
+// reads
 // the operands attention_int8::prepare wrote (the same quantized Q, K, V^T
 // and scales as the mma.sync kernel) and computes the same arithmetic
 // (qforge_rt.h); only the product instructions and the data movement
@@ -27,12 +28,14 @@ namespace attention_int8 {
 struct Args;
 }
 
-/// The head dim the Hopper kernel takes (one 128-byte swizzle row).
-constexpr int kSm90AttentionHeadDim = 128;
+/// Whether the Hopper kernel takes head dim `d` (a Q or K row is one
+/// swizzle row: 64 or 128 bytes).
+inline bool sm90AttentionTakesHeadDim(int64_t d) { return d == 64 || d == 128; }
 
-/// Tensor maps of the quantized operands, all int8 with 128-byte swizzle:
-/// q dims {128, seqQ, batch}, k {128, keys, batch}, vt {keys, 128, batch};
-/// boxes of 128 x 128 bytes (one block of queries, keys or V^T columns).
+/// Tensor maps of the quantized operands, all int8, for head dim D:
+/// q dims {D, seqQ, batch} and k {D, keys, batch} with boxes {D, 128} in
+/// the D-byte swizzle; vt {keys, D, batch} with boxes {128, D} in the
+/// 128-byte swizzle (one block of queries, keys or V^T columns).
 struct Sm90AttentionMaps {
   CUtensorMap q, k, vt;
 };
@@ -41,12 +44,12 @@ struct Sm90AttentionMaps {
 /// and this library built with its sm_90a image).
 bool int8AttentionSm90Available();
 
-/// Launches the Hopper kernel for `batch` heads on `stream`; T is the
-/// output type (QFORGE_F16 or QFORGE_BF16).
+/// Launches the Hopper kernel for `batch` heads of head dim `headDim` on
+/// `stream`; `type` is the output type (QFORGE_F16 or QFORGE_BF16).
 cudaError_t launchInt8AttentionSm90(const Sm90AttentionMaps &maps,
                                     const attention_int8::Args &args,
-                                    int64_t batch, qforge_dtype type,
-                                    cudaStream_t stream);
+                                    int64_t batch, int64_t headDim,
+                                    qforge_dtype type, cudaStream_t stream);
 
 } // namespace qforge::rt::cuda
 

@@ -1,4 +1,5 @@
-//===- sm90.cuh - Hopper primitives: mbarriers, tensor copies, wgmma -*- CUDA -*-===//
+//===- sm90.cuh - Hopper primitives: mbarriers, tensor copies, wgmma -*- CUDA
+//-*-===//
 //
 // The few sm_90a instructions the Hopper kernels (gemm_sm90.cu,
 // attention_sm90.cu) are built from, as inline PTX: mbarrier phases, the
@@ -72,7 +73,7 @@ __device__ __forceinline__ void copyTile(void *dst, const CUtensorMap *map,
 
 /// Copies the box at (x, y, z) of a three-dimensional `map` into `dst`.
 __device__ __forceinline__ void copyTile3d(void *dst, const CUtensorMap *map,
-                                          int x, int y, int z, uint64_t *bar) {
+                                           int x, int y, int z, uint64_t *bar) {
   asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier:"
                ":complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];" ::"r"(
                    sharedAddress(dst)),
@@ -81,15 +82,19 @@ __device__ __forceinline__ void copyTile3d(void *dst, const CUtensorMap *map,
                : "memory");
 }
 
-/// The wgmma descriptor of a K-major operand in 128-byte swizzle: rows of
-/// 128 bytes, 8-row groups 1024 bytes apart; stepping K by 32 bytes inside
-/// the row is a 32-byte step of the start address.
+/// The wgmma descriptor of a K-major operand whose rows of RowBytes (128,
+/// 64 or 32) are stored in the matching swizzle, as the tensor copy engine
+/// writes them: 8-row groups 8 * RowBytes apart; stepping K by 32 bytes
+/// inside the row is a 32-byte step of the start address.
+template <int RowBytes = 128>
 __device__ __forceinline__ uint64_t operandDescriptor(const void *tile) {
+  static_assert(RowBytes == 128 || RowBytes == 64 || RowBytes == 32);
+  constexpr uint64_t kLayout = RowBytes == 128 ? 1 : RowBytes == 64 ? 2 : 3;
   uint64_t address = sharedAddress(tile);
   uint64_t descriptor = (address & 0x3FFFF) >> 4;
-  descriptor |= uint64_t(16 >> 4) << 16;   // leading offset: unused here
-  descriptor |= uint64_t(1024 >> 4) << 32; // stride between 8-row groups
-  descriptor |= uint64_t(1) << 62;         // 128-byte swizzle
+  descriptor |= uint64_t(16 >> 4) << 16;           // leading offset: unused
+  descriptor |= uint64_t(8 * RowBytes >> 4) << 32; // between 8-row groups
+  descriptor |= kLayout << 62;                     // the swizzle
   return descriptor;
 }
 
@@ -152,8 +157,7 @@ __device__ __forceinline__ void wgmma128(int32_t (&d)[64], uint64_t a,
 /// lane / 4, k 4 (lane % 4) .. +3; a[1] 8 rows down; a[2], a[3] the same
 /// 16 k further), B through its descriptor. The accumulators always add.
 __device__ __forceinline__ void wgmma128U8(int32_t (&d)[64],
-                                           const uint32_t (&a)[4],
-                                           uint64_t b) {
+                                           const uint32_t (&a)[4], uint64_t b) {
   asm volatile(
       "wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 "
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
@@ -177,6 +181,26 @@ __device__ __forceinline__ void wgmma128U8(int32_t (&d)[64],
         "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]),
         "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]),
         "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+
+/// D(64 x 64, s32) += A(64 x 32, u8) * B(64 x 32, s8)^T, A from registers
+/// as for wgmma128U8.
+__device__ __forceinline__ void wgmma64U8(int32_t (&d)[32],
+                                          const uint32_t (&a)[4], uint64_t b) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k32.s32.u8.s8 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "
+      "%30, %31}, "
+      "{%32, %33, %34, %35}, %36, 1;\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]),
+        "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]),
+        "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]),
+        "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]),
+        "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]),
+        "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]),
+        "+r"(d[31])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
 

@@ -22,7 +22,7 @@ bool int8AttentionSm90Available() { return false; }
 
 cudaError_t launchInt8AttentionSm90(const Sm90AttentionMaps &,
                                     const attention_int8::Args &, int64_t,
-                                    qforge_dtype, cudaStream_t) {
+                                    int64_t, qforge_dtype, cudaStream_t) {
   return cudaErrorNotSupported;
 }
 

@@ -525,25 +525,27 @@ TEST_F(AttentionCuda, Int8HopperKernelMatchesMmaBitForBit) {
       {2, 517, 517, 128, true, NAN, true}, {1, 1000, 2100, 128, false, NAN},
       {2, 256, 384, 128, false, NAN, true}};
   for (qforge_dtype type : {QFORGE_F16, QFORGE_BF16})
-    for (Problem p : shapes) {
-      if (std::isnan(p.scale))
-        p.scale = float(1.0 / std::sqrt(double(p.dim)));
-      size_t qn = size_t(p.batch * p.seqQ * p.dim),
-             kn = size_t(p.batch * p.seqKV * p.dim);
-      Tensor q(type, randomFloats(rng, qn, -2, 2));
-      Tensor k(type, randomFloats(rng, kn, -2, 2));
-      Tensor v(type, randomFloats(rng, kn, -1, 1));
-      std::vector<double> want = runInt8OnGpu(p, type, q, k, v, NAN, mma);
-      std::vector<double> got = runInt8OnGpu(p, type, q, k, v, NAN, wgmma);
-      ASSERT_EQ(got.size(), qn);
-      ASSERT_EQ(want.size(), qn);
-      for (size_t i = 0; i < qn; ++i)
-        ASSERT_TRUE(want[i] == got[i] ||
-                    (std::isnan(want[i]) && std::isnan(got[i])))
-            << "type " << type << " seq " << p.seqQ << "x" << p.seqKV
-            << " causal " << p.causal << " at " << i << ": mma " << want[i]
-            << ", wgmma " << got[i];
-    }
+    for (int64_t dim : {64, 128})
+      for (Problem p : shapes) {
+        p.dim = dim; // the head dims the Hopper kernel takes
+        if (std::isnan(p.scale))
+          p.scale = float(1.0 / std::sqrt(double(p.dim)));
+        size_t qn = size_t(p.batch * p.seqQ * p.dim),
+               kn = size_t(p.batch * p.seqKV * p.dim);
+        Tensor q(type, randomFloats(rng, qn, -2, 2));
+        Tensor k(type, randomFloats(rng, kn, -2, 2));
+        Tensor v(type, randomFloats(rng, kn, -1, 1));
+        std::vector<double> want = runInt8OnGpu(p, type, q, k, v, NAN, mma);
+        std::vector<double> got = runInt8OnGpu(p, type, q, k, v, NAN, wgmma);
+        ASSERT_EQ(got.size(), qn);
+        ASSERT_EQ(want.size(), qn);
+        for (size_t i = 0; i < qn; ++i)
+          ASSERT_TRUE(want[i] == got[i] ||
+                      (std::isnan(want[i]) && std::isnan(got[i])))
+              << "type " << type << " dim " << p.dim << " seq " << p.seqQ << "x"
+              << p.seqKV << " causal " << p.causal << " at " << i << ": mma "
+              << want[i] << ", wgmma " << got[i];
+      }
 }
 
 TEST_F(AttentionCuda, MatchesCpuWithinRounding) {
