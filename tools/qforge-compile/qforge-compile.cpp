@@ -101,7 +101,7 @@ static cl::opt<std::string> attentionPrecision(
         "products in: float (the model's float type), int8 (Q, K, V "
         "and the probabilities quantized at run time; about 36 dB "
         "from float attention on Gaussian data), or auto (int8 for attention "
-        "over >= 4096 keys when the model is quantized, i.e. holds "
+        "over >= 2048 keys when the model is quantized, i.e. holds "
         "qforge quantized ops or types; float otherwise: below that "
         "the int8 kernel's quantizing pass costs more than it saves)"),
     cl::init("auto"), cl::cat(qforgeCategory));
@@ -118,8 +118,11 @@ namespace {
 /// version added); qforge-run refuses a model of another version.
 constexpr int kModelAbiVersion = QFORGE_MODEL_ABI_VERSION;
 
-/// --attention-precision=auto: int8 attention from this many keys on.
-constexpr int64_t kAutoInt8AttentionMinKeys = 4096;
+/// --attention-precision=auto: int8 attention from this many keys on. On
+/// the H100 (bench/RESULTS.md, session 7) the Hopper int8 kernel with its
+/// quantizing pass is 1.4x the f16 kernel at 2048 keys and head dim 128,
+/// even at 64; the mma.sync kernel other GPUs run is even at 128 there.
+constexpr int64_t kAutoInt8AttentionMinKeys = 2048;
 
 int fail(const llvm::Twine &message) {
   llvm::errs() << "qforge-compile: error: " << message << "\n";
@@ -315,7 +318,7 @@ int main(int argc, char **argv) {
                          (attentionPrecision == "auto" && target == "cuda" &&
                           fuseAttention && isQuantized(*module));
     // auto: int8 only where it is faster on the H100 (bench/RESULTS.md,
-    // session 5: 1.1-1.3x at 8192 keys, 0.8x at 2048 with quantizing).
+    // session 7: 1.0-1.4x at 2048 keys, 1.4-2.2x at 8192).
     int64_t int8MinKeys =
         attentionPrecision == "auto" ? kAutoInt8AttentionMinKeys : 0;
     if (target == "cuda")
