@@ -456,6 +456,88 @@ __device__ __forceinline__ void mmaU8S8(int (&d)[4], const uint32_t (&a)[4],
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+/// The largest of row h's 32 biased products of a 16-row tile (this
+/// thread's part: s[n][2h], s[n][2h + 1]). They are positive floats or
+/// -inf (masked), whose order is that of their bits as signed integers:
+/// a three-way integer max (one DPX instruction on Hopper) takes two per
+/// step, in a tree rather than a chain.
+__device__ __forceinline__ float rowMaxOfBits(const float (&s)[16][4], int h) {
+  int v[32];
+#pragma unroll
+  for (int n = 0; n < 16; ++n) {
+    v[2 * n] = __float_as_int(s[n][2 * h]);
+    v[2 * n + 1] = __float_as_int(s[n][2 * h + 1]);
+  }
+  int w[11]; // 32 -> 11 -> 4 -> 1
+#pragma unroll
+  for (int i = 0; i < 10; ++i)
+    w[i] = __vimax3_s32(v[3 * i], v[3 * i + 1], v[3 * i + 2]);
+  w[10] = max(v[30], v[31]);
+  int x0 = __vimax3_s32(w[0], w[1], w[2]), x1 = __vimax3_s32(w[3], w[4], w[5]);
+  int x2 = __vimax3_s32(w[6], w[7], w[8]), x3 = max(w[9], w[10]);
+  return __int_as_float(max(max(x0, x1), max(x2, x3)));
+}
+
+/// The softmax of one 128-key block for this thread's two rows of a
+/// 16-row tile (lane / 4 and 8 below), from the biased products of Q K^T
+/// in the m16n8 accumulator layout (s[n][e]: key 8n + 2 (lane % 4) + e % 2,
+/// the lower row for e < 2; the layout of mma.sync and of each warp's part
+/// of wgmma alike, so both kernels run this): per row the block max of the
+/// products (one factor per row and block, >= 0: their order is the
+/// scores'), P = 255 exp2(s - max) as one FMA and exp2 rounded to u8 into
+/// the A fragments of P V, the running max and sum, and the weights of the
+/// old O (alpha) and of this block's P V (weight).
+__device__ __forceinline__ void
+softmaxBlock(const float (&s)[16][4], float blockScale,
+             const float (&rowFactor)[2], float (&rowMax)[2],
+             float (&rowSum)[2], uint32_t (&pFrag)[4][4], float (&alpha)[2],
+             float (&weight)[2]) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    // A zero factor (a zero row of Q or block of K: all scores 0) is
+    // raised to the least normal so that -inf * factor stays -inf.
+    const float factor =
+        fmaxf(__fmul_rn(rowFactor[h], blockScale), 1.17549435e-38f);
+    float maxBits = rowMaxOfBits(s, h);
+    maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 1));
+    maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 2));
+    const bool empty = maxBits == -INFINITY; // no key of the row here
+    const float blockMax =
+        empty ? -INFINITY : __fmul_rn(__fsub_rn(maxBits, kBias), factor);
+    const float newMax = fmaxf(rowMax[h], blockMax);
+    alpha[h] = rowMax[h] == -INFINITY
+                   ? 0.0f
+                   : exp2Approx(__fsub_rn(rowMax[h], newMax));
+    weight[h] = empty ? 0.0f : exp2Approx(__fsub_rn(blockMax, newMax));
+    rowMax[h] = newMax;
+    // exp2((bits - maxBits) * factor + log2 255) as one FMA.
+    const float shift =
+        empty ? 0.0f : __fsub_rn(kLog2Of255, __fmul_rn(maxBits, factor));
+    uint32_t sum = 0; // of the u8 terms, 4 per dp4a
+    // P's operand registers h and 2 + h of each 32-key step (this thread's
+    // row lane / 4 + 8h): keys {2t, 2t+1} of 8-key tiles 4c, 4c+1, then
+    // 4c+2, 4c+3 (keyPosition).
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      uint32_t bytes[4][2];
+#pragma unroll
+      for (int n = 0; n < 4; ++n)
+#pragma unroll
+        for (int x = 0; x < 2; ++x)
+          bytes[n][x] = roundToByte(
+              exp2Approx(__fmaf_rn(s[4 * c + n][2 * h + x], factor, shift)));
+      pFrag[c][h] =
+          packBytes(bytes[0][0], bytes[0][1], bytes[1][0], bytes[1][1]);
+      pFrag[c][2 + h] =
+          packBytes(bytes[2][0], bytes[2][1], bytes[3][0], bytes[3][1]);
+      sum = __dp4a(pFrag[c][h], 0x01010101u, sum);
+      sum = __dp4a(pFrag[c][2 + h], 0x01010101u, sum);
+    }
+    rowSum[h] =
+        __fmaf_rn(rowSum[h], alpha[h], __fmul_rn(float(sum), weight[h]));
+  }
+}
+
 /// The tiling: Warps warps of MTiles 16-row tiles; kBlockKV keys per step.
 template <int D, int Warps, int MTiles> struct Tiling {
   static constexpr int kThreads = Warps * 32;
@@ -498,8 +580,9 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
   using Tile = Tiling<D, Warps, MTiles>;
   constexpr int RP = Tile::kRowPitch, VP = Tile::kValuePitch;
   constexpr int kThreads = Tile::kThreads, kBlockQ = Tile::kBlockQ;
-  constexpr int kKeyTiles = kBlockKV / 8;  // 8-key accumulator tiles
-  constexpr int kKeySteps = kBlockKV / 32; // 32-key operand steps
+  constexpr int kKeyTiles = kBlockKV / 8;           // 8-key accumulator tiles
+  constexpr int kKeySteps = kBlockKV / 32;          // 32-key operand steps
+  static_assert(kKeyTiles == 16 && kKeySteps == 4); // softmaxBlock's block
   extern __shared__ __align__(16) unsigned char sharedRaw[];
   int8_t *sQ = reinterpret_cast<int8_t *>(sharedRaw);
   int8_t *sK = sQ + kBlockQ * RP;      // two stages
@@ -636,62 +719,12 @@ __global__ void __launch_bounds__(Warps * 32, MinBlocks)
           }
     }
 
-    // Per row: the block max of the biased products (one factor per row
-    // and block, >= 0: their order is the scores'), P = 255 exp2(s - max)
-    // as one FMA and exp2, its u8 operand fragments, the block's weight.
     float alpha[MTiles][2], weight[MTiles][2];
     uint32_t pFrag[MTiles][kKeySteps][4];
 #pragma unroll
-    for (int mt = 0; mt < MTiles; ++mt) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        // A zero factor (a zero row of Q or block of K: all scores 0)
-        // is raised to the least normal so that -inf * factor stays -inf.
-        const float factor =
-            fmaxf(__fmul_rn(rowFactor[mt][h], blockScale), 1.17549435e-38f);
-        float maxBits = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < kKeyTiles; ++n)
-          maxBits = fmaxf(maxBits, fmaxf(s[mt][n][2 * h], s[mt][n][2 * h + 1]));
-        maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 1));
-        maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 2));
-        const bool empty = maxBits == -INFINITY; // no key of the row here
-        const float blockMax =
-            empty ? -INFINITY : __fmul_rn(__fsub_rn(maxBits, kBias), factor);
-        const float newMax = fmaxf(rowMax[mt][h], blockMax);
-        alpha[mt][h] = rowMax[mt][h] == -INFINITY
-                           ? 0.0f
-                           : exp2Approx(__fsub_rn(rowMax[mt][h], newMax));
-        weight[mt][h] = empty ? 0.0f : exp2Approx(__fsub_rn(blockMax, newMax));
-        rowMax[mt][h] = newMax;
-        // exp2((bits - maxBits) * factor + log2 255) as one FMA.
-        const float shift =
-            empty ? 0.0f : __fsub_rn(kLog2Of255, __fmul_rn(maxBits, factor));
-        uint32_t sum = 0; // of the u8 terms, 4 per dp4a
-        // P's operand registers h and 2 + h of each 32-key step (this
-        // thread's row lane / 4 + 8h): keys {2t, 2t+1} of 8-key tiles
-        // 4c, 4c+1, then 4c+2, 4c+3 (keyPosition).
-#pragma unroll
-        for (int c = 0; c < kKeySteps; ++c) {
-          uint32_t bytes[4][2];
-#pragma unroll
-          for (int n = 0; n < 4; ++n)
-#pragma unroll
-            for (int x = 0; x < 2; ++x) {
-              bytes[n][x] = roundToByte(exp2Approx(
-                  __fmaf_rn(s[mt][4 * c + n][2 * h + x], factor, shift)));
-            }
-          pFrag[mt][c][h] =
-              packBytes(bytes[0][0], bytes[0][1], bytes[1][0], bytes[1][1]);
-          pFrag[mt][c][2 + h] =
-              packBytes(bytes[2][0], bytes[2][1], bytes[3][0], bytes[3][1]);
-          sum = __dp4a(pFrag[mt][c][h], 0x01010101u, sum);
-          sum = __dp4a(pFrag[mt][c][2 + h], 0x01010101u, sum);
-        }
-        rowSum[mt][h] = __fmaf_rn(rowSum[mt][h], alpha[mt][h],
-                                  __fmul_rn(float(sum), weight[mt][h]));
-      }
-    }
+    for (int mt = 0; mt < MTiles; ++mt)
+      softmaxBlock(s[mt], blockScale, rowFactor[mt], rowMax[mt], rowSum[mt],
+                   pFrag[mt], alpha[mt], weight[mt]);
 
     if (more)
       waitAsync<2>(); // V of this step

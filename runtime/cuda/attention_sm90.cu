@@ -98,27 +98,6 @@ produce(const CUtensorMap *qMap, const CUtensorMap *kMap,
   }
 }
 
-/// The largest of row h's 32 biased products in `s` (this thread's part).
-/// They are positive floats or -inf (masked), whose order is that of their
-/// bits as signed integers: Hopper's three-way integer max (a DPX
-/// instruction) takes two per step, in a tree rather than a chain.
-__device__ __forceinline__ float rowMaxOfBits(const float (&s)[64], int h) {
-  int v[32];
-#pragma unroll
-  for (int n = 0; n < 16; ++n) {
-    v[2 * n] = __float_as_int(s[4 * n + 2 * h]);
-    v[2 * n + 1] = __float_as_int(s[4 * n + 2 * h + 1]);
-  }
-  int w[11]; // 32 -> 11 -> 4 -> 2 -> 1
-#pragma unroll
-  for (int i = 0; i < 10; ++i)
-    w[i] = __vimax3_s32(v[3 * i], v[3 * i + 1], v[3 * i + 2]);
-  w[10] = max(v[30], v[31]);
-  int x0 = __vimax3_s32(w[0], w[1], w[2]), x1 = __vimax3_s32(w[3], w[4], w[5]);
-  int x2 = __vimax3_s32(w[6], w[7], w[8]), x3 = max(w[9], w[10]);
-  return __int_as_float(max(max(x0, x1), max(x2, x3)));
-}
-
 /// P V of one 32-key step: n128 at head dim 128, n64 at 64.
 __device__ __forceinline__ void wgmmaU8(int32_t (&d)[64],
                                         const uint32_t (&a)[4], uint64_t b) {
@@ -134,57 +113,6 @@ struct RowState {
   float factor[2], max[2], sum[2];
   bool poisoned[2]; // a non-finite Q row or K block: the output row is NaN
 };
-
-/// The softmax of one block for this thread's two rows, as the mma.sync
-/// kernel's: the block max of the biased products (one factor per row
-/// and block), P = 255 exp2(s - max) rounded to u8 into the A fragments
-/// of P V, the row sums, and the weights of the old O (alpha) and of this
-/// block's P V (weight).
-__device__ __forceinline__ void
-softmaxBlock(float (&s)[64], float blockScale, RowState &rows,
-             uint32_t (&pFrag)[4][4], float (&alpha)[2], float (&weight)[2]) {
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    // A zero factor (a zero row of Q or block of K: all scores 0) is
-    // raised to the least normal so that -inf * factor stays -inf.
-    const float factor =
-        fmaxf(__fmul_rn(rows.factor[h], blockScale), 1.17549435e-38f);
-    float maxBits = rowMaxOfBits(s, h);
-    maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 1));
-    maxBits = fmaxf(maxBits, __shfl_xor_sync(0xffffffffu, maxBits, 2));
-    const bool empty = maxBits == -INFINITY; // no key of the row here
-    const float blockMax =
-        empty ? -INFINITY : __fmul_rn(__fsub_rn(maxBits, kBias), factor);
-    const float newMax = fmaxf(rows.max[h], blockMax);
-    alpha[h] = rows.max[h] == -INFINITY
-                   ? 0.0f
-                   : exp2Approx(__fsub_rn(rows.max[h], newMax));
-    weight[h] = empty ? 0.0f : exp2Approx(__fsub_rn(blockMax, newMax));
-    rows.max[h] = newMax;
-    // exp2((bits - maxBits) * factor + log2 255) as one FMA.
-    const float shift =
-        empty ? 0.0f : __fsub_rn(kLog2Of255, __fmul_rn(maxBits, factor));
-    uint32_t sum = 0; // of the u8 terms, 4 per dp4a
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      uint32_t bytes[4][2];
-#pragma unroll
-      for (int n = 0; n < 4; ++n)
-#pragma unroll
-        for (int x = 0; x < 2; ++x)
-          bytes[n][x] = roundToByte(exp2Approx(
-              __fmaf_rn(s[4 * (4 * c + n) + 2 * h + x], factor, shift)));
-      pFrag[c][h] =
-          packBytes(bytes[0][0], bytes[0][1], bytes[1][0], bytes[1][1]);
-      pFrag[c][2 + h] =
-          packBytes(bytes[2][0], bytes[2][1], bytes[3][0], bytes[3][1]);
-      sum = __dp4a(pFrag[c][h], 0x01010101u, sum);
-      sum = __dp4a(pFrag[c][2 + h], 0x01010101u, sum);
-    }
-    rows.sum[h] =
-        __fmaf_rn(rows.sum[h], alpha[h], __fmul_rn(float(sum), weight[h]));
-  }
-}
 
 #endif // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -288,10 +216,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       rows.poisoned[0] = rows.poisoned[1] = true;
     // wgmma's D fragment: acc[4n + e] is row lane / 4 (+ 8 for e >= 2),
     // key 8n + 2 (lane % 4) + e % 2 of the block.
-    float sBits[64];
+    float sBits[16][4];
 #pragma unroll
     for (int i = 0; i < 64; ++i)
-      sBits[i] = __int_as_float(acc[i]);
+      sBits[i / 4][i % 4] = __int_as_float(acc[i]);
     const int firstKey = t * kBlockKV;
     const bool partial = firstKey + kBlockKV > args.seqKV;
     const bool diagonal = args.causal && firstKey + kBlockKV - 1 > warpFirstRow;
@@ -301,10 +229,11 @@ __global__ void __launch_bounds__(kThreads, 1)
         int key = firstKey + i / 4 * 8 + lane % 4 * 2 + (i & 1);
         int row = warpFirstRow + lane / 4 + (i % 4 >= 2 ? 8 : 0);
         if ((partial && key >= args.seqKV) || (diagonal && key > row))
-          sBits[i] = -INFINITY;
+          sBits[i / 4][i % 4] = -INFINITY;
       }
     }
-    softmaxBlock(sBits, blockScale, rows, pFrag, alpha, weight);
+    softmaxBlock(sBits, blockScale, rows.factor, rows.max, rows.sum, pFrag,
+                 alpha, weight);
   };
 
   // The two warpgroups take turns on the tensor cores (named barriers 1
