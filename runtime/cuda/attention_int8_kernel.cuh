@@ -48,6 +48,7 @@ using attention::loadMatrices;
 using attention::waitAsync;
 
 constexpr int kBlockKV = 128; // keys per block: K's scale, P's rounding unit
+constexpr float kLog2Of255 = 7.99435343685885793f;
 
 /// Keys rounded up to whole blocks: the row length of the transposed V and
 /// of K's scales (the padding is zero).
@@ -427,36 +428,15 @@ struct Args {
 constexpr int kBiasBits = 0x4B400000;
 constexpr float kBias = 12582912.0f;
 
-/// log2(255 / 256): P's exponent is taken 8 below log2(255 p), see
-/// fourProbabilities.
-constexpr float kLog2Of255Over256 = -0.005646563141142063f;
-
-/// Four u8 terms of P, 255 exp2(x) rounded, packed a first, from their
-/// exponents minus 8 (x - 8 <= log2(255 / 256)): two at a time in half
-/// precision, exp2 on the f16x2 path of the exp2 unit (one instruction
-/// for two terms; the unit bounds the softmax), then 256 r + 1024 as one
-/// f16x2 FMA, which rounds 256 r to its nearest integer (ties to even)
-/// in the low byte of each half (1024 <= 1024 + 256 r < 2048, where f16
-/// steps by 1). Exponents near 0, where the large terms are, keep f16's
-/// 11 bits (2^-12 at the largest term, a small term's error is a fraction
-/// of its step), and exp2.approx.f16x2's relative error (2^-9.9) moves a
-/// term by at most 0.27 of a step: the largest stays 255, and a term
-/// differs from the f32 path's by at most one step, as the CPU
-/// reference's exp2 already may.
-__device__ __forceinline__ uint32_t fourProbabilities(float a, float b, float c,
-                                                      float d) {
-  __half2 ab = __floats2half2_rn(a, b), cd = __floats2half2_rn(c, d);
-  uint32_t abBits = *reinterpret_cast<uint32_t *>(&ab);
-  uint32_t cdBits = *reinterpret_cast<uint32_t *>(&cd);
-  asm("ex2.approx.f16x2 %0, %0;" : "+r"(abBits));
-  asm("ex2.approx.f16x2 %0, %0;" : "+r"(cdBits));
-  const __half2 scale = __floats2half2_rn(256.0f, 256.0f);
-  const __half2 bias = __floats2half2_rn(1024.0f, 1024.0f);
-  __half2 p = __hfma2(*reinterpret_cast<__half2 *>(&abBits), scale, bias);
-  __half2 q = __hfma2(*reinterpret_cast<__half2 *>(&cdBits), scale, bias);
-  // The low bytes of the four halves: bytes 0 and 2 of each word.
-  return __byte_perm(*reinterpret_cast<uint32_t *>(&p),
-                     *reinterpret_cast<uint32_t *>(&q), 0x6420);
+/// x in [0, 255.5) -> its nearest integer (ties to even) in the low byte.
+__device__ __forceinline__ uint32_t roundToByte(float x) {
+  return __float_as_uint(__fadd_rn(x, kBias));
+}
+/// Low bytes of four words, a in the lowest.
+__device__ __forceinline__ uint32_t packBytes(uint32_t a, uint32_t b,
+                                              uint32_t c, uint32_t d) {
+  return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040),
+                     0x5410);
 }
 
 __device__ __forceinline__ void mmaS8(int (&d)[4], const uint32_t (&a)[4],
@@ -530,24 +510,26 @@ softmaxBlock(const float (&s)[16][4], float blockScale,
                    : exp2Approx(__fsub_rn(rowMax[h], newMax));
     weight[h] = empty ? 0.0f : exp2Approx(__fsub_rn(blockMax, newMax));
     rowMax[h] = newMax;
-    // exp2((bits - maxBits) * factor + log2 255), its exponent minus 8 as
-    // one FMA (fourProbabilities).
+    // exp2((bits - maxBits) * factor + log2 255) as one FMA.
     const float shift =
-        empty ? 0.0f : __fsub_rn(kLog2Of255Over256, __fmul_rn(maxBits, factor));
+        empty ? 0.0f : __fsub_rn(kLog2Of255, __fmul_rn(maxBits, factor));
     uint32_t sum = 0; // of the u8 terms, 4 per dp4a
     // P's operand registers h and 2 + h of each 32-key step (this thread's
     // row lane / 4 + 8h): keys {2t, 2t+1} of 8-key tiles 4c, 4c+1, then
     // 4c+2, 4c+3 (keyPosition).
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
-      float x[4][2];
+      uint32_t bytes[4][2];
 #pragma unroll
       for (int n = 0; n < 4; ++n)
 #pragma unroll
-        for (int e = 0; e < 2; ++e)
-          x[n][e] = __fmaf_rn(s[4 * c + n][2 * h + e], factor, shift);
-      pFrag[c][h] = fourProbabilities(x[0][0], x[0][1], x[1][0], x[1][1]);
-      pFrag[c][2 + h] = fourProbabilities(x[2][0], x[2][1], x[3][0], x[3][1]);
+        for (int x = 0; x < 2; ++x)
+          bytes[n][x] = roundToByte(
+              exp2Approx(__fmaf_rn(s[4 * c + n][2 * h + x], factor, shift)));
+      pFrag[c][h] =
+          packBytes(bytes[0][0], bytes[0][1], bytes[1][0], bytes[1][1]);
+      pFrag[c][2 + h] =
+          packBytes(bytes[2][0], bytes[2][1], bytes[3][0], bytes[3][1]);
       sum = __dp4a(pFrag[c][h], 0x01010101u, sum);
       sum = __dp4a(pFrag[c][2 + h], 0x01010101u, sum);
     }
