@@ -538,14 +538,21 @@ struct FuseAttentionPass
 
   /// int8 for this chain: asked for, and enough keys when a minimum is set
   /// (the int8 kernel's quantizing pass costs more than it saves on short
-  /// sequences).
+  /// sequences; below head dim 128 the products it speeds up are a smaller
+  /// share, so a narrow head may need more keys).
   bool takesInt8(const AttentionChain &chain) {
     if (!int8)
       return false;
-    if (int8MinKeys <= 0)
+    auto value = cast<ShapedType>(chain.value.getType());
+    int64_t headDim = value.getDimSize(2);
+    int64_t minKeys = int8MinKeysNarrow > 0 &&
+                              !ShapedType::isDynamic(headDim) && headDim < 128
+                          ? int64_t(int8MinKeysNarrow)
+                          : int64_t(int8MinKeys);
+    if (minKeys <= 0)
       return true;
-    int64_t keys = cast<ShapedType>(chain.value.getType()).getDimSize(1);
-    return !ShapedType::isDynamic(keys) && keys >= int8MinKeys;
+    int64_t keys = value.getDimSize(1);
+    return !ShapedType::isDynamic(keys) && keys >= minKeys;
   }
 
   void rewrite(linalg::BatchMatmulOp pv, const AttentionChain &chain) {

@@ -284,7 +284,9 @@ def FuseAttention : Pass<"qforge-fuse-attention", "::mlir::ModuleOp"> {
     Rounding changes: scores stay f32, probabilities are rounded once.
     With `int8`, the fused ops compute both products in int8 (the op's
     `int8` attribute; qforge-compile sets it for quantized models), with
-    `int8-min-keys` only those over at least that many (static) keys.
+    `int8-min-keys` only those over at least that many (static) keys
+    (`int8-min-keys-narrow`, when set, instead for head dims below 128:
+    the int8 kernel saves less per key there).
   }];
   let options = [
     ListOption<"headDims", "head-dims", "int64_t",
@@ -295,6 +297,9 @@ def FuseAttention : Pass<"qforge-fuse-attention", "::mlir::ModuleOp"> {
     Option<"int8MinKeys", "int8-min-keys", "int64_t", "0",
            "With int8: only attention over at least this many keys (a "
            "static count); shorter or dynamic key lengths stay float">,
+    Option<"int8MinKeysNarrow", "int8-min-keys-narrow", "int64_t", "0",
+           "With int8: the minimum for head dims below 128 instead of "
+           "int8-min-keys (0: int8-min-keys for every head dim)">,
   ];
   let dependentDialects = ["::qforge::QForgeDialect",
                            "::mlir::linalg::LinalgDialect",

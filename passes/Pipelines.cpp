@@ -48,16 +48,20 @@ constexpr const char *kToLLVM =
 std::string toNVVMPipeline(const std::string &chip, const std::string &features,
                            const std::string &toolkit, int64_t blockSize,
                            bool fuseAttention, bool attentionInt8,
-                           int64_t attentionInt8MinKeys) {
+                           int64_t attentionInt8MinKeys,
+                           int64_t attentionInt8MinKeysNarrow) {
   // Calls inlined first: buffer deallocation across a call needs run-time
   // bookkeeping arrays on the host, which the device pipeline would move.
   return std::string("inline,") +
          // Attention as one flash-attention call (f16 / bf16): the scores
          // never reach memory.
-         (!fuseAttention  ? std::string()
-          : attentionInt8 ? "qforge-fuse-attention{int8=true int8-min-keys=" +
-                                std::to_string(attentionInt8MinKeys) + "},"
-                          : std::string("qforge-fuse-attention,")) +
+         (!fuseAttention ? std::string()
+          : attentionInt8
+              ? "qforge-fuse-attention{int8=true int8-min-keys=" +
+                    std::to_string(attentionInt8MinKeys) +
+                    " int8-min-keys-narrow=" +
+                    std::to_string(attentionInt8MinKeysNarrow) + "},"
+              : std::string("qforge-fuse-attention,")) +
          "qforge-decompose-aggregates,"
          "qforge-lower-to-runtime{float-gemms=true quantize-kernels=true},"
          // One kernel per chain of elementwise ops (and per softmax /
@@ -128,6 +132,11 @@ struct NVVMOptions : public PassPipelineOptions<NVVMOptions> {
       *this, "attention-int8-min-keys",
       llvm::cl::desc("with attention-int8: only attention over at least "
                      "this many (static) keys"),
+      llvm::cl::init(0)};
+  Option<int64_t> attentionInt8MinKeysNarrow{
+      *this, "attention-int8-min-keys-narrow",
+      llvm::cl::desc("with attention-int8: the minimum for head dims below "
+                     "128 (0: attention-int8-min-keys)"),
       llvm::cl::init(0)};
 };
 
@@ -229,10 +238,10 @@ void qforge::registerQForgePipelines() {
       "every other op a generated GPU kernel (PTX in the module), host code "
       "to the LLVM dialect",
       [](OpPassManager &pm, const NVVMOptions &options) {
-        std::string text =
-            toNVVMPipeline(options.chip, options.features, options.toolkit,
-                           options.blockSize, options.fuseAttention,
-                           options.attentionInt8, options.attentionInt8MinKeys);
+        std::string text = toNVVMPipeline(
+            options.chip, options.features, options.toolkit, options.blockSize,
+            options.fuseAttention, options.attentionInt8,
+            options.attentionInt8MinKeys, options.attentionInt8MinKeysNarrow);
         if (failed(parsePassPipeline(text, pm)))
           pm.addPass(std::make_unique<ErrorPass>(
               "qforge-to-nvvm: bad pipeline options (chip '" + options.chip +

@@ -7,6 +7,11 @@
 // RUN: qforge-opt %s --qforge-fuse-attention="int8=true" --split-input-file | FileCheck %s --check-prefix=INT8
 // int8-min-keys: the 8-key chain below it stays float.
 // RUN: qforge-opt %s --qforge-fuse-attention="int8=true int8-min-keys=16" --split-input-file | FileCheck %s --check-prefix=INT8MIN
+// int8-min-keys-narrow: the minimum for head dims below 128 (this one's
+// is 32): 8 keys are enough with it at 8, not at 16, whatever
+// int8-min-keys says.
+// RUN: qforge-opt %s --qforge-fuse-attention="int8=true int8-min-keys=16 int8-min-keys-narrow=8" --split-input-file | FileCheck %s --check-prefix=NARROW8
+// RUN: qforge-opt %s --qforge-fuse-attention="int8=true int8-min-keys=8 int8-min-keys-narrow=16" --split-input-file | FileCheck %s --check-prefix=INT8MIN
 // What is matched but not fused says why (default head dims):
 // RUN: qforge-opt %s --qforge-fuse-attention --split-input-file --verify-diagnostics -o /dev/null
 
@@ -29,6 +34,8 @@
 // INT8: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 0.176757813 int8 : tensor<2x8x32xf16>
 // INT8MIN-LABEL: func.func @block_attention
 // INT8MIN: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 0.176757813 : tensor<2x8x32xf16>
+// NARROW8-LABEL: func.func @block_attention
+// NARROW8: qforge.attention %{{.*}}, %{{.*}}, %{{.*}} scale 0.176757813 int8 : tensor<2x8x32xf16>
 func.func @block_attention(%q: tensor<2x8x32xf16>, %k: tensor<8x2x32xf16>, %v: tensor<2x8x32xf16>) -> tensor<2x8x32xf16> {
   %zero = arith.constant 0.0 : f16
   %ninf = arith.constant 0xFC00 : f16

@@ -101,9 +101,10 @@ static cl::opt<std::string> attentionPrecision(
         "products in: float (the model's float type), int8 (Q, K, V "
         "and the probabilities quantized at run time; about 36 dB "
         "from float attention on Gaussian data), or auto (int8 for attention "
-        "over >= 2048 keys when the model is quantized, i.e. holds "
-        "qforge quantized ops or types; float otherwise: below that "
-        "the int8 kernel's quantizing pass costs more than it saves)"),
+        "over >= 2048 keys at head dim 128, >= 4096 at narrower heads, "
+        "when the model is quantized, i.e. holds qforge quantized ops or "
+        "types; float otherwise: below that the int8 kernel's quantizing "
+        "pass costs more than it saves)"),
     cl::init("auto"), cl::cat(qforgeCategory));
 static cl::opt<bool> keepObject("keep-object",
                                 cl::desc("also write <output>.o"),
@@ -118,11 +119,15 @@ namespace {
 /// version added); qforge-run refuses a model of another version.
 constexpr int kModelAbiVersion = QFORGE_MODEL_ABI_VERSION;
 
-/// --attention-precision=auto: int8 attention from this many keys on. On
-/// the H100 (bench/RESULTS.md, session 7) the Hopper int8 kernel with its
-/// quantizing pass is 1.4x the f16 kernel at 2048 keys and head dim 128,
-/// even at 64; the mma.sync kernel other GPUs run is even at 128 there.
+/// --attention-precision=auto: int8 attention from this many keys on (at
+/// head dim 128; below it from the narrow count). On the H100
+/// (bench/RESULTS.md, session 7) the Hopper int8 kernel with its
+/// quantizing pass is 1.4x the f16 kernel at 2048 keys and head dim 128
+/// (the mma.sync kernel other GPUs run is even there), but 0.9x at head
+/// dim 64 (the hidden-1024 block: 0.335 ms vs 0.316 with f16 attention),
+/// and 1.4x at 64 from 8192 keys.
 constexpr int64_t kAutoInt8AttentionMinKeys = 2048;
+constexpr int64_t kAutoInt8AttentionMinKeysNarrow = 4096;
 
 int fail(const llvm::Twine &message) {
   llvm::errs() << "qforge-compile: error: " << message << "\n";
@@ -318,14 +323,17 @@ int main(int argc, char **argv) {
                          (attentionPrecision == "auto" && target == "cuda" &&
                           fuseAttention && isQuantized(*module));
     // auto: int8 only where it is faster on the H100 (bench/RESULTS.md,
-    // session 7: 1.0-1.4x at 2048 keys, 1.4-2.2x at 8192).
-    int64_t int8MinKeys =
-        attentionPrecision == "auto" ? kAutoInt8AttentionMinKeys : 0;
+    // session 7).
+    bool automatic = attentionPrecision == "auto";
+    int64_t int8MinKeys = automatic ? kAutoInt8AttentionMinKeys : 0;
+    int64_t int8MinKeysNarrow = automatic ? kAutoInt8AttentionMinKeysNarrow : 0;
     if (target == "cuda")
       metadata += std::string("attention ") +
                   (!attentionInt8 ? std::string("float")
                    : int8MinKeys > 0
-                       ? "int8 for >= " + std::to_string(int8MinKeys) + " keys"
+                       ? "int8 for >= " + std::to_string(int8MinKeys) +
+                             " keys (>= " + std::to_string(int8MinKeysNarrow) +
+                             " below head dim 128)"
                        : std::string("int8")) +
                   "\n";
     std::string pipeline =
@@ -334,7 +342,8 @@ int main(int argc, char **argv) {
                   " fuse-attention=" + (fuseAttention ? "true" : "false") +
                   " attention-int8=" + (attentionInt8 ? "true" : "false") +
                   " attention-int8-min-keys=" + std::to_string(int8MinKeys) +
-                  "}"
+                  " attention-int8-min-keys-narrow=" +
+                  std::to_string(int8MinKeysNarrow) + "}"
             : std::string("qforge-to-llvm");
     if (floatPrecision != "f32")
       pipeline = "inline,qforge-float-precision{type=" + floatPrecision + "}," +
