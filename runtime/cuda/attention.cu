@@ -52,8 +52,7 @@ cudaError_t launchInt8Sm90(const qforge_attention_desc &d,
   const int dim = int(d.head_dim);
   const attention_int8::Operands &in = args.in;
   Sm90AttentionMaps maps;
-  if (!encodeOperand(encode, maps.q, in.q, dim, d.seq_q, d.batch, dim,
-                     sm90AttentionQueryRows(dim)) ||
+  if (!encodeOperand(encode, maps.q, in.q, dim, d.seq_q, d.batch, dim, 128) ||
       !encodeOperand(encode, maps.k, in.k, dim, in.keys, d.batch, dim, 128) ||
       !encodeOperand(encode, maps.vt, in.vt, in.keys, dim, d.batch, 128, dim))
     return cudaErrorInvalidValue;

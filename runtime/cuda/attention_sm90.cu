@@ -32,41 +32,36 @@ namespace {
 
 using namespace attention_int8;
 
+constexpr int kConsumers = 2; // warpgroups of 64 query rows
+constexpr int kBlockQ = 64 * kConsumers;
+constexpr int kConsumerThreads = 128 * kConsumers;
+constexpr int kThreads = kConsumerThreads + 128; // + the producer warpgroup
 constexpr int kStages = 2; // 3 measured no faster
 // Whether the consumers take turns on the tensor cores (see below;
 // measured 2% faster than letting them race).
 constexpr bool kPingPong = true;
+// Registers per thread after setmaxnreg: at head dim 128, P V of one block,
+// S of the next and O are 192 live accumulators, so the consumers take 240
+// and the producer warpgroup (one thread of which issues copies) gives its
+// share up. Each SM sub-partition holds one producer and two consumer
+// warps: 24 + 2 x 240 registers per lane of its 512. (With a producer warp
+// instead of a warpgroup, 9 warps put 3 consumer warps on one
+// sub-partition, which caps every thread at 168 registers.)
 constexpr int kProducerRegisters = 24;
+constexpr int kConsumerRegisters = 240;
 static_assert(kBlockKV == 128);
 
-/// The shapes that follow from the head dim D (64 or 128): a block of K
-/// (128 rows of D bytes) or of V^T (D rows of 128 keys) is 128 * D bytes;
-/// Q and K rows are one swizzle row of D bytes, V^T's of 128.
-///
-/// Consumer warpgroups of 64 query rows, and their registers after
-/// setmaxnreg (the producer warpgroup, one thread of which issues the
-/// copies, keeps 24). At head dim 128, P V of one block, S of the next and
-/// O are 192 live accumulators: two consumers of 240 registers, each SM
-/// sub-partition holding one producer and two consumer warps (24 + 2 x 240
-/// of its 512 per lane). At 64 they are 128: three consumers of 160 fit
-/// (24 + 3 x 160), and the third warp per sub-partition hides the
-/// softmax's latencies, which bound the kernel. (With a producer warp
-/// instead of a warpgroup, 9 warps put 3 consumer warps on one
-/// sub-partition, which capped every thread at 168 registers.)
+/// The shapes that follow from the head dim D (64 or 128): a block of Q,
+/// of K (128 rows of D bytes) or of V^T (D rows of 128 keys) is 128 * D
+/// bytes; Q and K rows are one swizzle row of D bytes, V^T's of 128.
 template <int D> struct Shape {
   static_assert(D == 64 || D == 128);
-  static constexpr int kConsumers = D == 64 ? 3 : 2;
-  static constexpr int kConsumerRegisters = D == 64 ? 160 : 240;
-  static constexpr int kConsumerThreads = 128 * kConsumers;
-  static constexpr int kThreads = kConsumerThreads + 128;
-  static constexpr int kBlockQ = 64 * kConsumers;
-  static constexpr int kQueryBytes = kBlockQ * D; // a multiple of 1024
   static constexpr int kTileBytes = 128 * D;
   // Q, the K and V^T stages, the barriers (Q's, and full + empty per stage
   // for K and for V), slack to align the tiles to 1024 bytes (the swizzle
   // pattern repeats every 8 rows).
   static constexpr int kSharedBytes =
-      kQueryBytes + 2 * kStages * kTileBytes + (1 + 4 * kStages) * 8 + 1024;
+      (1 + 2 * kStages) * kTileBytes + (1 + 4 * kStages) * 8 + 1024;
   static constexpr int kAccumulators = D / 2; // of O and P V per thread
 };
 
@@ -87,7 +82,7 @@ produce(const CUtensorMap *qMap, const CUtensorMap *kMap,
         "prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(map))
         : "memory");
   constexpr int kTileBytes = Shape<D>::kTileBytes;
-  barrierExpectBytes(qFull, Shape<D>::kQueryBytes);
+  barrierExpectBytes(qFull, kTileBytes);
   copyTile3d(sQ, qMap, 0, qStart, batch, qFull);
   for (int t = 0; t < tiles; ++t) {
     int s = t % kStages;
@@ -122,20 +117,18 @@ struct RowState {
 #endif // __CUDA_ARCH_FEAT_SM90_ALL
 
 template <typename T, int D>
-__global__ void __launch_bounds__(Shape<D>::kThreads, 1)
+__global__ void __launch_bounds__(kThreads, 1)
     int8AttentionKernel(const __grid_constant__ CUtensorMap qMap,
                         const __grid_constant__ CUtensorMap kMap,
                         const __grid_constant__ CUtensorMap vMap,
                         const Args args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using Tile = Shape<D>;
-  constexpr int kTileBytes = Tile::kTileBytes, kAcc = Tile::kAccumulators;
-  constexpr int kConsumers = Tile::kConsumers, kBlockQ = Tile::kBlockQ;
-  constexpr int kConsumerThreads = Tile::kConsumerThreads;
+  constexpr int kTileBytes = Shape<D>::kTileBytes;
+  constexpr int kAcc = Shape<D>::kAccumulators;
   extern __shared__ uint8_t rawShared[];
   uint8_t *sQ = reinterpret_cast<uint8_t *>(
       (reinterpret_cast<uintptr_t>(rawShared) + 1023) & ~uintptr_t(1023));
-  uint8_t *sK = sQ + Tile::kQueryBytes;
+  uint8_t *sK = sQ + kTileBytes;
   uint8_t *sV = sK + kStages * kTileBytes;
   uint64_t *qFull = reinterpret_cast<uint64_t *>(sV + kStages * kTileBytes);
   uint64_t *kFull = qFull + 1, *kEmpty = kFull + kStages;
@@ -168,8 +161,7 @@ __global__ void __launch_bounds__(Shape<D>::kThreads, 1)
     return;
   }
 
-  asm volatile(
-      "setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(Tile::kConsumerRegisters));
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kConsumerRegisters));
   const int consumer = int(threadIdx.x) / 128;
   const int warp = int(threadIdx.x) % 128 / 32, lane = int(threadIdx.x) % 32;
   const int warpFirstRow = qStart + consumer * 64 + warp * 16;
@@ -244,34 +236,28 @@ __global__ void __launch_bounds__(Shape<D>::kThreads, 1)
                  alpha, weight);
   };
 
-  // The warpgroups take turns on the tensor cores in a ring (named
-  // barrier 1 + w is warpgroup w's turn; FlashAttention-3's ping-pong):
-  // one issues its products while the others run their softmax, instead
-  // of all waiting at once. The last warpgroup lets warpgroup 0 go first.
+  // The two warpgroups take turns on the tensor cores (named barriers 1
+  // and 2, FlashAttention-3's ping-pong): one issues its products while
+  // the other runs its softmax, instead of both waiting at once. Warpgroup
+  // 1 lets warpgroup 0 go first.
   // (Immediate barrier ids: a register id makes ptxas reserve all 16.)
   auto waitTurn = [&] {
     if (!kPingPong)
       return;
     if (consumer == 0)
       asm volatile("bar.sync 1, 256;" ::: "memory");
-    else if (consumer == 1)
-      asm volatile("bar.sync 2, 256;" ::: "memory");
     else
-      asm volatile("bar.sync 3, 256;" ::: "memory");
+      asm volatile("bar.sync 2, 256;" ::: "memory");
   };
   auto passTurn = [&] {
     if (!kPingPong)
       return;
-    const int next = consumer + 1 == kConsumers ? 0 : consumer + 1;
-    if (next == 0)
-      asm volatile("bar.arrive 1, 256;" ::: "memory");
-    else if (next == 1)
+    if (consumer == 0)
       asm volatile("bar.arrive 2, 256;" ::: "memory");
     else
-      asm volatile("bar.arrive 3, 256;" ::: "memory");
+      asm volatile("bar.arrive 1, 256;" ::: "memory");
   };
-  const bool lastConsumer = consumer + 1 == kConsumers;
-  if (lastConsumer)
+  if (consumer == 1)
     passTurn();
   barrierWait(qFull, 0);
   waitTurn();
@@ -325,7 +311,7 @@ __global__ void __launch_bounds__(Shape<D>::kThreads, 1)
     softmax(t + 1);
   }
   issueValues(tiles - 1);
-  if (!lastConsumer) // the last warpgroup's last turn goes to nobody
+  if (consumer == 0) // warpgroup 1's last turn is passed to nobody
     passTurn();
   wgmmaWait<0>();
   addValues(tiles - 1);
@@ -370,18 +356,13 @@ cudaError_t launchTyped(const Sm90AttentionMaps &maps, const Args &args,
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
   if (status != cudaSuccess)
     return status;
-  constexpr int kBlockQ = Shape<D>::kBlockQ;
   dim3 grid(unsigned((args.seqQ + kBlockQ - 1) / kBlockQ), unsigned(batch));
-  kernel<<<grid, Shape<D>::kThreads, kSharedBytes, stream>>>(maps.q, maps.k,
-                                                             maps.vt, args);
+  kernel<<<grid, kThreads, kSharedBytes, stream>>>(maps.q, maps.k, maps.vt,
+                                                   args);
   return cudaGetLastError();
 }
 
 } // namespace
-
-int sm90AttentionQueryRows(int64_t headDim) {
-  return headDim == 64 ? Shape<64>::kBlockQ : Shape<128>::kBlockQ;
-}
 
 bool int8AttentionSm90Available() {
   int device = 0, major = 0, minor = 0;

@@ -32,12 +32,8 @@ struct Args;
 /// swizzle row: 64 or 128 bytes).
 inline bool sm90AttentionTakesHeadDim(int64_t d) { return d == 64 || d == 128; }
 
-/// Query rows per block of the kernel for `headDim`: the rows of Q's box.
-int sm90AttentionQueryRows(int64_t headDim);
-
 /// Tensor maps of the quantized operands, all int8, for head dim D:
-/// q dims {D, seqQ, batch} with boxes {D, sm90AttentionQueryRows(D)} and
-/// k {D, keys, batch} with boxes {D, 128} in
+/// q dims {D, seqQ, batch} and k {D, keys, batch} with boxes {D, 128} in
 /// the D-byte swizzle; vt {keys, D, batch} with boxes {128, D} in the
 /// 128-byte swizzle (one block of queries, keys or V^T columns).
 struct Sm90AttentionMaps {

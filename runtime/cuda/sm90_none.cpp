@@ -20,8 +20,6 @@ cudaError_t launchInt8GemmSm90(const Sm90GemmArgs &, const EpilogueParams &,
 
 bool int8AttentionSm90Available() { return false; }
 
-int sm90AttentionQueryRows(int64_t) { return 128; }
-
 cudaError_t launchInt8AttentionSm90(const Sm90AttentionMaps &,
                                     const attention_int8::Args &, int64_t,
                                     int64_t, qforge_dtype, cudaStream_t) {
