@@ -36,7 +36,7 @@ constexpr int kConsumers = 2; // warpgroups of 64 query rows
 constexpr int kBlockQ = 64 * kConsumers;
 constexpr int kConsumerThreads = 128 * kConsumers;
 constexpr int kThreads = kConsumerThreads + 128; // + the producer warpgroup
-constexpr int kStages = 2; // 3 measured no faster
+constexpr int kStages = 2;                       // 3 measured no faster
 // Whether the consumers take turns on the tensor cores (see below;
 // measured 2% faster than letting them race).
 constexpr bool kPingPong = true;
@@ -202,10 +202,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   // K's block scales one block ahead (a load at the softmax stalled it on
   // the L2 latency every block).
   float nextBlockScale = kScale[0];
-  // The masks and the softmax of block `t` once its S has landed.
-  uint32_t pFrag[4][4];
-  float alpha[2], weight[2];
-  auto softmax = [&](int t) {
+  // The masks and the softmax of block `t` once its S has landed, into
+  // `p` (two sets alternate: P V of one block is still reading its P from
+  // registers while the softmax of the next writes the other).
+  struct Probabilities {
+    uint32_t frag[4][4];
+    float alpha[2], weight[2];
+  };
+  auto softmax = [&](int t, Probabilities &p) {
     fenceAccumulators(acc);
     if (lane == 0)
       barrierArrive(&kEmpty[t % kStages]);
@@ -232,8 +236,8 @@ __global__ void __launch_bounds__(kThreads, 1)
           sBits[i / 4][i % 4] = -INFINITY;
       }
     }
-    softmaxBlock(sBits, blockScale, rows.factor, rows.max, rows.sum, pFrag,
-                 alpha, weight);
+    softmaxBlock(sBits, blockScale, rows.factor, rows.max, rows.sum, p.frag,
+                 p.alpha, p.weight);
   };
 
   // The two warpgroups take turns on the tensor cores (named barriers 1
@@ -259,62 +263,82 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
   if (consumer == 1)
     passTurn();
+  Probabilities first, second;
   barrierWait(qFull, 0);
   waitTurn();
   issueScores(0);
   passTurn();
   wgmmaWait<0>();
-  softmax(0);
+  softmax(0, first);
 
   // P V of block `t` from the bias, issued in this warpgroup's turn.
   int32_t pv[kAcc];
-  auto issueValues = [&](int t) {
+  auto issueValues = [&](int t, const Probabilities &p) {
 #pragma unroll
     for (int i = 0; i < kAcc; ++i)
       pv[i] = kBiasBits;
-    waitTurn();
     barrierWait(&vFull[t % kStages], (t / kStages) & 1);
     wgmmaFence();
 #pragma unroll
     for (int c = 0; c < kBlockKV / 32; ++c)
-      wgmmaU8(pv, pFrag[c],
+      wgmmaU8(pv, p.frag[c],
               operandDescriptor(sV + t % kStages * kTileBytes + c * 32));
     wgmmaCommit();
   };
   // O = O * alpha + weight * (P V) as two FMAs, once P V has landed.
-  auto addValues = [&](int t) {
+  auto addValues = [&](int t, const Probabilities &p) {
     fenceAccumulators(pv);
     if (lane == 0)
       barrierArrive(&vEmpty[t % kStages]);
-    const float biasTimesWeight[2] = {-__fmul_rn(kBias, weight[0]),
-                                      -__fmul_rn(kBias, weight[1])};
+    const float biasTimesWeight[2] = {-__fmul_rn(kBias, p.weight[0]),
+                                      -__fmul_rn(kBias, p.weight[1])};
 #pragma unroll
     for (int i = 0; i < kAcc; ++i) {
       int h = i % 4 / 2;
-      o[i] = __fmaf_rn(__int_as_float(pv[i]), weight[h],
-                       __fmaf_rn(o[i], alpha[h], biasTimesWeight[h]));
+      o[i] = __fmaf_rn(__int_as_float(pv[i]), p.weight[h],
+                       __fmaf_rn(o[i], p.alpha[h], biasTimesWeight[h]));
     }
   };
 
-  // Each step: P V of block t and S of block t + 1 in one turn; O takes
-  // P V while S is still on the tensor cores, then the softmax of t + 1.
-  // (The last block is peeled so that every path through the loop waits
-  // for the same groups: ptxas serializes all wgmma of a kernel where it
-  // cannot prove an accumulator is not read in flight.)
-  for (int t = 0; t + 1 < tiles; ++t) {
-    issueValues(t);
+  // Each step, in one turn: S of block t + 1, then P V of block t (from
+  // `now`'s P). The groups complete in order, so the softmax of t + 1
+  // (into `next`) starts as soon as its S has landed, while P V of t is
+  // still on the tensor cores; O takes P V of t after it. (S issued after
+  // P V made every step wait for both products before its softmax.)
+  auto step = [&](int t, const Probabilities &now, Probabilities &next) {
+    waitTurn();
     issueScores(t + 1);
+    issueValues(t, now);
     passTurn();
     wgmmaWait<1>();
-    addValues(t);
+    softmax(t + 1, next);
     wgmmaWait<0>();
-    softmax(t + 1);
+    addValues(t, now);
+  };
+  // The last block: P V only (peeled, and the loop unrolled by two for
+  // the alternating sets, so that every path waits for the same groups:
+  // ptxas serializes all wgmma of a kernel where it cannot prove an
+  // accumulator is not read in flight).
+  auto lastStep = [&](int t, const Probabilities &now) {
+    waitTurn();
+    issueValues(t, now);
+    if (consumer == 0) // warpgroup 1's last turn is passed to nobody
+      passTurn();
+    wgmmaWait<0>();
+    addValues(t, now);
+  };
+  for (int t = 0;; t += 2) {
+    if (t + 1 >= tiles) {
+      lastStep(t, first);
+      break;
+    }
+    step(t, first, second);
+    if (t + 2 >= tiles) {
+      lastStep(t + 1, second);
+      break;
+    }
+    step(t + 1, second, first);
   }
-  issueValues(tiles - 1);
-  if (consumer == 0) // warpgroup 1's last turn is passed to nobody
-    passTurn();
-  wgmmaWait<0>();
-  addValues(tiles - 1);
 
   // out = O / (row sum) * (V's channel scale).
   const float *vScale = args.in.vScale + int64_t(batch) * D;
