@@ -17,8 +17,10 @@
 //     accumulator layout of S hands P over as the A operand with the keys
 //     permuted per 32, which V^T's keyPosition order already undoes).
 //
-// While one warpgroup runs its softmax (bound by issue slots and the exp2
-// unit) the other's products keep the tensor cores busy.
+// The warpgroups take turns issuing their products (ping-pong), so one's
+// softmax runs while the other's products occupy the tensor cores; each
+// overlaps its own next products with its softmax or O update (see step).
+// The softmax bounds the kernel (bench/RESULTS.md, session 7).
 //
 //===----------------------------------------------------------------------===//
 
@@ -300,15 +302,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  // Each step, in one turn: S of block t + 1, then P V of block t (from
-  // `now`'s P). The groups complete in order, so the softmax of t + 1
-  // (into `next`) starts as soon as its S has landed, while P V of t is
-  // still on the tensor cores; O takes P V of t after it. (S issued after
-  // P V made every step wait for both products before its softmax.)
-  // At head dim 128 that order keeps O, P V, the next S and two P sets
-  // live (ptxas spilled 47 registers, 1.78 -> 2.11 ms at 32 x 8192), so
-  // there P V of t goes first and O takes it before the softmax of t + 1
-  // (0.70 -> 0.65 ms at 16 x 8192 x 64 for S first).
+  // Each step issues, in one turn, P V of block t (from `now`'s P) and S
+  // of block t + 1. At head dim 64, S first: the groups complete in order,
+  // so the softmax of t + 1 (into `next`) starts as soon as its S has
+  // landed, while P V of t is still on the tensor cores, and O takes P V
+  // after it (0.70 -> 0.65 ms at 16 x 8192 x 64). At 128 that order keeps
+  // O, P V, the next S and two P sets live (ptxas spilled 47 registers:
+  // 1.78 -> 2.11 ms at 32 x 8192), so there P V goes first and O takes it
+  // while S is still in flight, then the softmax of t + 1.
   auto step = [&](int t, const Probabilities &now, Probabilities &next) {
     waitTurn();
     if constexpr (D == 64) {
