@@ -27,6 +27,7 @@
 #include "attention_sm90.h"
 
 #include "attention_int8_kernel.cuh"
+#include "gemm_sm90.h"
 #include "sm90.cuh"
 
 namespace qforge::rt::cuda {
@@ -404,18 +405,8 @@ cudaError_t launchTyped(const Sm90AttentionMaps &maps, const Args &args,
 } // namespace
 
 bool int8AttentionSm90Available() {
-  int device = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor,
-                             device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor,
-                             device) != cudaSuccess)
-    return false;
-  if (major != 9 || minor != 0)
-    return false;
-  cudaFuncAttributes attributes;
-  return cudaFuncGetAttributes(&attributes, int8AttentionKernel<__half, 128>) ==
-         cudaSuccess;
+  return currentDeviceRunsSm90a(
+      reinterpret_cast<const void *>(int8AttentionKernel<__half, 128>));
 }
 
 cudaError_t launchInt8AttentionSm90(const Sm90AttentionMaps &maps,

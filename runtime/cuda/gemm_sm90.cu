@@ -331,7 +331,7 @@ cudaError_t launchTyped(const Sm90GemmArgs &args, const EpilogueParams &p,
 
 } // namespace
 
-bool int8GemmSm90Available() {
+bool currentDeviceRunsSm90a(const void *kernel) {
   int device = 0, major = 0, minor = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor,
@@ -343,8 +343,12 @@ bool int8GemmSm90Available() {
     return false;
   // The sm_90a image loads only where it was built for.
   cudaFuncAttributes attributes;
-  return cudaFuncGetAttributes(&attributes, int8GemmKernel<128, __half>) ==
-         cudaSuccess;
+  return cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess;
+}
+
+bool int8GemmSm90Available() {
+  return currentDeviceRunsSm90a(
+      reinterpret_cast<const void *>(int8GemmKernel<128, __half>));
 }
 
 cudaError_t launchInt8GemmSm90(const Sm90GemmArgs &args,

@@ -44,6 +44,10 @@ struct Sm90GemmArgs {
   int blockN; // 128 (blocks two per SM) or 256 (one per SM)
 };
 
+/// Whether `kernel`, a kernel of the sm_90a object library, runs on the
+/// current device: an sm_90 GPU where the image loads.
+bool currentDeviceRunsSm90a(const void *kernel);
+
 /// Whether the fused kernel can run on the current device (an sm_90 GPU
 /// and this library built with its sm_90a image).
 bool int8GemmSm90Available();
