@@ -274,69 +274,61 @@ __global__ void __launch_bounds__(kThreads, 1)
   wgmmaWait<0>();
   softmax(0, first);
 
-  // P V of block `t` from the bias, issued in this warpgroup's turn, in
-  // kHalves groups of 64 channels (wgmma n64; V^T's rows 64h..64h+63):
-  // at head dim 128 the second half stays in flight through the softmax
-  // while the first is already added (see step).
-  constexpr int kHalves = D / 64, kHalfAcc = 32;
-  int32_t pv[kHalves][kHalfAcc];
-  auto issueValues = [&](int t, const Probabilities &p, int half) {
+  // P V of block `t` from the bias, issued in this warpgroup's turn.
+  int32_t pv[kAcc];
+  auto issueValues = [&](int t, const Probabilities &p) {
 #pragma unroll
-    for (int i = 0; i < kHalfAcc; ++i)
-      pv[half][i] = kBiasBits;
-    if (half == 0)
-      barrierWait(&vFull[t % kStages], (t / kStages) & 1);
+    for (int i = 0; i < kAcc; ++i)
+      pv[i] = kBiasBits;
+    barrierWait(&vFull[t % kStages], (t / kStages) & 1);
     wgmmaFence();
-    const uint8_t *values = sV + t % kStages * kTileBytes + half * 64 * 128;
 #pragma unroll
     for (int c = 0; c < kBlockKV / 32; ++c)
-      wgmma64U8(pv[half], p.frag[c], operandDescriptor(values + c * 32));
+      wgmmaU8(pv, p.frag[c],
+              operandDescriptor(sV + t % kStages * kTileBytes + c * 32));
     wgmmaCommit();
   };
-  // O = O * alpha + weight * (P V) as two FMAs, once P V's half has landed.
-  auto addValues = [&](int t, const Probabilities &p, int half) {
-    fenceAccumulators(pv[half]);
-    if (half == kHalves - 1 && lane == 0)
+  // O = O * alpha + weight * (P V) as two FMAs, once P V has landed.
+  auto addValues = [&](int t, const Probabilities &p) {
+    fenceAccumulators(pv);
+    if (lane == 0)
       barrierArrive(&vEmpty[t % kStages]);
     const float biasTimesWeight[2] = {-__fmul_rn(kBias, p.weight[0]),
                                       -__fmul_rn(kBias, p.weight[1])};
 #pragma unroll
-    for (int i = 0; i < kHalfAcc; ++i) {
-      int h = i % 4 / 2, at = half * kHalfAcc + i;
-      o[at] = __fmaf_rn(__int_as_float(pv[half][i]), p.weight[h],
-                        __fmaf_rn(o[at], p.alpha[h], biasTimesWeight[h]));
+    for (int i = 0; i < kAcc; ++i) {
+      int h = i % 4 / 2;
+      o[i] = __fmaf_rn(__int_as_float(pv[i]), p.weight[h],
+                       __fmaf_rn(o[i], p.alpha[h], biasTimesWeight[h]));
     }
   };
 
   // Each step issues, in one turn, P V of block t (from `now`'s P) and S
-  // of block t + 1; the groups complete in order. At head dim 64, S first:
-  // the softmax of t + 1 (into `next`) starts as soon as its S has landed,
-  // while P V of t is still on the tensor cores, and O takes P V after it
-  // (0.70 -> 0.65 ms at 16 x 8192 x 64). At 128 that order keeps O, P V,
-  // the next S and two P sets live (ptxas spilled 47 registers: 1.78 ->
-  // 2.11 ms at 32 x 8192), so there the first half of P V goes before S
-  // and the second after it: O takes the first half, the softmax runs
-  // while the second is in flight, then O takes the second.
+  // of block t + 1. At head dim 64, S first: the groups complete in order,
+  // so the softmax of t + 1 (into `next`) starts as soon as its S has
+  // landed, while P V of t is still on the tensor cores, and O takes P V
+  // after it (0.70 -> 0.65 ms at 16 x 8192 x 64). At 128 that order keeps
+  // O, P V, the next S and two P sets live (ptxas spilled 47 registers:
+  // 1.78 -> 2.11 ms at 32 x 8192), so there P V goes first and O takes it
+  // while S is still in flight, then the softmax of t + 1.
   auto step = [&](int t, const Probabilities &now, Probabilities &next) {
     waitTurn();
     if constexpr (D == 64) {
       issueScores(t + 1);
-      issueValues(t, now, 0);
+      issueValues(t, now);
       passTurn();
       wgmmaWait<1>();
       softmax(t + 1, next);
       wgmmaWait<0>();
-      addValues(t, now, 0);
+      addValues(t, now);
     } else {
-      issueValues(t, now, 0);
+      issueValues(t, now);
       issueScores(t + 1);
-      issueValues(t, now, 1);
       passTurn();
       wgmmaWait<1>();
-      addValues(t, now, 0);
-      softmax(t + 1, next);
+      addValues(t, now);
       wgmmaWait<0>();
-      addValues(t, now, 1);
+      softmax(t + 1, next);
     }
   };
   // The last block: P V only (peeled, and the loop unrolled by two for
@@ -345,15 +337,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   // accumulator is not read in flight).
   auto lastStep = [&](int t, const Probabilities &now) {
     waitTurn();
-#pragma unroll
-    for (int half = 0; half < kHalves; ++half)
-      issueValues(t, now, half);
+    issueValues(t, now);
     if (consumer == 0) // warpgroup 1's last turn is passed to nobody
       passTurn();
     wgmmaWait<0>();
-#pragma unroll
-    for (int half = 0; half < kHalves; ++half)
-      addValues(t, now, half);
+    addValues(t, now);
   };
   for (int t = 0;; t += 2) {
     if (t + 1 >= tiles) {
