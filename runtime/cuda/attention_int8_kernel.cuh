@@ -250,31 +250,43 @@ combineColumns(float (&acc)[8], const T *view, int64_t rowStride, int first,
   }
 }
 
+/// The block's per-channel results of combineColumns: each warp's lanes
+/// below D / 8 put their channels in shared memory, then thread c < D
+/// combines the 8 warps' values of channel c in warp order and calls
+/// `use(c, value)`.
+template <int D, typename Combine, typename Use>
+__device__ __forceinline__ void combineWarps(const float (&acc)[8], float start,
+                                             Combine combine, Use use) {
+  constexpr int kGroups = D / 8;
+  __shared__ float warpPart[8][D];
+  if (threadIdx.x % 32 < kGroups)
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      warpPart[threadIdx.x / 32][int(threadIdx.x) % kGroups * 8 + e] = acc[e];
+  __syncthreads();
+  for (int c = int(threadIdx.x); c < D; c += 256) {
+    float total = start;
+    for (int w = 0; w < 8; ++w)
+      total = combine(total, warpPart[w][c]);
+    use(c, total);
+  }
+}
+
 /// K's channel sums per kSumRows rows (finite values only, so that a
 /// NaN or Inf stays in its own block); fixed summation order, no atomics.
 template <typename T, int D>
 __global__ void __launch_bounds__(256)
     keySumsKernel(const T *k, int64_t batchStride, int64_t rowStride, int rows,
                   float *sums) {
-  constexpr int kGroups = D / 8;
-  __shared__ float warpSums[8][D];
   const int64_t batch = blockIdx.y;
+  auto add = [](float a, float b) { return __fadd_rn(a, b); };
   float sum[8] = {};
   combineColumns<D, kSumRows>(
       sum, k + batch * batchStride, rowStride, int(blockIdx.x) * kSumRows, rows,
-      [](float x) { return isfinite(x) ? x : 0.0f; },
-      [](float a, float b) { return __fadd_rn(a, b); });
-  if (threadIdx.x % 32 < kGroups)
-#pragma unroll
-    for (int e = 0; e < 8; ++e)
-      warpSums[threadIdx.x / 32][int(threadIdx.x) % kGroups * 8 + e] = sum[e];
-  __syncthreads();
-  for (int c = int(threadIdx.x); c < D; c += 256) {
-    float total = 0.0f;
-    for (int w = 0; w < 8; ++w)
-      total = __fadd_rn(total, warpSums[w][c]);
+      [](float x) { return isfinite(x) ? x : 0.0f; }, add);
+  combineWarps<D>(sum, 0.0f, add, [&](int c, float total) {
     sums[(batch * gridDim.x + blockIdx.x) * D + c] = total;
-  }
+  });
 }
 
 /// K: one block of 256 threads per kBlockKV keys, 8 elements per load;
@@ -341,26 +353,15 @@ template <typename T, int D>
 __global__ void __launch_bounds__(256)
     valueAbsMaxKernel(const T *v, int64_t batchStride, int64_t rowStride,
                       int rows, unsigned *vAbsMax) {
-  constexpr int kGroups = D / 8;
-  __shared__ unsigned warpMax[8][D];
   const int64_t batch = blockIdx.y;
+  auto largest = [](float a, float b) { return maxKeepingNaN(a, b); };
   float m[8] = {};
   combineColumns<D, 256>(
       m, v + batch * batchStride, rowStride, int(blockIdx.x) * 256, rows,
-      [](float x) { return fabsf(x); },
-      [](float a, float b) { return maxKeepingNaN(a, b); });
-  if (threadIdx.x % 32 < kGroups)
-#pragma unroll
-    for (int e = 0; e < 8; ++e)
-      warpMax[threadIdx.x / 32][int(threadIdx.x) % kGroups * 8 + e] =
-          __float_as_uint(m[e]);
-  __syncthreads();
-  for (int c = int(threadIdx.x); c < D; c += 256) {
-    unsigned largest = 0;
-    for (int w = 0; w < 8; ++w)
-      largest = max(largest, warpMax[w][c]);
-    atomicMax(vAbsMax + batch * D + c, largest);
-  }
+      [](float x) { return fabsf(x); }, largest);
+  combineWarps<D>(m, 0.0f, largest, [&](int c, float channelMax) {
+    atomicMax(vAbsMax + batch * D + c, __float_as_uint(channelMax));
+  });
 }
 
 /// V quantized per channel and transposed: one block per kBlockKV keys of

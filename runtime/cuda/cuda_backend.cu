@@ -574,6 +574,13 @@ private:
   enum class Int8Route { Timed, CublasLt, Hopper128, Hopper256 };
   using RouteKey = std::tuple<int64_t, int64_t, int64_t, int, int, bool>;
 
+  /// Whether the driver can describe operands to the tensor copy engine,
+  /// which both Hopper kernels read through.
+  static bool driverEncodesTensorMaps() {
+    return DriverApi::get().ok() &&
+           DriverApi::get().tensorMapEncodeTiled != nullptr;
+  }
+
   /// QFORGE_CUDA_INT8_GEMM: `auto` (the default: per shape, the fastest of
   /// cuBLASLt plus the epilogue pass and the Hopper kernel's two block
   /// shapes; cuBLASLt where the Hopper kernel cannot run), `cublaslt`
@@ -595,8 +602,7 @@ private:
                   "QFORGE_CUDA_INT8_GEMM is '%s'; expected auto, cublaslt, "
                   "hopper128 or hopper256",
                   name.c_str());
-    bool hopperRuns = int8GemmSm90Available() && DriverApi::get().ok() &&
-                      DriverApi::get().tensorMapEncodeTiled != nullptr;
+    bool hopperRuns = int8GemmSm90Available() && driverEncodesTensorMaps();
     bool forced =
         int8Route == Int8Route::Hopper128 || int8Route == Int8Route::Hopper256;
     if (forced && !hopperRuns)
@@ -623,8 +629,7 @@ private:
                   "QFORGE_CUDA_INT8_ATTENTION is '%s'; expected auto, mma or "
                   "wgmma",
                   name.c_str());
-    bool hopperRuns = int8AttentionSm90Available() && DriverApi::get().ok() &&
-                      DriverApi::get().tensorMapEncodeTiled != nullptr;
+    bool hopperRuns = int8AttentionSm90Available() && driverEncodesTensorMaps();
     if (name == "wgmma" && !hopperRuns)
       return fail(QFORGE_ERR_UNSUPPORTED,
                   "QFORGE_CUDA_INT8_ATTENTION=wgmma needs an sm_90 GPU "
