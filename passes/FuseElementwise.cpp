@@ -17,6 +17,8 @@
 //  3. Upstream producer -> consumer fusion of single-user producers, with
 //     reshapes folded into generics by expansion so that a reshape between
 //     two ops does not stop it, and dead operands dropped.
+//  4. A fill with several users (reductions' accumulators) is cloned once
+//     per user, next to it, so that each folds into its reduction's kernel.
 //
 // Recomputed values are computed by the same ops in the same order, so
 // results do not change (the GPU backend may contract a multiply and an add
@@ -125,6 +127,30 @@ void cloneCheapProducers(func::FuncOp func) {
   }
 }
 
+/// Step 4: a fill read by several ops (the accumulators of a layernorm's
+/// two sums, once CSE merged them) is cloned once per user. Shared, it
+/// becomes one buffer that bufferization copies for each reduction writing
+/// into it (a kernel and a device copy per user); one fill per reduction
+/// folds into that reduction's kernel instead (qforge-parallel-to-gpu).
+void cloneSharedFills(func::FuncOp func) {
+  SmallVector<linalg::FillOp> fills;
+  func.walk([&](linalg::FillOp fill) {
+    if (fill.hasPureTensorSemantics() && !fill->getResult(0).hasOneUse())
+      fills.push_back(fill);
+  });
+  OpBuilder b(func.getContext());
+  for (linalg::FillOp fill : fills) {
+    SmallVector<OpOperand *> uses;
+    for (OpOperand &use : fill->getResult(0).getUses())
+      uses.push_back(&use);
+    for (OpOperand *use : uses) {
+      b.setInsertionPoint(use->getOwner());
+      use->set(b.clone(*fill)->getResult(0));
+    }
+    fill->erase();
+  }
+}
+
 struct FuseElementwisePass
     : public qforge::impl::FuseElementwiseBase<FuseElementwisePass> {
   using FuseElementwiseBase::FuseElementwiseBase;
@@ -148,6 +174,7 @@ struct FuseElementwisePass
       cloneCheapProducers(func);
       if (failed(applyPatternsGreedily(func, frozen)))
         return signalPassFailure();
+      cloneSharedFills(func);
     }
   }
 };

@@ -14,11 +14,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/VectorAccess.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -29,13 +31,18 @@ namespace qforge {
 } // namespace qforge
 
 using namespace mlir;
+using qforge::kArgumentAlignment;
+using qforge::kVectorBytes;
+using qforge::VectorAccesses;
 
 namespace {
 
 /// ceil((ub - lb) / step) for index values.
+/// Folded where the bounds are constants: the kernel then divides by a
+/// constant (after gpu-launch-sink-index-computations), not by an argument.
 Value tripCount(OpBuilder &b, Location loc, Value lb, Value ub, Value step) {
-  Value span = arith::SubIOp::create(b, loc, ub, lb);
-  return arith::CeilDivSIOp::create(b, loc, span, step);
+  Value span = b.createOrFold<arith::SubIOp>(loc, ub, lb);
+  return b.createOrFold<arith::CeilDivSIOp>(loc, span, step);
 }
 
 /// The trip count of each dimension of `loop` (into `trips`) and their
@@ -46,7 +53,7 @@ Value flatIterationSpace(OpBuilder &b, Location loc, scf::ParallelOp loop,
   for (auto [lb, ub, step] :
        llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
     trips.push_back(tripCount(b, loc, lb, ub, step));
-    total = arith::MulIOp::create(b, loc, total, trips.back());
+    total = b.createOrFold<arith::MulIOp>(loc, total, trips.back());
   }
   return total;
 }
@@ -68,8 +75,23 @@ void mapInductionVars(OpBuilder &b, Location loc, scf::ParallelOp loop,
   }
 }
 
-/// Replaces `loop` by a launch of one thread per iteration point.
-LogicalResult launchParallel(scf::ParallelOp loop, int64_t blockSize) {
+/// Whether the loop dimension (lb, step, trip count) runs over whole
+/// vectors of `width` elements from an aligned start: step 1, lb and the
+/// trip count multiples of `width`, all constants.
+bool walksWholeVectors(Value lb, Value step, Value trips, int64_t width) {
+  std::optional<int64_t> start = getConstantIntValue(lb),
+                         stride = getConstantIntValue(step),
+                         count = getConstantIntValue(trips);
+  return width > 1 && start && stride && count && *stride == 1 &&
+         *start % width == 0 && *count % width == 0;
+}
+
+/// Replaces `loop` by a launch of one thread per iteration point, or per
+/// `width` consecutive points of the innermost dimension when its accesses
+/// can be vectors (VectorAccesses): a thread then reads and writes 16
+/// bytes at a time. Function arguments read as vectors go to `assumed`.
+LogicalResult launchParallel(scf::ParallelOp loop, int64_t blockSize,
+                             llvm::SetVector<BlockArgument> &assumed) {
   if (loop.getNumReductions() != 0)
     return loop.emitError("qforge-parallel-to-gpu: scf.parallel with "
                           "reductions is not supported");
@@ -77,12 +99,25 @@ LogicalResult launchParallel(scf::ParallelOp loop, int64_t blockSize) {
   Location loc = loop.getLoc();
   SmallVector<Value> trips;
   Value total = flatIterationSpace(b, loc, loop, trips);
+  unsigned innermost = loop.getNumLoops() - 1;
+  Value innerIV = loop.getInductionVars()[innermost];
+  VectorAccesses vectors(*loop.getBody(), innerIV);
+  int64_t width = vectors.width();
+  if (!walksWholeVectors(loop.getLowerBound()[innermost],
+                         loop.getStep()[innermost], trips[innermost], width))
+    width = 1;
+  Value threadCount =
+      width == 1
+          ? total
+          : b.createOrFold<arith::DivUIOp>(
+                loc, total, arith::ConstantIndexOp::create(b, loc, width));
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
   // At least one block: a launch of 0 blocks is an error, an empty loop is
   // not (every thread then fails the bound check).
   Value blocks = arith::MaxSIOp::create(
-      b, loc, arith::CeilDivSIOp::create(b, loc, total, threads), one);
+      b, loc, b.createOrFold<arith::CeilDivSIOp>(loc, threadCount, threads),
+      one);
   auto launch =
       gpu::LaunchOp::create(b, loc, blocks, one, one, threads, one, one);
 
@@ -92,15 +127,26 @@ LogicalResult launchParallel(scf::ParallelOp loop, int64_t blockSize) {
       arith::MulIOp::create(body, loc, launch.getBlockIds().x, threads),
       launch.getThreadIds().x);
   Value inRange = arith::CmpIOp::create(body, loc, arith::CmpIPredicate::slt,
-                                        linear, total);
+                                        linear, threadCount);
   auto guard = scf::IfOp::create(body, loc, inRange, /*withElse=*/false);
   gpu::TerminatorOp::create(body, loc);
 
   OpBuilder inner = guard.getThenBodyBuilder();
   IRMapping mapping;
-  mapInductionVars(inner, loc, loop, trips, linear, mapping);
-  for (Operation &op : loop.getBody()->without_terminator())
-    inner.clone(op, mapping);
+  if (width == 1) {
+    mapInductionVars(inner, loc, loop, trips, linear, mapping);
+    for (Operation &op : loop.getBody()->without_terminator())
+      inner.clone(op, mapping);
+  } else {
+    Value point = arith::MulIOp::create(
+        inner, loc, linear, arith::ConstantIndexOp::create(inner, loc, width));
+    mapInductionVars(inner, loc, loop, trips, point, mapping);
+    vectors.emit(inner, loc, {mapping.lookup(innerIV)}, mapping,
+                 [](OpBuilder &at, Operation &op, IRMapping &map) {
+                   at.clone(op, map);
+                 });
+    assumed.insert_range(vectors.assumedArguments());
+  }
   loop.erase();
   return success();
 }
@@ -280,7 +326,8 @@ struct RowPhase {
 /// the lanes stride over the row's elements. The per-thread form would
 /// read 32 different rows per warp access; this reads one row coalesced,
 /// and a row read again by a later phase mostly comes from cache.
-void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize) {
+void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize,
+                    llvm::SetVector<BlockArgument> &assumed) {
   constexpr int64_t kWarp = 32;
   scf::ParallelOp rows = phases.front().loop;
   unsigned rank = rows.getNumLoops();
@@ -343,6 +390,59 @@ void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize) {
     Value stride = arith::MulIOp::create(inner, loc, step, warpSize);
     return scf::ForOp::create(inner, loc, start, ub, stride, iterArgs);
   };
+  // The vector part of a lane loop: lane l takes the vectors at
+  // lb + (l + 32 j) * width, `unroll` of them per iteration (their loads
+  // issued together), up to `end`; the rest of [lb, ub) stays scalar.
+  struct LaneVectors {
+    int64_t width, unroll, end;
+  };
+  auto laneVectors = [&](Value lb, Value ub, Value step,
+                         int64_t width) -> std::optional<LaneVectors> {
+    std::optional<int64_t> start = getConstantIntValue(lb),
+                           stop = getConstantIntValue(ub),
+                           stride = getConstantIntValue(step);
+    if (width < 2 || !start || !stop || !stride || *stride != 1 ||
+        *start % width != 0)
+      return std::nullopt;
+    int64_t perLaneRound = kWarp * width;
+    int64_t rounds = (*stop - *start) / perLaneRound;
+    if (rounds < 1)
+      return std::nullopt;
+    int64_t unroll = 1;
+    for (int64_t u : {4, 3, 2})
+      if (rounds % u == 0) {
+        unroll = u;
+        break;
+      }
+    return LaneVectors{width, unroll, *start + rounds * perLaneRound};
+  };
+  // Loops over the lanes' vectors; `bodyOf` fills an iteration given the
+  // bases of its `unroll` vectors.
+  auto vectorLaneLoop =
+      [&](Value lb, LaneVectors lanes, ValueRange iterArgs,
+          llvm::function_ref<void(OpBuilder &, scf::ForOp, ArrayRef<Value>)>
+              bodyOf) {
+        Value start = arith::AddIOp::create(
+            inner, loc, lb,
+            arith::MulIOp::create(
+                inner, loc, lane,
+                arith::ConstantIndexOp::create(inner, loc, lanes.width)));
+        auto loop = scf::ForOp::create(
+            inner, loc, start,
+            arith::ConstantIndexOp::create(inner, loc, lanes.end),
+            arith::ConstantIndexOp::create(inner, loc,
+                                           kWarp * lanes.width * lanes.unroll),
+            iterArgs);
+        OpBuilder at = OpBuilder::atBlockBegin(loop.getBody());
+        SmallVector<Value> bases{loop.getInductionVar()};
+        for (int64_t u = 1; u < lanes.unroll; ++u)
+          bases.push_back(
+              arith::AddIOp::create(at, loc, loop.getInductionVar(),
+                                    arith::ConstantIndexOp::create(
+                                        at, loc, u * kWarp * lanes.width)));
+        bodyOf(at, loop, bases);
+        return loop;
+      };
 
   for (RowPhase phase : phases) {
     scf::ParallelOp loop = phase.loop;
@@ -350,12 +450,29 @@ void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize) {
     for (unsigned d = 0; d < rank; ++d)
       map.map(loop.getInductionVars()[d], rowIVs[d]);
     if (!phase.reduction) {
-      // Elementwise over the row: the last dimension strided over lanes.
+      // Elementwise over the row: the last dimension strided over lanes,
+      // in vectors where the accesses allow (VectorAccesses).
       Value iv = loop.getInductionVars()[rank];
-      auto elementLoop =
-          laneLoop(map.lookupOrDefault(loop.getLowerBound()[rank]),
-                   map.lookupOrDefault(loop.getUpperBound()[rank]),
-                   map.lookupOrDefault(loop.getStep()[rank]), {});
+      Value lb = map.lookupOrDefault(loop.getLowerBound()[rank]);
+      Value ub = map.lookupOrDefault(loop.getUpperBound()[rank]);
+      Value step = map.lookupOrDefault(loop.getStep()[rank]);
+      VectorAccesses vectors(*loop.getBody(), iv);
+      auto lanes = laneVectors(lb, ub, step, vectors.width());
+      if (lanes) {
+        vectorLaneLoop(lb, *lanes, {},
+                       [&](OpBuilder &at, scf::ForOp, ArrayRef<Value> bases) {
+                         vectors.emit(
+                             at, loc, bases, map,
+                             [&](OpBuilder &to, Operation &op, IRMapping &m) {
+                               cloneOrReuse(to, op, m, loop);
+                             });
+                       });
+        assumed.insert_range(vectors.assumedArguments());
+        if (lanes->end == *getConstantIntValue(ub))
+          continue;
+        lb = arith::ConstantIndexOp::create(inner, loc, lanes->end);
+      }
+      auto elementLoop = laneLoop(lb, ub, step, {});
       OpBuilder at = OpBuilder::atBlockBegin(elementLoop.getBody());
       map.map(iv, elementLoop.getInductionVar());
       for (Operation &op : loop.getBody()->without_terminator())
@@ -374,26 +491,47 @@ void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize) {
       state.addAttributes(combiner->getAttrs());
       return at.create(state)->getResult(0);
     };
-    Value identity = identityOf(inner, loc, combiner);
-    auto partialLoop =
-        laneLoop(map.lookupOrDefault(r.loop.getLowerBound()),
-                 map.lookupOrDefault(r.loop.getUpperBound()),
-                 map.lookupOrDefault(r.loop.getStep()), ValueRange{identity});
-    {
+    // The body's ops but the accumulator's load, combine and store.
+    auto cloneElementOp = [&](OpBuilder &at, Operation &op, IRMapping &m) {
+      if (&op == r.accLoad.getOperation() || &op == r.combiner ||
+          &op == r.store.getOperation())
+        return;
+      cloneOrReuse(at, op, m, loop);
+    };
+    Value lb = map.lookupOrDefault(r.loop.getLowerBound());
+    Value ub = map.lookupOrDefault(r.loop.getUpperBound());
+    Value step = map.lookupOrDefault(r.loop.getStep());
+    Value partial = identityOf(inner, loc, combiner);
+    // Vectors first: each lane's elements combined in order, vector by
+    // vector; then the scalar rest of the row.
+    VectorAccesses vectors(*r.loop.getBody(), r.loop.getInductionVar());
+    auto lanes = laneVectors(lb, ub, step, vectors.width());
+    if (lanes) {
+      auto vectorLoop = vectorLaneLoop(
+          lb, *lanes, ValueRange{partial},
+          [&](OpBuilder &at, scf::ForOp forOp, ArrayRef<Value> bases) {
+            Value acc = forOp.getRegionIterArgs()[0];
+            for (IRMapping &clone :
+                 vectors.emit(at, loc, bases, map, cloneElementOp))
+              acc = combine(at, acc, clone.lookupOrDefault(r.element));
+            scf::YieldOp::create(at, loc, acc);
+          });
+      assumed.insert_range(vectors.assumedArguments());
+      partial = vectorLoop.getResult(0);
+      lb = arith::ConstantIndexOp::create(inner, loc, lanes->end);
+    }
+    if (!lanes || lanes->end != *getConstantIntValue(ub)) {
+      auto partialLoop = laneLoop(lb, ub, step, ValueRange{partial});
       OpBuilder at = OpBuilder::atBlockBegin(partialLoop.getBody());
       IRMapping bodyMap = map;
       bodyMap.map(r.loop.getInductionVar(), partialLoop.getInductionVar());
-      for (Operation &op : r.loop.getBody()->without_terminator()) {
-        if (&op == r.accLoad.getOperation() || &op == r.combiner ||
-            &op == r.store.getOperation())
-          continue;
-        cloneOrReuse(at, op, bodyMap, loop);
-      }
+      for (Operation &op : r.loop.getBody()->without_terminator())
+        cloneElementOp(at, op, bodyMap);
       Value element = bodyMap.lookupOrDefault(r.element);
       Value next = combine(at, partialLoop.getRegionIterArgs()[0], element);
       scf::YieldOp::create(at, loc, next);
+      partial = partialLoop.getResult(0);
     }
-    Value partial = partialLoop.getResult(0);
     // Shuffles move 32-bit values: f16/bf16 partials travel as f32 (exact).
     // After the xor butterfly every lane holds the same total.
     Type partialType = partial.getType();
@@ -472,7 +610,9 @@ bool rowLocal(ArrayRef<RowPhase> group) {
         [&](memref::StoreOp store) { written.insert(store.getMemref()); });
   bool local = true;
   for (RowPhase phase : group) {
-    ValueRange ivs = ValueRange(phase.loop.getInductionVars()).take_front(rank);
+    // getInductionVars() returns a temporary vector: keep a copy.
+    SmallVector<Value> ivs = phase.loop.getInductionVars();
+    ivs.resize(rank);
     phase.loop.walk([&](Operation *op) {
       if (op != phase.loop && op->getNumRegions() != 0 &&
           !(phase.reduction && op == phase.reduction->loop))
@@ -491,7 +631,8 @@ bool rowLocal(ArrayRef<RowPhase> group) {
         local = false;
       }
       if (memory && written.contains(memory) &&
-          (indices.size() < rank || indices.take_front(rank) != ivs))
+          (indices.size() < rank ||
+           indices.take_front(rank) != ValueRange(ivs)))
         local = false;
     });
   }
@@ -519,6 +660,64 @@ bool isDeviceMemory(Value value) {
   }
 }
 
+/// A run-time check on entry that a memref argument kernels access in
+/// vectors starts kArgumentAlignment-aligned: a misaligned vector access
+/// would fault on the device, so the model fails first with a message
+/// (qforge_rt_m_check_size; the runtime then skips its kernels).
+void checkAlignmentOnEntry(BlockArgument argument) {
+  auto func = cast<func::FuncOp>(argument.getOwner()->getParentOp());
+  auto module = func->getParentOfType<ModuleOp>();
+  Location loc = func.getLoc();
+  OpBuilder b = OpBuilder::atBlockBegin(&func.front());
+  MLIRContext *ctx = b.getContext();
+  Type i64 = b.getI64Type();
+  StringRef checkName = "qforge_rt_m_check_size";
+  if (!module.lookupSymbol<func::FuncOp>(checkName)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    func::FuncOp::create(b, loc, checkName,
+                         FunctionType::get(ctx, {i64, i64, i64, i64}, {}))
+        .setPrivate();
+  }
+  std::string what =
+      ("the device address of argument " + Twine(argument.getArgNumber()) +
+       " of @" + func.getName() + " (generated kernels access it in " +
+       Twine(kVectorBytes) + "-byte vectors) modulo " +
+       Twine(kArgumentAlignment))
+          .str();
+  auto bytesType = MemRefType::get({int64_t(what.size())}, b.getI8Type());
+  std::string symbol;
+  for (int n = 0; symbol.empty() || module.lookupSymbol(symbol); ++n)
+    symbol = ("__qforge_alignment_" + Twine(n)).str();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    SmallVector<int8_t> bytes(what.begin(), what.end());
+    memref::GlobalOp::create(
+        b, loc, symbol, b.getStringAttr("private"), bytesType,
+        DenseElementsAttr::get(
+            RankedTensorType::get(bytesType.getShape(), b.getI8Type()),
+            ArrayRef<int8_t>(bytes)),
+        /*constant=*/true, /*alignment=*/IntegerAttr());
+  }
+  auto asI64 = [&](Value index) {
+    return arith::IndexCastOp::create(b, loc, i64, index).getResult();
+  };
+  Value text = asI64(memref::ExtractAlignedPointerAsIndexOp::create(
+      b, loc, memref::GetGlobalOp::create(b, loc, bytesType, symbol)));
+  Value address =
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, argument);
+  Value misalignment = arith::RemUIOp::create(
+      b, loc, address,
+      arith::ConstantIndexOp::create(b, loc, kArgumentAlignment));
+  func::CallOp::create(
+      b, loc, checkName, TypeRange{},
+      ValueRange{
+          asI64(misalignment), arith::ConstantIntOp::create(b, loc, i64, 0),
+          text,
+          arith::ConstantIntOp::create(b, loc, i64, int64_t(what.size()))});
+}
+
 struct ParallelToGPUPass
     : public qforge::impl::ParallelToGPUBase<ParallelToGPUPass> {
   using ParallelToGPUBase::ParallelToGPUBase;
@@ -540,6 +739,7 @@ struct ParallelToGPUPass
     // Row kernels first: the fills they fold in then get no kernel, and
     // runs of phases over the same rows share one.
     DenseSet<Operation *> launched;
+    llvm::SetVector<BlockArgument> assumed; // arguments read as vectors
     if (rowReductions && blockSize % 32 == 0)
       for (size_t i = 0; i < loops.size(); ++i) {
         if (launched.contains(loops[i]))
@@ -584,11 +784,15 @@ struct ParallelToGPUPass
         }
         for (RowPhase phase : group)
           launched.insert(phase.loop);
-        launchRowGroup(group, blockSize);
+        launchRowGroup(group, blockSize, assumed);
       }
     for (scf::ParallelOp loop : loops)
-      if (!launched.contains(loop) && failed(launchParallel(loop, blockSize)))
+      if (!launched.contains(loop) &&
+          failed(launchParallel(loop, blockSize, assumed)))
         return signalPassFailure();
+
+    for (BlockArgument argument : assumed)
+      checkAlignmentOnEntry(argument);
 
     // What is left on the host must not touch the tensors.
     bool hostAccess = false;

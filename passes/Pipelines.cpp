@@ -75,6 +75,9 @@ std::string toNVVMPipeline(const std::string &chip, const std::string &features,
          "qforge-parallel-to-gpu{block-size=" +
          std::to_string(blockSize) +
          "},"
+         // Constants (trip counts, strides) into the kernels: divisions
+         // by them become multiplications, loops get known trip counts.
+         "gpu-launch-sink-index-computations,"
          "gpu-kernel-outlining,"
          // gpu-to-llvm lowers device allocations and copies in async form
          // only; the runtime runs every "stream" in order on the context's

@@ -137,12 +137,13 @@ func.func @center_rows(%x: tensor<8x100xf32>) -> tensor<8x100xf32> {
 }
 
 // The op after the reduction reads totals of other rows (here the totals
-// of rows j, 8 x 8): not row-local, so it is a kernel of its own.
+// of rows j, 8 x 8): not row-local, so it is a kernel of its own (whose
+// threads read the totals four at a time: parallel-to-gpu-vector.mlir).
 // GPU-LABEL: func.func @other_rows
 // GPU: gpu.launch
 // GPU: gpu.shuffle  xor
 // GPU: gpu.launch
-// GPU: memref.load %{{.*}} : memref<8xf32>
+// GPU: vector.load %{{.*}} : memref<8xf32>, vector<4xf32>
 func.func @other_rows(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
   %zero = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<8xf32>

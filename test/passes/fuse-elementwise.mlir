@@ -158,3 +158,33 @@ func.func @dynamic_two_users(%x: tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<
   } -> tensor<?x64xf32>
   return %y0, %y1 : tensor<?x64xf32>, tensor<?x64xf32>
 }
+
+// One zero fill read by two row sums (a layernorm's mean and variance
+// after CSE): each sum gets its own fill, right before it, so that
+// bufferization gives each accumulator its own buffer without a copy and
+// qforge-parallel-to-gpu folds each fill into its reduction's kernel.
+// CHECK-LABEL: func.func @shared_fill
+// CHECK: %[[F1:.*]] = linalg.fill
+// CHECK-NEXT: %[[S1:.*]] = linalg.generic {{.*}} outs(%[[F1]] :
+// CHECK: %[[F2:.*]] = linalg.fill
+// CHECK-NEXT: linalg.generic {{.*}} outs(%[[F2]] :
+// CHECK-NOT: linalg.fill
+func.func @shared_fill(%x: tensor<4x8xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  %s = linalg.generic {indexing_maps = [#id2, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<4x8xf32>) outs(%f : tensor<4xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %r = arith.addf %v, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %q = linalg.generic {indexing_maps = [#id2, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : tensor<4x8xf32>) outs(%f : tensor<4xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %sq = arith.mulf %v, %v : f32
+    %r = arith.addf %sq, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  return %s, %q : tensor<4xf32>, tensor<4xf32>
+}
