@@ -5,7 +5,7 @@
 # cuda target (tensors on the device, every op on the GPU). Writes them,
 # their inputs and .device-carry/gpu-models.txt into .device-carry/.
 #   bench/prepare_gpu_models.sh [BLOCK_SEQ BLOCK_HIDDEN BLOCK_HEADS]
-#   [PERF_DIR=dir WEIGHTS=gauss|signs CAUSAL=1 BUILDS="f16 ..." XZ_LEVEL=6] \
+#   [PERF_DIR=dir WEIGHTS=gauss|signs CAUSAL=1 BUILDS="f16 ..." XZ_LEVEL=6 XZ_MIN_BYTES=N] \
 #   bench/prepare_gpu_models.sh perf [SEQ HIDDEN HEADS]
 # perf: only the cuda-target builds of one big block (f16; int8 static
 # calibrated here on one sample, also with the attention matmuls left f16;
@@ -80,8 +80,10 @@ if [[ "${1:-}" == perf ]]; then
   done
   # Libraries over 48 MB travel xz-compressed (signs weights compress ~10x);
   # device_run.sh block-perf unpacks them.
+  # XZ_MIN_BYTES=0 compresses every library (signs weights at hidden 1024,
+  # to carry them beside another block's models).
   for so in "$perf"/*.so; do
-    if (( $(stat -c %s "$so") > 48000000 )); then xz -T2 "-${XZ_LEVEL:-6}" "$so"; fi
+    if (( $(stat -c %s "$so") > ${XZ_MIN_BYTES:-48000000} )); then xz -T2 "-${XZ_LEVEL:-6}" "$so"; fi
   done
   du -sh "$perf"
   exit 0

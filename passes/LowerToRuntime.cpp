@@ -21,6 +21,8 @@
 #include "mlir/Transforms/DialectConversion.h"
 #include "passes/Activation.h"
 
+#include <limits>
+
 namespace qforge {
 #define GEN_PASS_DEF_LOWERTORUNTIME
 #include "passes/Passes.h.inc"
@@ -456,13 +458,139 @@ struct RequantizeLowering : OpConversionPattern<RequantizeOp> {
   }
 };
 
+/// Per-token dynamic quantization as linalg (quantize-kernels): the
+/// runtime's per-token kernel op for op (runtime/src/numerics.h), so the
+/// bits are the same (a maximum does not depend on its order):
+///   absMax[r] = max over the row of |x| where |x| is finite (from 0),
+///   q = NaN ? 0 : clamp(roundeven(x * inverse(absMax)), -127, 127),
+///   scale[r] = absMax >= 1e-30 ? absMax / 127 : 1,
+/// inverse = absMax >= 1e-30 ? 127 / absMax : 1. Emitted as the row
+/// reduction, then the quantizing op over the rows' elements, then the
+/// scales: qforge-fuse-elementwise pulls a layernorm's normalization into
+/// the first two, and qforge-parallel-to-gpu runs layernorm and
+/// quantization as one row kernel; the f16 activation is never stored.
+struct PerTokenGenerics {
+  Value quantized, scales;
+};
+PerTokenGenerics dynamicQuantizeAsGenerics(OpBuilder &b, Location loc,
+                                           Value input) {
+  auto type = cast<RankedTensorType>(input.getType());
+  int64_t rank = type.getRank();
+  Type f32 = b.getF32Type();
+  auto f = [&](OpBuilder &at, Location l, float v) {
+    return arith::ConstantOp::create(at, l, f32, at.getF32FloatAttr(v))
+        .getResult();
+  };
+  using P = arith::CmpFPredicate;
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, input);
+  SmallVector<OpFoldResult> rowSizes(sizes.begin(), sizes.end() - 1);
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap rowOf = id.getMajorSubMap(rank - 1);
+  AffineMap rowId = b.getMultiDimIdentityMap(rank - 1);
+  SmallVector<utils::IteratorType> parallel(rank,
+                                            utils::IteratorType::parallel);
+  SmallVector<utils::IteratorType> rowReduction(parallel);
+  rowReduction.back() = utils::IteratorType::reduction;
+  auto widen = [&](OpBuilder &at, Location l, Value x) {
+    return x.getType() == f32 ? x : arith::ExtFOp::create(at, l, f32, x);
+  };
+  // What numerics.h compares max|x| with before dividing by it.
+  auto usable = [&](OpBuilder &at, Location l, Value absMax) {
+    return arith::CmpFOp::create(at, l, P::OGE, absMax, f(at, l, 1e-30f));
+  };
+
+  Value rowsInit = tensor::EmptyOp::create(b, loc, rowSizes, f32);
+  Value zero =
+      linalg::FillOp::create(b, loc, f(b, loc, 0.0f), rowsInit).getResult(0);
+  Value absMax =
+      linalg::GenericOp::create(
+          b, loc, rowsInit.getType(), ValueRange{input}, ValueRange{zero},
+          ArrayRef<AffineMap>{id, rowOf}, rowReduction,
+          [&](OpBuilder &at, Location l, ValueRange args) {
+            Value magnitude =
+                math::AbsFOp::create(at, l, widen(at, l, args[0]));
+            // NaN and +-Inf are left out (ordered < inf is false for both);
+            // 0 leaves the running maximum as it is.
+            Value finite = arith::CmpFOp::create(
+                at, l, P::OLT, magnitude,
+                f(at, l, std::numeric_limits<float>::infinity()));
+            Value element =
+                arith::SelectOp::create(at, l, finite, magnitude, f(at, l, 0));
+            linalg::YieldOp::create(
+                at, l,
+                arith::MaximumFOp::create(at, l, args[1], element).getResult());
+          })
+          .getResult(0);
+
+  Value quantizedInit = tensor::EmptyOp::create(b, loc, sizes, b.getI8Type());
+  Value quantized =
+      linalg::GenericOp::create(
+          b, loc, quantizedInit.getType(), ValueRange{input, absMax},
+          ValueRange{quantizedInit}, ArrayRef<AffineMap>{id, rowOf, id},
+          parallel,
+          [&](OpBuilder &at, Location l, ValueRange args) {
+            Value x = widen(at, l, args[0]);
+            Value inverse = arith::SelectOp::create(
+                at, l, usable(at, l, args[1]),
+                arith::DivFOp::create(at, l, f(at, l, 127.0f), args[1]),
+                f(at, l, 1.0f));
+            Value q = math::RoundEvenOp::create(
+                at, l, arith::MulFOp::create(at, l, x, inverse));
+            q = arith::SelectOp::create(
+                at, l, arith::CmpFOp::create(at, l, P::OLT, q, f(at, l, -127)),
+                f(at, l, -127),
+                arith::SelectOp::create(
+                    at, l,
+                    arith::CmpFOp::create(at, l, P::OGT, q, f(at, l, 127)),
+                    f(at, l, 127), q));
+            Value code = arith::FPToSIOp::create(at, l, at.getI8Type(), q);
+            Value nan = arith::CmpFOp::create(at, l, P::UNO, x, x);
+            Value zeroCode = arith::ConstantOp::create(at, l, at.getI8Type(),
+                                                       at.getI8IntegerAttr(0));
+            linalg::YieldOp::create(
+                at, l,
+                arith::SelectOp::create(at, l, nan, zeroCode, code)
+                    .getResult());
+          })
+          .getResult(0);
+
+  SmallVector<utils::IteratorType> rowParallel(rank - 1,
+                                               utils::IteratorType::parallel);
+  Value scales =
+      linalg::GenericOp::create(
+          b, loc, rowsInit.getType(), ValueRange{absMax}, ValueRange{rowsInit},
+          ArrayRef<AffineMap>{rowId, rowId}, rowParallel,
+          [&](OpBuilder &at, Location l, ValueRange args) {
+            linalg::YieldOp::create(
+                at, l,
+                arith::SelectOp::create(
+                    at, l, usable(at, l, args[0]),
+                    arith::DivFOp::create(at, l, args[0], f(at, l, 127.0f)),
+                    f(at, l, 1.0f))
+                    .getResult());
+          })
+          .getResult(0);
+  return {quantized, scales};
+}
+
 struct DynamicQuantizeLowering : OpConversionPattern<DynamicQuantizeOp> {
-  using OpConversionPattern::OpConversionPattern;
+  DynamicQuantizeLowering(const TypeConverter &converter, MLIRContext *context,
+                          bool asKernel)
+      : OpConversionPattern(converter, context), asKernel(asKernel) {}
   LogicalResult
   matchAndRewrite(DynamicQuantizeOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    CallBuilder cb(rewriter, op);
     Value input = adaptor.getInput();
+    auto inputType = cast<RankedTensorType>(input.getType());
+    if (asKernel && op.getGranularity() == Granularity::per_token &&
+        inputType.getRank() >= 2 &&
+        isa<FloatType>(inputType.getElementType())) {
+      PerTokenGenerics g =
+          dynamicQuantizeAsGenerics(rewriter, op.getLoc(), input);
+      rewriter.replaceOp(op, {g.quantized, g.scales});
+      return success();
+    }
+    CallBuilder cb(rewriter, op);
     auto inType = cast<RankedTensorType>(input.getType());
     int64_t rank = inType.getRank();
     Value out = cb.allocLike(input, rewriter.getI8Type());
@@ -482,6 +610,7 @@ struct DynamicQuantizeLowering : OpConversionPattern<DynamicQuantizeOp> {
     rewriter.replaceOp(op, {cb.toTensor(out), cb.toTensor(scales)});
     return success();
   }
+  bool asKernel;
 };
 
 struct MatmulLowering : OpConversionPattern<MatmulOp> {
@@ -882,15 +1011,26 @@ void lowerAttention(AttentionOp op) {
   Value headDim = q.size(cb, 2);
   Value outBatchStride = merge ? headDim : mul(cb, q.size(cb, 1), headDim);
   Value outRowStride = merge ? mul(cb, q.size(cb, 0), headDim) : headDim;
-  cb.call("qforge_rt_m_attention",
-          {q.size(cb, 0), q.size(cb, 1), k.size(cb, 1), headDim,
-           cb.i32(runtimeDType(type.getElementType())),
-           cb.f32(op.getScale().convertToDouble()),
-           cb.i32(op.getCausal() ? 1 : 0), cb.i32(op.getInt8() ? 1 : 0),
-           cb.address(q.base),
-           q.batchStride, q.rowStride, cb.address(k.base), k.batchStride,
-           k.rowStride, cb.address(v.base), v.batchStride, v.rowStride,
-           cb.addressOfBuffer(out), outBatchStride, outRowStride});
+  cb.call("qforge_rt_m_attention", {q.size(cb, 0),
+                                    q.size(cb, 1),
+                                    k.size(cb, 1),
+                                    headDim,
+                                    cb.i32(runtimeDType(type.getElementType())),
+                                    cb.f32(op.getScale().convertToDouble()),
+                                    cb.i32(op.getCausal() ? 1 : 0),
+                                    cb.i32(op.getInt8() ? 1 : 0),
+                                    cb.address(q.base),
+                                    q.batchStride,
+                                    q.rowStride,
+                                    cb.address(k.base),
+                                    k.batchStride,
+                                    k.rowStride,
+                                    cb.address(v.base),
+                                    v.batchStride,
+                                    v.rowStride,
+                                    cb.addressOfBuffer(out),
+                                    outBatchStride,
+                                    outRowStride});
   Value result = cb.toTensor(out);
   llvm::SetVector<Operation *> operandTransposes;
   for (Value operand : {query, key, value})
@@ -945,11 +1085,10 @@ struct LowerToRuntimePass
         [&](Operation *op) { return converter.isLegal(op); });
 
     RewritePatternSet patterns(context);
-    patterns
-        .add<DequantizeLowering, RequantizeLowering, DynamicQuantizeLowering,
-             MatmulLowering, ObserveLowering, StorageCastLowering>(converter,
-                                                                   context);
-    patterns.add<QuantizeLowering>(converter, context, quantizeKernels);
+    patterns.add<DequantizeLowering, RequantizeLowering, MatmulLowering,
+                 ObserveLowering, StorageCastLowering>(converter, context);
+    patterns.add<QuantizeLowering, DynamicQuantizeLowering>(converter, context,
+                                                            quantizeKernels);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateCallOpTypeConversionPattern(patterns, converter);

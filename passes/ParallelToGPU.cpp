@@ -449,6 +449,15 @@ void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize,
     IRMapping map;
     for (unsigned d = 0; d < rank; ++d)
       map.map(loop.getInductionVars()[d], rowIVs[d]);
+    if (!phase.reduction && loop.getNumLoops() == rank) {
+      // Over the rows alone: lane 0 computes it, from the row totals.
+      auto leaderOnly =
+          scf::IfOp::create(inner, loc, isLeader, /*withElse=*/false);
+      OpBuilder at = leaderOnly.getThenBodyBuilder();
+      for (Operation &op : loop.getBody()->without_terminator())
+        cloneOrReuse(at, op, map, loop);
+      continue;
+    }
     if (!phase.reduction) {
       // Elementwise over the row: the last dimension strided over lanes,
       // in vectors where the accesses allow (VectorAccesses).
@@ -566,17 +575,28 @@ void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize,
     phase.loop.erase();
 }
 
+/// Whether `loop` iterates over the group's rows alone (no reduced
+/// dimension): a per-row epilogue such as a quantization's scale.
+bool isRowsOnly(ArrayRef<RowPhase> group, scf::ParallelOp loop) {
+  scf::ParallelOp first = group.front().loop;
+  return loop.getNumLoops() == first.getNumLoops();
+}
+
 /// Whether `loop` can follow `group` in one row kernel: a row reduction
-/// over the same rows and the same reduced range, or an elementwise loop
-/// whose dimensions are the rows and then that range. `next` is set to the
-/// phase. Memory written by the group must be accessed at the row only
-/// (checked by rowLocal).
+/// over the same rows and the same reduced range, an elementwise loop
+/// whose dimensions are the rows and then that range, or, last, loops over
+/// the rows alone (lane 0 runs them). `next` is the phase. Memory written
+/// by the group must be accessed at the row only (checked by rowLocal).
 bool extendsRowGroup(ArrayRef<RowPhase> group, scf::ParallelOp loop,
                      RowPhase &next) {
   RowPhase first = group.front();
-  if (!group.back().reduction)
-    return false; // an elementwise phase ends a group
   scf::ForOp firstInner = first.reduction->loop;
+  unsigned rank = first.loop.getNumLoops();
+  bool rowsOnly = isRowsOnly(group, loop);
+  // After an elementwise or rows-only phase only rows-only phases follow.
+  RowPhase last = group.back();
+  if (!last.reduction && !rowsOnly)
+    return false;
   if (next.reduction) {
     scf::ForOp inner = next.reduction->loop;
     return sameIterationSpace(loop, first.loop) &&
@@ -584,14 +604,16 @@ bool extendsRowGroup(ArrayRef<RowPhase> group, scf::ParallelOp loop,
            sameIndex(inner.getUpperBound(), firstInner.getUpperBound()) &&
            sameIndex(inner.getStep(), firstInner.getStep());
   }
-  unsigned rank = first.loop.getNumLoops();
-  if (loop.getNumLoops() != rank + 1 || loop.getNumReductions() != 0)
+  if ((!rowsOnly && loop.getNumLoops() != rank + 1) ||
+      loop.getNumReductions() != 0)
     return false;
   for (unsigned d = 0; d < rank; ++d)
     if (!sameIndex(loop.getLowerBound()[d], first.loop.getLowerBound()[d]) ||
         !sameIndex(loop.getUpperBound()[d], first.loop.getUpperBound()[d]) ||
         !sameIndex(loop.getStep()[d], first.loop.getStep()[d]))
       return false;
+  if (rowsOnly)
+    return true;
   return sameIndex(loop.getLowerBound()[rank], firstInner.getLowerBound()) &&
          sameIndex(loop.getUpperBound()[rank], firstInner.getUpperBound()) &&
          sameIndex(loop.getStep()[rank], firstInner.getStep());
@@ -604,12 +626,23 @@ bool extendsRowGroup(ArrayRef<RowPhase> group, scf::ParallelOp loop,
 bool rowLocal(ArrayRef<RowPhase> group) {
   scf::ParallelOp firstLoop = group.front().loop;
   unsigned rank = firstLoop.getNumLoops();
-  DenseSet<Value> written;
-  for (RowPhase phase : group)
+  DenseSet<Value> written, totals;
+  for (RowPhase phase : group) {
     phase.loop.walk(
         [&](memref::StoreOp store) { written.insert(store.getMemref()); });
+    if (phase.reduction)
+      totals.insert(phase.reduction->store.getMemref());
+  }
   bool local = true;
   for (RowPhase phase : group) {
+    // Lane 0 runs a rows-only phase: it may read the row totals (every
+    // lane has them) but not what other lanes wrote.
+    if (!phase.reduction && isRowsOnly(group, phase.loop))
+      phase.loop.walk([&](memref::LoadOp load) {
+        if (written.contains(load.getMemref()) &&
+            !totals.contains(load.getMemref()))
+          local = false;
+      });
     // getInductionVars() returns a temporary vector: keep a copy.
     SmallVector<Value> ivs = phase.loop.getInductionVars();
     ivs.resize(rank);

@@ -327,7 +327,12 @@ def ParallelToGPU : Pass<"qforge-parallel-to-gpu", "::mlir::ModuleOp"> {
     (`row-fusion`): a softmax (max, sum of exponentials, normalization) or
     a layernorm becomes one kernel whose later phases take the row totals
     from registers. Other
-    reductions stay sequential loops inside a thread. Then every host operation that would read or write device
+    reductions stay sequential loops inside a thread. Loads and stores
+    along the innermost index of contiguous memory whose start is known
+    aligned (gpu.alloc, device constants, views of them, function
+    arguments, which are checked on entry for 16-byte alignment) become
+    16-byte vector accesses: one thread per vector in an elementwise
+    kernel, vectors strided by the warp in a row kernel. Then every host operation that would read or write device
     memory (a `memref.load` / `memref.store` outside a kernel) is an error
     naming it, since the cuda target keeps tensors on the device.
   }];
