@@ -77,10 +77,14 @@ if [[ "$what" == sanitize ]]; then
     $cs --tool $tool --error-exitcode 1 /tmp/qf-build/bin/runtime_tests \
       --gtest_filter='RuntimeCuda.FloatGemm*:Matrix/DegenerateNumerics.Cuda*' 2>&1 |
       grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" | sed "s/^/$tool tests: /" || status=1
-    for m in digits_f32 block_f32 block_int8 block_dyn; do
-      $cs --tool $tool --error-exitcode 1 /tmp/qf-build/bin/qforge-run "$root/.device-carry/$m.cuda.so" \
-        --input "$root/.device-carry/$(sed -n "s/^$m //p" "$root/.device-carry/gpu-models.txt")" 2>&1 |
-        grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | sed "s/^/$tool $m: /" || status=1
+    # (block_dyn_f16: f16 vector accesses, layernorm and quantization in
+    # one row kernel.)
+    for m in digits_f32 block_f32 block_int8 block_dyn block_dyn_f16; do
+      input=$(awk -v m="$m" '$1 == m { print $2 }' "$models/gpu-models.txt")
+      $cs --tool $tool --error-exitcode 1 /tmp/qf-build/bin/qforge-run "$models/$m.cuda.so" \
+        --input "$models/$input" 2>&1 |
+        grep -E "ERROR SUMMARY|RACECHECK SUMMARY|qforge-run:" | sed "s/^/$tool $m: /"
+      [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
     done
   done
 fi

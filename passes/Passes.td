@@ -190,7 +190,12 @@ def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
     a per-tensor `qforge.quantize` becomes a `linalg.generic` computing
     the runtime's formula op for op (`clamp(roundeven(x / scale) + zp)` in
     f32, NaN to the zero point), so that the quantization of a layernorm's
-    or softmax's output is done by the kernel that computes it.
+    or softmax's output is done by the kernel that computes it. A
+    per-token `qforge.dynamic_quantize` whose input comes from a linalg op,
+    or whose rows have at most 4096 elements, becomes linalg the same way
+    (the runtime's formula: max of the finite |x| per row, the codes
+    `clamp(roundeven(x * 127 / max), -127, 127)` with NaN to 0, the scales
+    `max / 127`, 1 for an all-zero row).
   }];
   let options = [
     Option<"floatGemms", "float-gemms", "bool", /*default=*/"false",
