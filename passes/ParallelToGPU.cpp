@@ -316,6 +316,47 @@ struct RowPhase {
   Value init;
 };
 
+constexpr int64_t kWarp = 32;
+
+/// The vector part of a lane loop over [lb, ub) (step 1): lane l takes the
+/// vectors of `width` elements at lb + (l + 32 j) * width, `unroll` of them
+/// per iteration (their loads issued together), up to `end`; the rest of
+/// the range stays scalar.
+struct LaneVectors {
+  int64_t width, unroll, end;
+};
+
+std::optional<LaneVectors> laneVectors(Value lb, Value ub, Value step,
+                                       int64_t width) {
+  std::optional<int64_t> start = getConstantIntValue(lb),
+                         stop = getConstantIntValue(ub),
+                         stride = getConstantIntValue(step);
+  if (width < 2 || !start || !stop || !stride || *stride != 1 ||
+      *start % width != 0)
+    return std::nullopt;
+  int64_t perLaneRound = kWarp * width;
+  int64_t rounds = (*stop - *start) / perLaneRound;
+  if (rounds < 1)
+    return std::nullopt;
+  int64_t unroll = 1;
+  for (int64_t u : {4, 3, 2})
+    if (rounds % u == 0) {
+      unroll = u;
+      break;
+    }
+  return LaneVectors{width, unroll, *start + rounds * perLaneRound};
+}
+
+/// `combiner` (a reduction's add, mul, max or min) applied to x and y.
+Value combineWith(OpBuilder &b, Location loc, Operation *combiner, Value x,
+                  Value y) {
+  OperationState state(loc, combiner->getName());
+  state.addOperands({x, y});
+  state.addTypes(combiner->getResultTypes());
+  state.addAttributes(combiner->getAttrs());
+  return b.create(state)->getResult(0);
+}
+
 /// One warp per row for a run of phases over the same rows (a softmax's
 /// max, sum of exponentials and normalization; a layernorm's sums and
 /// normalization), in one kernel instead of one each. In a reduction phase
@@ -326,180 +367,138 @@ struct RowPhase {
 /// the lanes stride over the row's elements. The per-thread form would
 /// read 32 different rows per warp access; this reads one row coalesced,
 /// and a row read again by a later phase mostly comes from cache.
-void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize,
-                    llvm::SetVector<BlockArgument> &assumed) {
-  constexpr int64_t kWarp = 32;
-  scf::ParallelOp rows = phases.front().loop;
-  unsigned rank = rows.getNumLoops();
-  // Everything a phase uses exists before the last one.
-  OpBuilder b(phases.back().loop);
-  Location loc = rows.getLoc();
-  SmallVector<Value> trips;
-  Value total = flatIterationSpace(b, loc, rows, trips);
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
-  Value warpsPerBlock =
-      arith::ConstantIndexOp::create(b, loc, blockSize / kWarp);
-  Value blocks = arith::MaxSIOp::create(
-      b, loc, arith::CeilDivSIOp::create(b, loc, total, warpsPerBlock), one);
-  auto launch =
-      gpu::LaunchOp::create(b, loc, blocks, one, one, threads, one, one);
+class RowKernel {
+public:
+  /// Creates the launch (one warp per row of the first phase's rows) and,
+  /// inside its bound check, the row's indices and the lane.
+  RowKernel(ArrayRef<RowPhase> phases, int64_t blockSize,
+            llvm::SetVector<BlockArgument> &assumed)
+      : RowKernel(phases, phases.front().loop, blockSize, assumed) {}
 
-  OpBuilder body = OpBuilder::atBlockBegin(&launch.getBody().front());
-  Value warpSize = arith::ConstantIndexOp::create(body, loc, kWarp);
-  Value tid = launch.getThreadIds().x;
-  Value lane = arith::RemUIOp::create(body, loc, tid, warpSize);
-  Value warp = arith::AddIOp::create(
-      body, loc,
-      arith::MulIOp::create(body, loc, launch.getBlockIds().x, warpsPerBlock),
-      arith::DivUIOp::create(body, loc, tid, warpSize));
-  Value inRange =
-      arith::CmpIOp::create(body, loc, arith::CmpIPredicate::slt, warp, total);
-  auto guard = scf::IfOp::create(body, loc, inRange, /*withElse=*/false);
-  gpu::TerminatorOp::create(body, loc);
+private:
+  RowKernel(ArrayRef<RowPhase> phases, scf::ParallelOp rows, int64_t blockSize,
+            llvm::SetVector<BlockArgument> &assumed)
+      : loc(rows.getLoc()), rank(rows.getNumLoops()), inner(rows.getContext()),
+        assumed(assumed) {
+    // Everything a phase uses exists before the last one.
+    OpBuilder b(phases.back().loop);
+    SmallVector<Value> trips;
+    Value total = flatIterationSpace(b, loc, rows, trips);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
+    Value warpsPerBlock =
+        arith::ConstantIndexOp::create(b, loc, blockSize / kWarp);
+    Value blocks = arith::MaxSIOp::create(
+        b, loc, arith::CeilDivSIOp::create(b, loc, total, warpsPerBlock), one);
+    auto launch =
+        gpu::LaunchOp::create(b, loc, blocks, one, one, threads, one, one);
 
-  OpBuilder inner = guard.getThenBodyBuilder();
-  IRMapping rowMap; // the first phase's row IVs
-  mapInductionVars(inner, loc, rows, trips, warp, rowMap);
-  SmallVector<Value> rowIVs;
-  for (Value iv : rows.getInductionVars())
-    rowIVs.push_back(rowMap.lookup(iv));
-  Value zero = arith::ConstantIndexOp::create(inner, loc, 0);
-  Value isLeader =
-      arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, lane, zero);
-  // Row totals of earlier phases, by accumulator buffer.
-  DenseMap<Value, Value> totals;
+    OpBuilder body = OpBuilder::atBlockBegin(&launch.getBody().front());
+    warpSize = arith::ConstantIndexOp::create(body, loc, kWarp);
+    Value tid = launch.getThreadIds().x;
+    lane = arith::RemUIOp::create(body, loc, tid, warpSize);
+    Value warp = arith::AddIOp::create(
+        body, loc,
+        arith::MulIOp::create(body, loc, launch.getBlockIds().x, warpsPerBlock),
+        arith::DivUIOp::create(body, loc, tid, warpSize));
+    Value inRange = arith::CmpIOp::create(body, loc, arith::CmpIPredicate::slt,
+                                          warp, total);
+    auto guard = scf::IfOp::create(body, loc, inRange, /*withElse=*/false);
+    gpu::TerminatorOp::create(body, loc);
 
-  // Clones `op` into `at`, or maps a load of an earlier phase's total at
-  // the row (indices: the phase loop's row IVs) to that total.
-  auto cloneOrReuse = [&](OpBuilder &at, Operation &op, IRMapping &map,
-                          scf::ParallelOp loop) {
-    if (auto load = dyn_cast<memref::LoadOp>(op))
-      if (Value known = totals.lookup(load.getMemref()))
-        if (load.getIndices() ==
-            ValueRange(loop.getInductionVars()).take_front(rank)) {
-          map.map(load.getResult(), known);
-          return;
-        }
-    at.clone(op, map);
-  };
-  // A loop strided over the lanes: lb + lane * step, stride 32 * step.
-  auto laneLoop = [&](Value lb, Value ub, Value step, ValueRange iterArgs) {
-    Value start = arith::AddIOp::create(
-        inner, loc, lb, arith::MulIOp::create(inner, loc, lane, step));
-    Value stride = arith::MulIOp::create(inner, loc, step, warpSize);
-    return scf::ForOp::create(inner, loc, start, ub, stride, iterArgs);
-  };
-  // The vector part of a lane loop: lane l takes the vectors at
-  // lb + (l + 32 j) * width, `unroll` of them per iteration (their loads
-  // issued together), up to `end`; the rest of [lb, ub) stays scalar.
-  struct LaneVectors {
-    int64_t width, unroll, end;
-  };
-  auto laneVectors = [&](Value lb, Value ub, Value step,
-                         int64_t width) -> std::optional<LaneVectors> {
-    std::optional<int64_t> start = getConstantIntValue(lb),
-                           stop = getConstantIntValue(ub),
-                           stride = getConstantIntValue(step);
-    if (width < 2 || !start || !stop || !stride || *stride != 1 ||
-        *start % width != 0)
-      return std::nullopt;
-    int64_t perLaneRound = kWarp * width;
-    int64_t rounds = (*stop - *start) / perLaneRound;
-    if (rounds < 1)
-      return std::nullopt;
-    int64_t unroll = 1;
-    for (int64_t u : {4, 3, 2})
-      if (rounds % u == 0) {
-        unroll = u;
-        break;
-      }
-    return LaneVectors{width, unroll, *start + rounds * perLaneRound};
-  };
-  // Loops over the lanes' vectors; `bodyOf` fills an iteration given the
-  // bases of its `unroll` vectors.
-  auto vectorLaneLoop =
-      [&](Value lb, LaneVectors lanes, ValueRange iterArgs,
-          llvm::function_ref<void(OpBuilder &, scf::ForOp, ArrayRef<Value>)>
-              bodyOf) {
-        Value start = arith::AddIOp::create(
-            inner, loc, lb,
-            arith::MulIOp::create(
-                inner, loc, lane,
-                arith::ConstantIndexOp::create(inner, loc, lanes.width)));
-        auto loop = scf::ForOp::create(
-            inner, loc, start,
-            arith::ConstantIndexOp::create(inner, loc, lanes.end),
-            arith::ConstantIndexOp::create(inner, loc,
-                                           kWarp * lanes.width * lanes.unroll),
-            iterArgs);
-        OpBuilder at = OpBuilder::atBlockBegin(loop.getBody());
-        SmallVector<Value> bases{loop.getInductionVar()};
-        for (int64_t u = 1; u < lanes.unroll; ++u)
-          bases.push_back(
-              arith::AddIOp::create(at, loc, loop.getInductionVar(),
-                                    arith::ConstantIndexOp::create(
-                                        at, loc, u * kWarp * lanes.width)));
-        bodyOf(at, loop, bases);
-        return loop;
-      };
+    inner.setInsertionPoint(guard.thenBlock()->getTerminator());
+    IRMapping rowMap; // the first phase's row IVs
+    mapInductionVars(inner, loc, rows, trips, warp, rowMap);
+    for (Value iv : rows.getInductionVars())
+      rowIVs.push_back(rowMap.lookup(iv));
+    Value zero = arith::ConstantIndexOp::create(inner, loc, 0);
+    isLeader =
+        arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, lane, zero);
+  }
 
-  for (RowPhase phase : phases) {
+public:
+  void emit(RowPhase phase) {
     scf::ParallelOp loop = phase.loop;
     IRMapping map;
     for (unsigned d = 0; d < rank; ++d)
       map.map(loop.getInductionVars()[d], rowIVs[d]);
-    if (!phase.reduction && loop.getNumLoops() == rank) {
-      // Over the rows alone: lane 0 computes it, from the row totals.
-      auto leaderOnly =
-          scf::IfOp::create(inner, loc, isLeader, /*withElse=*/false);
-      OpBuilder at = leaderOnly.getThenBodyBuilder();
-      for (Operation &op : loop.getBody()->without_terminator())
-        cloneOrReuse(at, op, map, loop);
-      continue;
-    }
-    if (!phase.reduction) {
-      // Elementwise over the row: the last dimension strided over lanes,
-      // in vectors where the accesses allow (VectorAccesses).
-      Value iv = loop.getInductionVars()[rank];
-      Value lb = map.lookupOrDefault(loop.getLowerBound()[rank]);
-      Value ub = map.lookupOrDefault(loop.getUpperBound()[rank]);
-      Value step = map.lookupOrDefault(loop.getStep()[rank]);
-      VectorAccesses vectors(*loop.getBody(), iv);
-      auto lanes = laneVectors(lb, ub, step, vectors.width());
-      if (lanes) {
-        vectorLaneLoop(lb, *lanes, {},
-                       [&](OpBuilder &at, scf::ForOp, ArrayRef<Value> bases) {
-                         vectors.emit(
-                             at, loc, bases, map,
-                             [&](OpBuilder &to, Operation &op, IRMapping &m) {
-                               cloneOrReuse(to, op, m, loop);
-                             });
-                       });
-        assumed.insert_range(vectors.assumedArguments());
-        if (lanes->end == *getConstantIntValue(ub))
-          continue;
-        lb = arith::ConstantIndexOp::create(inner, loc, lanes->end);
-      }
-      auto elementLoop = laneLoop(lb, ub, step, {});
-      OpBuilder at = OpBuilder::atBlockBegin(elementLoop.getBody());
-      map.map(iv, elementLoop.getInductionVar());
-      for (Operation &op : loop.getBody()->without_terminator())
-        cloneOrReuse(at, op, map, loop);
-      continue;
-    }
-    RowReduction r = *phase.reduction;
+    if (phase.reduction)
+      emitReduction(phase, map);
+    else if (loop.getNumLoops() == rank)
+      emitRowsOnly(loop, map);
+    else
+      emitElementwise(loop, map);
+  }
+
+private:
+  using LoopBody =
+      llvm::function_ref<void(OpBuilder &, scf::ForOp, ArrayRef<Value>)>;
+
+  /// Over the rows alone: lane 0 computes it, from the row totals.
+  void emitRowsOnly(scf::ParallelOp loop, IRMapping &map) {
+    auto leaderOnly =
+        scf::IfOp::create(inner, loc, isLeader, /*withElse=*/false);
+    OpBuilder at = leaderOnly.getThenBodyBuilder();
     for (Operation &op : loop.getBody()->without_terminator())
+      cloneOrReuse(at, op, map, loop);
+  }
+
+  /// Elementwise over the row: the last dimension strided over the lanes,
+  /// in vectors where the accesses allow (VectorAccesses).
+  void emitElementwise(scf::ParallelOp loop, IRMapping &map) {
+    Value iv = loop.getInductionVars()[rank];
+    Value lb = map.lookupOrDefault(loop.getLowerBound()[rank]);
+    Value ub = map.lookupOrDefault(loop.getUpperBound()[rank]);
+    Value step = map.lookupOrDefault(loop.getStep()[rank]);
+    VectorAccesses vectors(*loop.getBody(), iv);
+    if (auto lanes = laneVectors(lb, ub, step, vectors.width())) {
+      vectorLaneLoop(lb, *lanes, {},
+                     [&](OpBuilder &at, scf::ForOp, ArrayRef<Value> bases) {
+                       vectors.emit(
+                           at, loc, bases, map,
+                           [&](OpBuilder &to, Operation &op, IRMapping &m) {
+                             cloneOrReuse(to, op, m, loop);
+                           });
+                     });
+      assumed.insert_range(vectors.assumedArguments());
+      if (lanes->end == *getConstantIntValue(ub))
+        return;
+      lb = arith::ConstantIndexOp::create(inner, loc, lanes->end);
+    }
+    auto elementLoop = laneLoop(lb, ub, step, {});
+    OpBuilder at = OpBuilder::atBlockBegin(elementLoop.getBody());
+    map.map(iv, elementLoop.getInductionVar());
+    for (Operation &op : loop.getBody()->without_terminator())
+      cloneOrReuse(at, op, map, loop);
+  }
+
+  /// A row reduction: each lane's partial, the warp's total by shuffles,
+  /// folded into the accumulator (or the fill's value) and stored by lane
+  /// 0; later phases take the total from registers.
+  void emitReduction(RowPhase phase, IRMapping &map) {
+    RowReduction r = *phase.reduction;
+    for (Operation &op : phase.loop.getBody()->without_terminator())
       if (isa<arith::ConstantOp>(op))
         inner.clone(op, map);
-    Operation *combiner = r.combiner;
-    auto combine = [&](OpBuilder &at, Value x, Value y) {
-      OperationState state(loc, combiner->getName());
-      state.addOperands({x, y});
-      state.addTypes(combiner->getResultTypes());
-      state.addAttributes(combiner->getAttrs());
-      return at.create(state)->getResult(0);
-    };
+    Value partial = warpTotal(lanePartial(r, phase.loop, map), r.combiner);
+    SmallVector<Value> indices;
+    for (Value index : r.store.getIndices())
+      indices.push_back(map.lookup(index));
+    Value acc =
+        phase.init
+            ? phase.init
+            : memref::LoadOp::create(inner, loc, r.store.getMemref(), indices)
+                  .getResult();
+    Value rowTotal = combineWith(inner, loc, r.combiner, acc, partial);
+    auto write = scf::IfOp::create(inner, loc, isLeader, /*withElse=*/false);
+    OpBuilder w = write.getThenBodyBuilder();
+    memref::StoreOp::create(w, loc, rowTotal, r.store.getMemref(), indices);
+    totals[r.store.getMemref()] = rowTotal;
+  }
+
+  /// This lane's elements of the row combined in order: vectors first,
+  /// then the scalar rest of the row.
+  Value lanePartial(RowReduction r, scf::ParallelOp loop, IRMapping &map) {
     // The body's ops but the accumulator's load, combine and store.
     auto cloneElementOp = [&](OpBuilder &at, Operation &op, IRMapping &m) {
       if (&op == r.accLoad.getOperation() || &op == r.combiner ||
@@ -510,9 +509,7 @@ void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize,
     Value lb = map.lookupOrDefault(r.loop.getLowerBound());
     Value ub = map.lookupOrDefault(r.loop.getUpperBound());
     Value step = map.lookupOrDefault(r.loop.getStep());
-    Value partial = identityOf(inner, loc, combiner);
-    // Vectors first: each lane's elements combined in order, vector by
-    // vector; then the scalar rest of the row.
+    Value partial = identityOf(inner, loc, r.combiner);
     VectorAccesses vectors(*r.loop.getBody(), r.loop.getInductionVar());
     auto lanes = laneVectors(lb, ub, step, vectors.width());
     if (lanes) {
@@ -522,27 +519,32 @@ void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize,
             Value acc = forOp.getRegionIterArgs()[0];
             for (IRMapping &clone :
                  vectors.emit(at, loc, bases, map, cloneElementOp))
-              acc = combine(at, acc, clone.lookupOrDefault(r.element));
+              acc = combineWith(at, loc, r.combiner, acc,
+                                clone.lookupOrDefault(r.element));
             scf::YieldOp::create(at, loc, acc);
           });
       assumed.insert_range(vectors.assumedArguments());
       partial = vectorLoop.getResult(0);
       lb = arith::ConstantIndexOp::create(inner, loc, lanes->end);
     }
-    if (!lanes || lanes->end != *getConstantIntValue(ub)) {
-      auto partialLoop = laneLoop(lb, ub, step, ValueRange{partial});
-      OpBuilder at = OpBuilder::atBlockBegin(partialLoop.getBody());
-      IRMapping bodyMap = map;
-      bodyMap.map(r.loop.getInductionVar(), partialLoop.getInductionVar());
-      for (Operation &op : r.loop.getBody()->without_terminator())
-        cloneElementOp(at, op, bodyMap);
-      Value element = bodyMap.lookupOrDefault(r.element);
-      Value next = combine(at, partialLoop.getRegionIterArgs()[0], element);
-      scf::YieldOp::create(at, loc, next);
-      partial = partialLoop.getResult(0);
-    }
-    // Shuffles move 32-bit values: f16/bf16 partials travel as f32 (exact).
-    // After the xor butterfly every lane holds the same total.
+    if (lanes && lanes->end == *getConstantIntValue(ub))
+      return partial;
+    auto partialLoop = laneLoop(lb, ub, step, ValueRange{partial});
+    OpBuilder at = OpBuilder::atBlockBegin(partialLoop.getBody());
+    IRMapping bodyMap = map;
+    bodyMap.map(r.loop.getInductionVar(), partialLoop.getInductionVar());
+    for (Operation &op : r.loop.getBody()->without_terminator())
+      cloneElementOp(at, op, bodyMap);
+    Value element = bodyMap.lookupOrDefault(r.element);
+    Value next = combineWith(at, loc, r.combiner,
+                             partialLoop.getRegionIterArgs()[0], element);
+    scf::YieldOp::create(at, loc, next);
+    return partialLoop.getResult(0);
+  }
+
+  /// The xor butterfly: every lane ends with the warp's total. Shuffles
+  /// move 32-bit values: f16/bf16 partials travel as f32 (exact).
+  Value warpTotal(Value partial, Operation *combiner) {
     Type partialType = partial.getType();
     bool widen = partialType.getIntOrFloatBitWidth() < 32;
     for (int32_t offset = kWarp / 2; offset >= 1; offset /= 2) {
@@ -555,22 +557,72 @@ void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize,
       Value other = shuffle.getShuffleResult();
       if (widen)
         other = arith::TruncFOp::create(inner, loc, partialType, other);
-      partial = combine(inner, partial, other);
+      partial = combineWith(inner, loc, combiner, partial, other);
     }
-    SmallVector<Value> indices;
-    for (Value index : r.store.getIndices())
-      indices.push_back(map.lookup(index));
-    Value acc =
-        phase.init
-            ? phase.init
-            : memref::LoadOp::create(inner, loc, r.store.getMemref(), indices)
-                  .getResult();
-    Value rowTotal = combine(inner, acc, partial);
-    auto write = scf::IfOp::create(inner, loc, isLeader, /*withElse=*/false);
-    OpBuilder w = write.getThenBodyBuilder();
-    memref::StoreOp::create(w, loc, rowTotal, r.store.getMemref(), indices);
-    totals[r.store.getMemref()] = rowTotal;
+    return partial;
   }
+
+  /// Clones `op` into `at`, or maps a load of an earlier phase's total at
+  /// the row (indices: the phase loop's row IVs) to that total.
+  void cloneOrReuse(OpBuilder &at, Operation &op, IRMapping &map,
+                    scf::ParallelOp loop) {
+    if (auto load = dyn_cast<memref::LoadOp>(op))
+      if (Value known = totals.lookup(load.getMemref()))
+        if (load.getIndices() ==
+            ValueRange(loop.getInductionVars()).take_front(rank)) {
+          map.map(load.getResult(), known);
+          return;
+        }
+    at.clone(op, map);
+  }
+
+  /// A loop strided over the lanes: lb + lane * step, stride 32 * step.
+  scf::ForOp laneLoop(Value lb, Value ub, Value step, ValueRange iterArgs) {
+    Value start = arith::AddIOp::create(
+        inner, loc, lb, arith::MulIOp::create(inner, loc, lane, step));
+    Value stride = arith::MulIOp::create(inner, loc, step, warpSize);
+    return scf::ForOp::create(inner, loc, start, ub, stride, iterArgs);
+  }
+
+  /// Loops over the lanes' vectors; `bodyOf` fills an iteration given the
+  /// bases of its `unroll` vectors.
+  scf::ForOp vectorLaneLoop(Value lb, LaneVectors lanes, ValueRange iterArgs,
+                            LoopBody bodyOf) {
+    Value start = arith::AddIOp::create(
+        inner, loc, lb,
+        arith::MulIOp::create(
+            inner, loc, lane,
+            arith::ConstantIndexOp::create(inner, loc, lanes.width)));
+    auto loop = scf::ForOp::create(
+        inner, loc, start,
+        arith::ConstantIndexOp::create(inner, loc, lanes.end),
+        arith::ConstantIndexOp::create(inner, loc,
+                                       kWarp * lanes.width * lanes.unroll),
+        iterArgs);
+    OpBuilder at = OpBuilder::atBlockBegin(loop.getBody());
+    SmallVector<Value> bases{loop.getInductionVar()};
+    for (int64_t u = 1; u < lanes.unroll; ++u)
+      bases.push_back(arith::AddIOp::create(
+          at, loc, loop.getInductionVar(),
+          arith::ConstantIndexOp::create(at, loc, u * kWarp * lanes.width)));
+    bodyOf(at, loop, bases);
+    return loop;
+  }
+
+  Location loc;
+  unsigned rank;
+  OpBuilder inner; // inside the row's bound check
+  Value warpSize, lane, isLeader;
+  SmallVector<Value> rowIVs;
+  DenseMap<Value, Value> totals; // row totals of earlier phases, by buffer
+  llvm::SetVector<BlockArgument> &assumed;
+};
+
+void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize,
+                    llvm::SetVector<BlockArgument> &assumed) {
+  RowKernel kernel(phases, blockSize, assumed);
+  for (RowPhase phase : phases)
+    kernel.emit(phase);
   for (RowPhase phase : llvm::reverse(phases))
     phase.loop.erase();
 }
