@@ -33,7 +33,9 @@ namespace qforge {
 using namespace mlir;
 using qforge::kArgumentAlignment;
 using qforge::kVectorBytes;
+using qforge::SharedLoads;
 using qforge::VectorAccesses;
+using qforge::VectorLoadCache;
 
 namespace {
 
@@ -323,8 +325,15 @@ constexpr int64_t kWarp = 32;
 /// per iteration (their loads issued together), up to `end`; the rest of
 /// the range stays scalar.
 struct LaneVectors {
-  int64_t width, unroll, end;
+  int64_t width, unroll, rounds, end;
+  /// Whether one pass covers the row: then no loop is made, and the
+  /// vectors a phase loads stay in registers for the later phases.
+  bool straight() const { return unroll == rounds; }
 };
+
+/// Most vectors per lane loaded without a loop (16 x 16 bytes: a row of
+/// 4096 f16 or 2048 f32 in 64 registers per lane).
+constexpr int64_t kStraightRounds = 16;
 
 std::optional<LaneVectors> laneVectors(Value lb, Value ub, Value step,
                                        int64_t width) {
@@ -339,12 +348,15 @@ std::optional<LaneVectors> laneVectors(Value lb, Value ub, Value step,
   if (rounds < 1)
     return std::nullopt;
   int64_t unroll = 1;
-  for (int64_t u : {4, 3, 2})
-    if (rounds % u == 0) {
-      unroll = u;
-      break;
-    }
-  return LaneVectors{width, unroll, *start + rounds * perLaneRound};
+  if (rounds <= kStraightRounds)
+    unroll = rounds;
+  else
+    for (int64_t u : {4, 3, 2})
+      if (rounds % u == 0) {
+        unroll = u;
+        break;
+      }
+  return LaneVectors{width, unroll, rounds, *start + rounds * perLaneRound};
 }
 
 /// `combiner` (a reduction's add, mul, max or min) applied to x and y.
@@ -380,6 +392,9 @@ private:
             llvm::SetVector<BlockArgument> &assumed)
       : loc(rows.getLoc()), rank(rows.getNumLoops()), inner(rows.getContext()),
         assumed(assumed) {
+    for (RowPhase phase : phases)
+      phase.loop.walk(
+          [&](memref::StoreOp store) { written.insert(store.getMemref()); });
     // Everything a phase uses exists before the last one.
     OpBuilder b(phases.back().loop);
     SmallVector<Value> trips;
@@ -431,8 +446,8 @@ public:
   }
 
 private:
-  using LoopBody =
-      llvm::function_ref<void(OpBuilder &, scf::ForOp, ArrayRef<Value>)>;
+  using LaneBody = llvm::function_ref<Value(OpBuilder &, ArrayRef<Value>,
+                                            const SharedLoads *, Value)>;
 
   /// Over the rows alone: lane 0 computes it, from the row totals.
   void emitRowsOnly(scf::ParallelOp loop, IRMapping &map) {
@@ -452,14 +467,17 @@ private:
     Value step = map.lookupOrDefault(loop.getStep()[rank]);
     VectorAccesses vectors(*loop.getBody(), iv);
     if (auto lanes = laneVectors(lb, ub, step, vectors.width())) {
-      vectorLaneLoop(lb, *lanes, {},
-                     [&](OpBuilder &at, scf::ForOp, ArrayRef<Value> bases) {
-                       vectors.emit(
-                           at, loc, bases, map,
-                           [&](OpBuilder &to, Operation &op, IRMapping &m) {
-                             cloneOrReuse(to, op, m, loop);
-                           });
-                     });
+      overLaneVectors(lb, *lanes, Value(),
+                      [&](OpBuilder &at, ArrayRef<Value> bases,
+                          const SharedLoads *shared, Value) {
+                        vectors.emit(
+                            at, loc, bases, map,
+                            [&](OpBuilder &to, Operation &op, IRMapping &m) {
+                              cloneOrReuse(to, op, m, loop);
+                            },
+                            shared);
+                        return Value();
+                      });
       assumed.insert_range(vectors.assumedArguments());
       if (lanes->end == *getConstantIntValue(ub))
         return;
@@ -513,18 +531,17 @@ private:
     VectorAccesses vectors(*r.loop.getBody(), r.loop.getInductionVar());
     auto lanes = laneVectors(lb, ub, step, vectors.width());
     if (lanes) {
-      auto vectorLoop = vectorLaneLoop(
-          lb, *lanes, ValueRange{partial},
-          [&](OpBuilder &at, scf::ForOp forOp, ArrayRef<Value> bases) {
-            Value acc = forOp.getRegionIterArgs()[0];
+      partial = overLaneVectors(
+          lb, *lanes, partial,
+          [&](OpBuilder &at, ArrayRef<Value> bases, const SharedLoads *shared,
+              Value acc) {
             for (IRMapping &clone :
-                 vectors.emit(at, loc, bases, map, cloneElementOp))
+                 vectors.emit(at, loc, bases, map, cloneElementOp, shared))
               acc = combineWith(at, loc, r.combiner, acc,
                                 clone.lookupOrDefault(r.element));
-            scf::YieldOp::create(at, loc, acc);
+            return acc;
           });
       assumed.insert_range(vectors.assumedArguments());
-      partial = vectorLoop.getResult(0);
       lb = arith::ConstantIndexOp::create(inner, loc, lanes->end);
     }
     if (lanes && lanes->end == *getConstantIntValue(ub))
@@ -584,29 +601,53 @@ private:
     return scf::ForOp::create(inner, loc, start, ub, stride, iterArgs);
   }
 
-  /// Loops over the lanes' vectors; `bodyOf` fills an iteration given the
-  /// bases of its `unroll` vectors.
-  scf::ForOp vectorLaneLoop(Value lb, LaneVectors lanes, ValueRange iterArgs,
-                            LoopBody bodyOf) {
+  /// Runs `bodyOf` over the lanes' vectors (a partial `acc` threaded
+  /// through when `init` is set; bodyOf returns the next one): in a loop of
+  /// `unroll` vectors per iteration, or straight in the kernel when one
+  /// pass covers the row, where loads of memory the kernel does not write
+  /// are shared with the other phases (`loads`): a layernorm reads its row
+  /// from memory once.
+  Value overLaneVectors(Value lb, LaneVectors lanes, Value init,
+                        LaneBody bodyOf) {
+    int64_t round = kWarp * lanes.width;
     Value start = arith::AddIOp::create(
         inner, loc, lb,
         arith::MulIOp::create(
             inner, loc, lane,
             arith::ConstantIndexOp::create(inner, loc, lanes.width)));
+    auto basesFrom = [&](OpBuilder &at, Value first) {
+      SmallVector<Value> bases{first};
+      for (int64_t u = 1; u < lanes.unroll; ++u)
+        bases.push_back(arith::AddIOp::create(
+            at, loc, first,
+            arith::ConstantIndexOp::create(at, loc, u * round)));
+      return bases;
+    };
+    if (lanes.straight()) {
+      int64_t first = *getConstantIntValue(lb);
+      SmallVector<int64_t> offsets;
+      for (int64_t u = 0; u < lanes.unroll; ++u)
+        offsets.push_back(first + u * round);
+      // (A named lambda: SharedLoads holds only a reference to it.)
+      auto unwritten = [&](Value memref) { return !written.contains(memref); };
+      SharedLoads shared{loads, offsets, unwritten};
+      return bodyOf(inner, basesFrom(inner, start), &shared, init);
+    }
+    SmallVector<Value> iterArgs;
+    if (init)
+      iterArgs.push_back(init);
     auto loop = scf::ForOp::create(
         inner, loc, start,
         arith::ConstantIndexOp::create(inner, loc, lanes.end),
-        arith::ConstantIndexOp::create(inner, loc,
-                                       kWarp * lanes.width * lanes.unroll),
+        arith::ConstantIndexOp::create(inner, loc, round * lanes.unroll),
         iterArgs);
     OpBuilder at = OpBuilder::atBlockBegin(loop.getBody());
-    SmallVector<Value> bases{loop.getInductionVar()};
-    for (int64_t u = 1; u < lanes.unroll; ++u)
-      bases.push_back(arith::AddIOp::create(
-          at, loc, loop.getInductionVar(),
-          arith::ConstantIndexOp::create(at, loc, u * kWarp * lanes.width)));
-    bodyOf(at, loop, bases);
-    return loop;
+    Value next = bodyOf(at, basesFrom(at, loop.getInductionVar()), nullptr,
+                        init ? loop.getRegionIterArgs()[0] : Value());
+    if (!init)
+      return Value();
+    scf::YieldOp::create(at, loc, next);
+    return loop.getResult(0);
   }
 
   Location loc;
@@ -615,6 +656,8 @@ private:
   Value warpSize, lane, isLeader;
   SmallVector<Value> rowIVs;
   DenseMap<Value, Value> totals; // row totals of earlier phases, by buffer
+  DenseSet<Value> written;       // memory the kernel's phases store to
+  VectorLoadCache loads;         // vectors loaded outside lane loops
   llvm::SetVector<BlockArgument> &assumed;
 };
 

@@ -248,10 +248,13 @@ def FuseElementwise : Pass<"qforge-fuse-elementwise", "::mlir::ModuleOp"> {
     (`users * in <= in + out + users * out`, `in` counting the inputs read
     in full); then upstream's producer-consumer fusion of elementwise
     generics into their consumers (reductions included) runs, with reshapes
-    folded into generics by expansion and dead operands dropped. A softmax
-    becomes three kernels (max, sum of exponentials, normalize) that each
+    folded into generics by expansion and dead operands dropped; last, a
+    `linalg.fill` read by several ops (reductions' accumulators) is cloned
+    once per user, so that each folds into its reduction's kernel. A softmax
+    becomes three ops (max, sum of exponentials, normalize) that each
     read the scores once, a layernorm three (sum, sum of squares,
-    normalize). Values are computed by the same ops in the same order.
+    normalize), which qforge-parallel-to-gpu runs as one row kernel.
+    Values are computed by the same ops in the same order.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];

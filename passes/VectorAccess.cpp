@@ -101,6 +101,25 @@ int64_t knownStartAlignment(Value memref) {
   return startAlignment(memref, nullptr);
 }
 
+VectorLoadCache::Key VectorLoadCache::keyOf(Value memref, ValueRange leading,
+                                            int64_t width, int64_t offset) {
+  std::vector<const void *> indices;
+  for (Value index : leading)
+    indices.push_back(index.getAsOpaquePointer());
+  return Key(memref.getAsOpaquePointer(), std::move(indices), width, offset);
+}
+
+Value VectorLoadCache::lookup(Value memref, ValueRange leading, int64_t width,
+                              int64_t offset) const {
+  auto found = loads.find(keyOf(memref, leading, width, offset));
+  return found == loads.end() ? Value() : found->second;
+}
+
+void VectorLoadCache::insert(Value memref, ValueRange leading, int64_t width,
+                             int64_t offset, Value vector) {
+  loads[keyOf(memref, leading, width, offset)] = vector;
+}
+
 VectorAccesses::VectorAccesses(Block &body, Value iv) : body(&body), iv(iv) {
   SmallVector<Operation *> candidates;
   int64_t widestBytes = 0;
@@ -137,7 +156,8 @@ VectorAccesses::VectorAccesses(Block &body, Value iv) : body(&body), iv(iv) {
 SmallVector<IRMapping> VectorAccesses::emit(OpBuilder &b, Location loc,
                                             ArrayRef<Value> bases,
                                             const IRMapping &outer,
-                                            CloneFn cloneOne) const {
+                                            CloneFn cloneOne,
+                                            const SharedLoads *shared) const {
   auto vectorType = [&](Value memref) {
     return VectorType::get({vectorWidth},
                            cast<MemRefType>(memref.getType()).getElementType());
@@ -159,10 +179,22 @@ SmallVector<IRMapping> VectorAccesses::emit(OpBuilder &b, Location loc,
     for (Operation *op : taken)
       if (auto load = dyn_cast<memref::LoadOp>(op)) {
         Value memref = outer.lookupOrDefault(load.getMemref());
-        loaded[u][op] =
-            vector::LoadOp::create(b, loc, vectorType(memref), memref,
-                                   indicesAt(load.getIndices(), base),
+        SmallVector<Value> at = indicesAt(load.getIndices(), base);
+        ValueRange leading = ValueRange(at).drop_back();
+        bool reuse = shared && shared->reusable(memref);
+        if (reuse)
+          if (Value known = shared->cache.lookup(memref, leading, vectorWidth,
+                                                 shared->offsets[u])) {
+            loaded[u][op] = known;
+            continue;
+          }
+        Value vector =
+            vector::LoadOp::create(b, loc, vectorType(memref), memref, at,
                                    /*nontemporal=*/false, alignment(memref));
+        if (reuse)
+          shared->cache.insert(memref, leading, vectorWidth, shared->offsets[u],
+                               vector);
+        loaded[u][op] = vector;
       }
 
   SmallVector<IRMapping> clones;

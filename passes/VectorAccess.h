@@ -19,6 +19,10 @@
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SetVector.h"
 
+#include <map>
+#include <tuple>
+#include <vector>
+
 namespace qforge {
 
 /// Widest access a kernel makes (bytes): one 128-bit load or store.
@@ -31,6 +35,33 @@ inline constexpr int64_t kArgumentAlignment = 16;
 /// argument, gpu.alloc, device constant, or a view of one) is known aligned;
 /// 0 when unknown. Function arguments count as kArgumentAlignment.
 int64_t knownStartAlignment(mlir::Value memref);
+
+/// Vector loads one kernel has made, for later clones that read the same
+/// vector: keyed by memref, leading indices, width and the element offset
+/// of the vector's base that the caller names (the same base expression in
+/// every clone that uses the key).
+class VectorLoadCache {
+public:
+  mlir::Value lookup(mlir::Value memref, mlir::ValueRange leading,
+                     int64_t width, int64_t offset) const;
+  void insert(mlir::Value memref, mlir::ValueRange leading, int64_t width,
+              int64_t offset, mlir::Value vector);
+
+private:
+  using Key =
+      std::tuple<const void *, std::vector<const void *>, int64_t, int64_t>;
+  static Key keyOf(mlir::Value memref, mlir::ValueRange leading, int64_t width,
+                   int64_t offset);
+  std::map<Key, mlir::Value> loads;
+};
+
+/// What emit may reuse: loads of `cache` at the bases' `offsets`, for the
+/// memrefs `reusable` accepts (nothing in the kernel writes them).
+struct SharedLoads {
+  VectorLoadCache &cache;
+  llvm::ArrayRef<int64_t> offsets;
+  llvm::function_ref<bool(mlir::Value)> reusable;
+};
 
 /// The vectorizable accesses of one loop body along its induction variable.
 class VectorAccesses {
@@ -63,11 +94,12 @@ public:
   /// element k of their vector, taken stores gathered into one vector store
   /// per base. `outer` maps the body's other values (the leading indices
   /// among them). Returns the mapping of each clone, base-major.
-  llvm::SmallVector<mlir::IRMapping> emit(mlir::OpBuilder &b,
-                                          mlir::Location loc,
-                                          llvm::ArrayRef<mlir::Value> bases,
-                                          const mlir::IRMapping &outer,
-                                          CloneFn cloneOne) const;
+  /// With `shared`, a load whose vector is in its cache is not made again
+  /// (it must dominate this code), and the loads made are added to it.
+  llvm::SmallVector<mlir::IRMapping>
+  emit(mlir::OpBuilder &b, mlir::Location loc,
+       llvm::ArrayRef<mlir::Value> bases, const mlir::IRMapping &outer,
+       CloneFn cloneOne, const SharedLoads *shared = nullptr) const;
 
 private:
   mlir::Block *body = nullptr;

@@ -1,7 +1,9 @@
 // qforge-parallel-to-gpu reads and writes contiguous, aligned memory in
 // 16-byte vectors: a thread of an elementwise kernel takes 16 bytes of its
 // widest element type, a lane of a row kernel takes vectors strided by the
-// warp, several per iteration with their loads first. Accesses that are
+// warp, several per iteration with their loads first, or, when at most 16
+// vectors per lane cover a row, all of them without a loop, loaded once
+// for every phase of the kernel. Accesses that are
 // not contiguous along the innermost index, or whose start is not known to
 // be aligned, stay scalar; function arguments read as vectors are checked
 // for 16-byte alignment on entry.
@@ -117,56 +119,61 @@ func.func @ragged() -> memref<5x7xf32> {
 
 // -----
 
-// A row sum over 1056 f32 per row: each lane takes vectors of 4 at
-// lane * 4 + 128 k; 8 rounds of 128 elements, 4 vectors per iteration
-// (their loads first, then the adds in order); the last 32 elements in
-// the scalar lane loop; then the shuffles.
+// A row sum over 2592 f32 per row: each lane takes vectors of 4 at
+// lane * 4 + 128 k; 20 rounds of 128 elements (more than 16: a loop), 4
+// vectors per iteration (their loads first, then the adds in order); the
+// last 32 elements in the scalar lane loop; then the shuffles.
 // CHECK-LABEL: func.func @row_sum
 // CHECK: gpu.launch
-// CHECK: %[[PART:.*]] = scf.for %{{.*}} = %{{.*}} to %c1024{{.*}} step %c512{{.*}} iter_args
-// CHECK-COUNT-4: vector.load %{{.*}} {alignment = 16 : i64} : memref<4x1056xf32>, vector<4xf32>
+// CHECK: %[[PART:.*]] = scf.for %{{.*}} = %{{.*}} to %c2560{{.*}} step %c512{{.*}} iter_args
+// CHECK-COUNT-4: vector.load %{{.*}} {alignment = 16 : i64} : memref<4x2592xf32>, vector<4xf32>
 // CHECK-NOT: vector.load
 // CHECK-COUNT-16: arith.addf
 // CHECK: scf.yield
-// CHECK: scf.for %{{.*}} = %{{.*}} to %c1056 step %{{.*}} iter_args(%{{.*}} = %[[PART]])
-// CHECK: memref.load %{{.*}} : memref<4x1056xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c2592 step %{{.*}} iter_args(%{{.*}} = %[[PART]])
+// CHECK: memref.load %{{.*}} : memref<4x2592xf32>
 // CHECK-COUNT-5: gpu.shuffle  xor
 func.func @row_sum() -> memref<4xf32> {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c4 = arith.constant 4 : index
-  %c1056 = arith.constant 1056 : index
+  %c2592 = arith.constant 2592 : index
   %zero = arith.constant 0.0 : f32
-  %x = gpu.alloc () : memref<4x1056xf32>
+  %x = gpu.alloc () : memref<4x2592xf32>
   %s = gpu.alloc () : memref<4xf32>
   scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
     memref.store %zero, %s[%i] : memref<4xf32>
     scf.reduce
   }
   scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
-    scf.for %j = %c0 to %c1056 step %c1 {
-      %v = memref.load %x[%i, %j] : memref<4x1056xf32>
+    scf.for %j = %c0 to %c2592 step %c1 {
+      %v = memref.load %x[%i, %j] : memref<4x2592xf32>
       %acc = memref.load %s[%i] : memref<4xf32>
       %r = arith.addf %v, %acc : f32
       memref.store %r, %s[%i] : memref<4xf32>
     }
     scf.reduce
   }
-  gpu.dealloc %x : memref<4x1056xf32>
+  gpu.dealloc %x : memref<4x2592xf32>
   return %s : memref<4xf32>
 }
 
 // -----
 
-// The elementwise phase of a row kernel (x - mean over rows of 512 f16):
-// each lane reads and writes 8 halves at a time, 2 vectors per iteration
-// (512 / (32 * 8) = 2 rounds), no scalar rest.
+// x - mean over rows of 512 f16: 512 / (32 * 8) = 2 rounds, at most 16,
+// so no loop: each lane loads its 2 vectors of x once, for the sum, and
+// the elementwise phase takes them from registers (x is not written in
+// the kernel) and stores 8 halves at a time; no scalar rest.
 // CHECK-LABEL: func.func @center
 // CHECK: gpu.launch
-// CHECK: gpu.shuffle  xor
-// CHECK: scf.for %{{.*}} = %{{.*}} to %c512{{.*}} step %c512
+// CHECK-NOT: scf.for
 // CHECK-COUNT-2: vector.load %{{.*}} : memref<2x512xf16>, vector<8xf16>
-// CHECK-COUNT-2: vector.store %{{.*}} : memref<2x512xf16>, vector<8xf16>
+// CHECK: gpu.shuffle  xor
+// CHECK-NOT: vector.load
+// CHECK-NOT: scf.for
+// CHECK: vector.store %{{.*}} : memref<2x512xf16>, vector<8xf16>
+// CHECK-NOT: vector.load
+// CHECK: vector.store %{{.*}} : memref<2x512xf16>, vector<8xf16>
 // CHECK-NOT: memref.store %{{.*}} : memref<2x512xf16>
 // CHECK: gpu.terminator
 func.func @center() -> memref<2x512xf16> {
