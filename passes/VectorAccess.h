@@ -1,5 +1,4 @@
-//===- VectorAccess.h - vector loads and stores in generated kernels -*- C++
-//-*-===//
+//===- VectorAccess.h - Vector accesses in generated kernels ----*- C++ -*-===//
 //
 // qforge-parallel-to-gpu writes a kernel's loop body once per element. A
 // thread or lane that reads one f16 at a time keeps few bytes in flight per
