@@ -670,11 +670,13 @@ void launchRowGroup(ArrayRef<RowPhase> phases, int64_t blockSize,
     phase.loop.erase();
 }
 
-/// Whether `loop` iterates over the group's rows alone (no reduced
-/// dimension): a per-row epilogue such as a quantization's scale.
-bool isRowsOnly(ArrayRef<RowPhase> group, scf::ParallelOp loop) {
+/// Whether `phase` is elementwise over the group's rows alone (no reduced
+/// dimension): a per-row epilogue such as a quantization's scale. (A row
+/// reduction's loop has as many dimensions, but it is not one.)
+bool isRowsOnly(ArrayRef<RowPhase> group, const RowPhase &phase) {
   scf::ParallelOp first = group.front().loop;
-  return loop.getNumLoops() == first.getNumLoops();
+  scf::ParallelOp loop = phase.loop;
+  return !phase.reduction && loop.getNumLoops() == first.getNumLoops();
 }
 
 /// Whether `loop` can follow `group` in one row kernel: a row reduction
@@ -687,7 +689,7 @@ bool extendsRowGroup(ArrayRef<RowPhase> group, scf::ParallelOp loop,
   RowPhase first = group.front();
   scf::ForOp firstInner = first.reduction->loop;
   unsigned rank = first.loop.getNumLoops();
-  bool rowsOnly = isRowsOnly(group, loop);
+  bool rowsOnly = isRowsOnly(group, next);
   // After an elementwise or rows-only phase only rows-only phases follow.
   RowPhase last = group.back();
   if (!last.reduction && !rowsOnly)
@@ -732,7 +734,7 @@ bool rowLocal(ArrayRef<RowPhase> group) {
   for (RowPhase phase : group) {
     // Lane 0 runs a rows-only phase: it may read the row totals (every
     // lane has them) but not what other lanes wrote.
-    if (!phase.reduction && isRowsOnly(group, phase.loop))
+    if (isRowsOnly(group, phase))
       phase.loop.walk([&](memref::LoadOp load) {
         if (written.contains(load.getMemref()) &&
             !totals.contains(load.getMemref()))

@@ -115,3 +115,64 @@ func.func @reads_lanes_output() -> memref<4xf32> {
   gpu.dealloc %y : memref<4x64xf32>
   return %s : memref<4xf32>
 }
+
+// -----
+
+// A row reduction after an elementwise phase reads what other lanes wrote
+// (here the sum of x - mean): it starts a kernel of its own.
+// CHECK-LABEL: func.func @reduce_after_elementwise
+// CHECK: gpu.launch
+// CHECK-COUNT-5: gpu.shuffle  xor
+// CHECK: memref.store %{{.*}} : memref<4x64xf32>
+// CHECK: gpu.terminator
+// CHECK: gpu.launch
+// CHECK: memref.load %{{.*}} : memref<4x64xf32>
+// CHECK: gpu.shuffle  xor
+func.func @reduce_after_elementwise() -> memref<4xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c64 = arith.constant 64 : index
+  %zero = arith.constant 0.0 : f32
+  %x = gpu.alloc () : memref<4x64xf32>
+  %m = gpu.alloc () : memref<4xf32>
+  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+    memref.store %zero, %m[%i] : memref<4xf32>
+    scf.reduce
+  }
+  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+    scf.for %j = %c0 to %c64 step %c1 {
+      %v = memref.load %x[%i, %j] : memref<4x64xf32>
+      %acc = memref.load %m[%i] : memref<4xf32>
+      %r = arith.addf %acc, %v : f32
+      memref.store %r, %m[%i] : memref<4xf32>
+    }
+    scf.reduce
+  }
+  %y = gpu.alloc () : memref<4x64xf32>
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c4, %c64) step (%c1, %c1) {
+    %v = memref.load %x[%i, %j] : memref<4x64xf32>
+    %t = memref.load %m[%i] : memref<4xf32>
+    %d = arith.subf %v, %t : f32
+    memref.store %d, %y[%i, %j] : memref<4x64xf32>
+    scf.reduce
+  }
+  %s = gpu.alloc () : memref<4xf32>
+  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+    memref.store %zero, %s[%i] : memref<4xf32>
+    scf.reduce
+  }
+  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+    scf.for %j = %c0 to %c64 step %c1 {
+      %v = memref.load %y[%i, %j] : memref<4x64xf32>
+      %acc = memref.load %s[%i] : memref<4xf32>
+      %r = arith.addf %acc, %v : f32
+      memref.store %r, %s[%i] : memref<4xf32>
+    }
+    scf.reduce
+  }
+  gpu.dealloc %x : memref<4x64xf32>
+  gpu.dealloc %m : memref<4xf32>
+  gpu.dealloc %y : memref<4x64xf32>
+  return %s : memref<4xf32>
+}
