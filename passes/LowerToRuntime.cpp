@@ -582,18 +582,16 @@ struct DynamicQuantizeLowering : OpConversionPattern<DynamicQuantizeOp> {
   matchAndRewrite(DynamicQuantizeOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Value input = adaptor.getInput();
-    auto inputType = cast<RankedTensorType>(input.getType());
+    auto inType = cast<RankedTensorType>(input.getType());
     if (asKernel && op.getGranularity() == Granularity::per_token &&
-        inputType.getRank() >= 2 &&
-        isa<FloatType>(inputType.getElementType()) &&
-        worthKernels(input, inputType)) {
+        inType.getRank() >= 2 && isa<FloatType>(inType.getElementType()) &&
+        worthKernels(input, inType)) {
       PerTokenGenerics g =
           dynamicQuantizeAsGenerics(rewriter, op.getLoc(), input);
       rewriter.replaceOp(op, {g.quantized, g.scales});
       return success();
     }
     CallBuilder cb(rewriter, op);
-    auto inType = cast<RankedTensorType>(input.getType());
     int64_t rank = inType.getRank();
     Value out = cb.allocLike(input, rewriter.getI8Type());
     auto scalesType = op.getScales().getType();
