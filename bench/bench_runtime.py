@@ -275,25 +275,32 @@ def run_candidates(binary, shapes, iters, log):
 
 
 def runtime_with_gemm_kernels(path, mode):
-    """A context whose int8 GEMMs run on `mode` (QFORGE_CUDA_INT8_GEMM is
-    read when the context is created); None where the mode cannot run."""
-    os.environ["QFORGE_CUDA_INT8_GEMM"] = mode
+    """A context whose int8 GEMMs run on `mode` (QFORGE_CUDA_INT8_GEMM,
+    and after a '-' QFORGE_CUDA_INT8_GEMM_GRID: both are read when the
+    context is created); None where the mode cannot run."""
+    route, _, grid = mode.partition("-")
+    os.environ["QFORGE_CUDA_INT8_GEMM"] = route
+    os.environ["QFORGE_CUDA_INT8_GEMM_GRID"] = grid or "persistent"
     try:
         return Runtime(path)
     except RuntimeError:
         return None
     finally:
         del os.environ["QFORGE_CUDA_INT8_GEMM"]
+        del os.environ["QFORGE_CUDA_INT8_GEMM_GRID"]
 
 
 def bench_epilogue_gemm(path, shapes, iters, log):
     """int8 GEMM + dequantizing epilogue (f16 out, per-row and per-column
     scales, f32 bias) as the quantized block calls it: cuBLASLt's i32 GEMM
     plus the epilogue pass vs the Hopper kernel with the epilogue fused
-    (both block widths and the automatic choice), against cuBLAS fp16
+    (both block widths, clusters of two, and the automatic choice), against cuBLAS fp16
     (F.linear, then F.gelu where the GEMM has GELU) and torch._int_mm (i32
-    out, no epilogue) on the same shape."""
-    modes = ["cublaslt", "hopper128", "hopper256", "auto"]
+    out, no epilogue) on the same shape. The Hopper kernel runs
+    persistent (the default) and with one block per output block
+    ("-tiles")."""
+    modes = ["cublaslt", "hopper128", "hopper256", "hopper256x2", "hopper128-tiles",
+             "hopper256-tiles", "hopper256x2-tiles", "auto"]
     rts = {mode: runtime_with_gemm_kernels(path, mode) for mode in modes}
     modes = [mode for mode in modes if rts[mode] is not None]
     rows = []
@@ -403,7 +410,7 @@ def main():
               f"  {g['speedup_vs_int_mm']:8.2f}  {c['ratio_vs_best']:8.3f}")
     print("int8 GEMM + epilogue, f16 out   cuBLASLt+pass  hopper  auto ms  x cuBLASLt  x fp16  same")
     for r in results["epilogue_gemm"]:
-        best = min(r.get("hopper128_ms", 1e9), r.get("hopper256_ms", 1e9))
+        best = min([v for key, v in r.items() if key.startswith("hopper")] or [1e9])
         auto = r.get("auto_ms", r["cublaslt_ms"])
         print(f"  {r['m']:>5}x{r['n']:>5}x{r['k']:>5}{' gelu' if r['gelu'] else '     '}"
               f"  {r['cublaslt_ms']:13.3f} {best:7.3f}"

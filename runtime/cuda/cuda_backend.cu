@@ -571,7 +571,7 @@ private:
   }
 
   /// How int8 GEMMs with an epilogue run.
-  enum class Int8Route { Timed, CublasLt, Hopper128, Hopper256 };
+  enum class Int8Route { Timed, CublasLt, Hopper128, Hopper256, Hopper256x2 };
   using RouteKey = std::tuple<int64_t, int64_t, int64_t, int, int, bool>;
 
   /// Whether the driver can describe operands to the tensor copy engine,
@@ -582,10 +582,11 @@ private:
   }
 
   /// QFORGE_CUDA_INT8_GEMM: `auto` (the default: per shape, the fastest of
-  /// cuBLASLt plus the epilogue pass and the Hopper kernel's two block
-  /// shapes; cuBLASLt where the Hopper kernel cannot run), `cublaslt`
-  /// (always), `hopper128` / `hopper256` (the Hopper kernel with that block
-  /// width wherever it applies; for benchmarks and tests).
+  /// cuBLASLt plus the epilogue pass and the Hopper kernel's three
+  /// variants; cuBLASLt where the Hopper kernel cannot run), `cublaslt`
+  /// (always), `hopper128` / `hopper256` / `hopper256x2` (the Hopper kernel
+  /// with that block width, x2: clusters of two sharing W's tiles,
+  /// wherever it applies; for benchmarks and tests).
   qforge_status chooseInt8GemmKernels() {
     const char *mode = std::getenv("QFORGE_CUDA_INT8_GEMM");
     std::string name = mode && *mode ? mode : "auto";
@@ -597,14 +598,16 @@ private:
       int8Route = Int8Route::Hopper128;
     else if (name == "hopper256")
       int8Route = Int8Route::Hopper256;
+    else if (name == "hopper256x2")
+      int8Route = Int8Route::Hopper256x2;
     else
       return fail(QFORGE_ERR_INVALID_ARGUMENT,
                   "QFORGE_CUDA_INT8_GEMM is '%s'; expected auto, cublaslt, "
-                  "hopper128 or hopper256",
+                  "hopper128, hopper256 or hopper256x2",
                   name.c_str());
     bool hopperRuns = int8GemmSm90Available() && driverEncodesTensorMaps();
     bool forced =
-        int8Route == Int8Route::Hopper128 || int8Route == Int8Route::Hopper256;
+        int8Route != Int8Route::Timed && int8Route != Int8Route::CublasLt;
     if (forced && !hopperRuns)
       return fail(QFORGE_ERR_UNSUPPORTED,
                   "QFORGE_CUDA_INT8_GEMM=%s needs an sm_90 GPU (H100/H200), "
@@ -613,6 +616,17 @@ private:
                   name.c_str());
     if (!hopperRuns)
       int8Route = Int8Route::CublasLt;
+    // QFORGE_CUDA_INT8_GEMM_GRID: `persistent` (the default: one block per
+    // SM slot, each taking output blocks in turn) or `tiles` (one block
+    // per output block, the kernel before session 9; for benchmarks).
+    const char *grid = std::getenv("QFORGE_CUDA_INT8_GEMM_GRID");
+    std::string gridName = grid && *grid ? grid : "persistent";
+    if (gridName != "persistent" && gridName != "tiles")
+      return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                  "QFORGE_CUDA_INT8_GEMM_GRID is '%s'; expected persistent or "
+                  "tiles",
+                  gridName.c_str());
+    int8GemmPersistent = gridName == "persistent";
     return QFORGE_OK;
   }
 
@@ -680,10 +694,13 @@ private:
     args.m = d.m;
     args.n = d.n;
     args.k = d.k;
+    args.persistent = int8GemmPersistent;
     QF_TRY(describeOperand(args.lhs, d.lhs, d.k, d.m, kSm90GemmBlockM));
-    auto launch = [&](int blockN) -> qforge_status {
-      args.blockN = blockN;
-      QF_TRY(describeOperand(args.rhs, weightNK, d.k, d.n, blockN));
+    auto launch = [&](Int8Route hopper) -> qforge_status {
+      args.blockN = hopper == Int8Route::Hopper128 ? 128 : 256;
+      args.cluster = hopper == Int8Route::Hopper256x2 ? 2 : 1;
+      QF_TRY(describeOperand(args.rhs, weightNK, d.k, d.n,
+                             args.blockN / args.cluster));
       QF_CUDA(launchInt8GemmSm90(args, p, stream));
       return QFORGE_OK;
     };
@@ -693,7 +710,7 @@ private:
     }
     if (route == Int8Route::CublasLt)
       return QFORGE_OK;
-    QF_TRY(launch(route == Int8Route::Hopper256 ? 256 : 128));
+    QF_TRY(launch(route));
     done = true;
     return QFORGE_OK;
   }
@@ -710,10 +727,11 @@ private:
 
   /// The fastest route of this GEMM's shape, timed on its operands the
   /// first time the shape is seen (as cuBLASLt's algorithms are): cuBLASLt
-  /// + the epilogue pass, or the Hopper kernel's 128- or 256-wide blocks.
-  /// Measured on an H100 (bench/RESULTS.md) each wins somewhere: 128 at
-  /// hidden 1024, 256 at hidden 4096 without activation, cuBLASLt or 128
-  /// with GELU, so a fixed rule would give some of it away.
+  /// + the epilogue pass, or the Hopper kernel's 128- or 256-wide blocks
+  /// (the latter alone or in clusters of two). Measured on an H100
+  /// (bench/RESULTS.md) each wins somewhere: 128 at hidden 1024, 256 at
+  /// hidden 4096, cuBLASLt with GELU at some shapes, so a fixed rule would
+  /// give some of it away.
   template <typename Launch>
   qforge_status fastestRoute(const qforge_gemm_desc &d, Launch &launch,
                              Int8Route &route) {
@@ -726,20 +744,21 @@ private:
         accumulators.bytes >= accBytes ? accumulators : timingAccumulators;
     QF_TRY(scratch.reserve(accBytes));
     auto *acc = static_cast<int32_t *>(scratch.ptr);
-    const Int8Route routes[3] = {Int8Route::CublasLt, Int8Route::Hopper128,
-                                 Int8Route::Hopper256};
-    float times[3];
+    const Int8Route routes[] = {Int8Route::CublasLt, Int8Route::Hopper128,
+                                Int8Route::Hopper256, Int8Route::Hopper256x2};
+    constexpr int kRoutes = int(std::size(routes));
+    float times[kRoutes];
     QF_TRY(medianTimes(
-        3,
+        kRoutes,
         [&](int i) -> qforge_status {
           if (routes[i] == Int8Route::CublasLt) {
             QF_TRY(accumulate(d, acc));
             return launchEpilogue(d, acc);
           }
-          return launch(routes[i] == Int8Route::Hopper256 ? 256 : 128);
+          return launch(routes[i]);
         },
         times));
-    route = routes[std::min_element(times, times + 3) - times];
+    route = routes[std::min_element(times, times + kRoutes) - times];
     return QFORGE_OK;
   }
 
@@ -1290,6 +1309,7 @@ private:
   cudaStream_t stream = nullptr;
   int device = 0;
   Int8Route int8Route = Int8Route::CublasLt;   // QFORGE_CUDA_INT8_GEMM
+  bool int8GemmPersistent = true;              // QFORGE_CUDA_INT8_GEMM_GRID
   std::map<RouteKey, Int8Route> fastestRoutes; // of each timed shape
   // The Hopper int8 attention's tensor maps are encoded with it; null: the
   // mma.sync kernel (QFORGE_CUDA_INT8_ATTENTION).

@@ -32,6 +32,8 @@
 #include "epilogue.cuh"
 #include "sm90.cuh"
 
+#include <algorithm>
+#include <atomic>
 #include <type_traits>
 
 namespace qforge::rt::cuda {
@@ -40,6 +42,7 @@ namespace {
 constexpr int kConsumerThreads = 256;           // warpgroups 0 and 1
 constexpr int kThreads = kConsumerThreads + 32; // + the producer warp
 constexpr int kLhsTileBytes = kSm90GemmBlockM * kSm90GemmBlockK;
+constexpr int kMaxDevices = 64; // devices whose resident clusters are kept
 
 /// The epilogue's per-column operands, staged in shared memory before the
 /// main loop: read from global memory between the epilogue's stores, the
@@ -86,23 +89,44 @@ __device__ __forceinline__ void storePair(Out *dst, float first, float second,
   *reinterpret_cast<Pack<2, Out> *>(dst) = pair;
 }
 
-/// Each consumer warpgroup's copy of its block's column terms (thread t
-/// loads columns t, t + 128, ...); ready after the warpgroup's barrier.
-template <int BlockN>
-__device__ __forceinline__ void stageColumnTerms(ColumnTerms *terms, int64_t n,
-                                                 int64_t colBase,
-                                                 const EpilogueParams &p) {
+/// One consumer thread's share of its block's column terms (columns t,
+/// t + 128, ... of the block), loaded from global memory before the main
+/// loop so that the loads' latency hides behind the products, and stored
+/// to the warpgroup's shared copy after it.
+template <int BlockN> struct ColumnShare {
+  ColumnTerms terms[BlockN / 128];
+
+  __device__ __forceinline__ void load(int64_t n, int64_t colBase,
+                                       const EpilogueParams &p) {
 #pragma unroll
-  for (int c = threadIdx.x % 128; c < BlockN; c += 128) {
-    int64_t col = colBase + c;
-    ColumnTerms t{0.0f, 0, 0.0f};
-    if (col < n) {
-      t.scale = rhsScaleOf(p, 0, col);
-      t.biasInt = p.biasInt ? p.biasInt[col] : 0;
-      t.biasFloat = p.biasFloat ? p.biasFloat[col] : 0.0f;
+    for (int i = 0; i < BlockN / 128; ++i) {
+      int64_t col = colBase + threadIdx.x % 128 + i * 128;
+      ColumnTerms t{0.0f, 0, 0.0f};
+      if (col < n) {
+        t.scale = rhsScaleOf(p, 0, col);
+        t.biasInt = p.biasInt ? p.biasInt[col] : 0;
+        t.biasFloat = p.biasFloat ? p.biasFloat[col] : 0.0f;
+      }
+      terms[i] = t;
     }
-    terms[c] = t;
   }
+
+  __device__ __forceinline__ void store(ColumnTerms *shared) const {
+#pragma unroll
+    for (int i = 0; i < BlockN / 128; ++i)
+      shared[threadIdx.x % 128 + i * 128] = terms[i];
+  }
+};
+
+/// Synchronizes the 128 threads of consumer warpgroup `consumer` (named
+/// barrier 1 or 2: 0 is __syncthreads', which the producer warp does not
+/// join). Immediate ids: a register id makes ptxas reserve all 16
+/// barriers, which would allow one block per SM.
+__device__ __forceinline__ void warpgroupBarrier(int consumer) {
+  if (consumer == 0)
+    asm volatile("bar.sync 1, 128;" ::: "memory");
+  else
+    asm volatile("bar.sync 2, 128;" ::: "memory");
 }
 
 /// numerics.h's gelu as a call: inlined at each of the 128 accumulators of
@@ -160,128 +184,42 @@ storeAccumulators(const int32_t (&acc)[BlockN / 2], const ColumnTerms *terms,
   }
 }
 
-/// The output block of this CTA (1-D grid). Blocks run in groups of
+/// The output block of unit `unit` for the CTA of rank `rank` in its
+/// cluster. A unit is Cluster row blocks side by side in one column block
+/// (the CTAs of a cluster share its W tile). Units run in groups of
 /// kGroupRows row blocks, column by column inside a group, so the blocks
 /// resident at once share a few rows of X and a band of W's columns that
 /// stay in L2; row-major order would sweep all of W (up to 128 MB for a
 /// 16384 x 4096 weight) through L2 in every wave.
 constexpr int kGroupRows = 8;
-template <int BlockN>
-__device__ __forceinline__ void blockOrigin(int64_t m, int64_t n, int &rowBlock,
+template <int BlockN, int Cluster>
+__device__ __forceinline__ void blockOrigin(int unit, int rank, int64_t m,
+                                            int64_t n, int &rowBlock,
                                             int &colBlock) {
+  constexpr int kGroupUnits = kGroupRows / Cluster;
   int rowBlocks = int((m + kSm90GemmBlockM - 1) / kSm90GemmBlockM);
+  int rowUnits = (rowBlocks + Cluster - 1) / Cluster;
   int colBlocks = int((n + BlockN - 1) / BlockN);
-  int id = int(blockIdx.x);
-  int groupSize = kGroupRows * colBlocks;
-  int firstRow = (id / groupSize) * kGroupRows;
-  int rowsInGroup = min(kGroupRows, rowBlocks - firstRow);
-  int inGroup = id % groupSize;
-  rowBlock = (firstRow + inGroup % rowsInGroup) * kSm90GemmBlockM;
+  int groupSize = kGroupUnits * colBlocks;
+  int firstRow = (unit / groupSize) * kGroupUnits;
+  int rowsInGroup = min(kGroupUnits, rowUnits - firstRow);
+  int inGroup = unit % groupSize;
+  rowBlock =
+      ((firstRow + inGroup % rowsInGroup) * Cluster + rank) * kSm90GemmBlockM;
   colBlock = (inGroup / rowsInGroup) * BlockN;
 }
 
-#endif // __CUDA_ARCH_FEAT_SM90_ALL
-
-template <int BlockN>
-__device__ __forceinline__ void wgmma(int32_t (&acc)[BlockN / 2], uint64_t a,
-                                      uint64_t b, int accumulate) {
-  if constexpr (BlockN == 256)
-    wgmma256(acc, a, b, accumulate);
-  else
-    wgmma128(acc, a, b, accumulate);
-}
-
+/// The block's epilogue with its activation and int bias as compile-time
+/// arguments (see storeAccumulators).
 template <int BlockN, typename Out>
-__global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
-    int8GemmKernel(const __grid_constant__ CUtensorMap lhsMap,
-                   const __grid_constant__ CUtensorMap rhsMap,
-                   Out *__restrict__ out, int64_t m, int64_t n, int64_t k,
-                   EpilogueParams p) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using Tile = Tiling<BlockN>;
-  constexpr int kStages = Tile::kStages;
-  extern __shared__ uint8_t rawShared[];
-  uint8_t *shared = reinterpret_cast<uint8_t *>(
-      (reinterpret_cast<uintptr_t>(rawShared) + 1023) & ~uintptr_t(1023));
-  uint8_t *lhsTiles = shared;
-  uint8_t *rhsTiles = shared + kStages * kLhsTileBytes;
-  auto *columnTerms =
-      reinterpret_cast<ColumnTerms *>(rhsTiles + kStages * Tile::kRhsTileBytes);
-  uint64_t *full = reinterpret_cast<uint64_t *>(
-      reinterpret_cast<uint8_t *>(columnTerms) + Tile::kColumnBytes);
-  uint64_t *empty = full + kStages;
-  constexpr int kConsumerWarps = kConsumerThreads / 32;
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < kStages; ++s) {
-      barrierInit(&full[s], 1);
-      barrierInit(&empty[s], kConsumerWarps);
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  }
-  __syncthreads();
-
-  int kTiles = int((k + kSm90GemmBlockK - 1) / kSm90GemmBlockK);
-  int rowBlock, colBlock;
-  blockOrigin<BlockN>(m, n, rowBlock, colBlock);
-
-  if (threadIdx.x >= kConsumerThreads) { // the producer warp
-    if (threadIdx.x != kConsumerThreads)
-      return;
-    asm volatile(
-        "prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&lhsMap))
-        : "memory");
-    asm volatile(
-        "prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&rhsMap))
-        : "memory");
-    for (int t = 0; t < kTiles; ++t) {
-      int s = t % kStages;
-      if (t >= kStages) // the stage's previous tile released by all warps
-        barrierWait(&empty[s], ((t / kStages) - 1) & 1);
-      barrierExpectBytes(&full[s], Tile::kStageBytes);
-      copyTile(lhsTiles + s * kLhsTileBytes, &lhsMap, t * kSm90GemmBlockK,
-               rowBlock, &full[s]);
-      copyTile(rhsTiles + s * Tile::kRhsTileBytes, &rhsMap, t * kSm90GemmBlockK,
-               colBlock, &full[s]);
-    }
-    return;
-  }
-
-  int consumer = threadIdx.x / 128; // warpgroup 0 or 1
-  ColumnTerms *terms = columnTerms + consumer * BlockN;
-  stageColumnTerms<BlockN>(terms, n, colBlock, p);
-  // The warpgroup's column terms are all written (named barrier 1 or 2:
-  // 0 is __syncthreads', which the producer warp, gone, no longer joins).
-  // Immediate ids: a register id makes ptxas reserve all 16 barriers,
-  // which would allow one block per SM.
-  if (consumer == 0)
-    asm volatile("bar.sync 1, 128;" ::: "memory");
-  else
-    asm volatile("bar.sync 2, 128;" ::: "memory");
-  // Not zeroed: the first product overwrites (scale-d false); a register
-  // written by an ordinary instruction would serialize the wgmma pipeline.
-  int32_t acc[Tile::kAccumulators];
-  for (int t = 0; t < kTiles; ++t) {
-    int s = t % kStages;
-    barrierWait(&full[s], (t / kStages) & 1);
-    const uint8_t *a = lhsTiles + s * kLhsTileBytes + consumer * 64 * 128;
-    const uint8_t *b = rhsTiles + s * Tile::kRhsTileBytes;
-    wgmmaFence();
-#pragma unroll
-    for (int step = 0; step < kSm90GemmBlockK / 32; ++step)
-      wgmma<BlockN>(acc, operandDescriptor(a + step * 32),
-                    operandDescriptor(b + step * 32), t > 0 || step > 0);
-    wgmmaCommit();
-    // The previous tile's products are done: its stage may be refilled.
-    wgmmaWait<1>();
-    if (t > 0 && threadIdx.x % 32 == 0)
-      barrierArrive(&empty[(t - 1) % kStages]);
-  }
-  wgmmaWait<0>();
-  fenceAccumulators(acc);
+__device__ __forceinline__ void
+storeOutputs(const int32_t (&acc)[BlockN / 2], const ColumnTerms *terms,
+             Out *out, int64_t m, int64_t n, int64_t rowBase, int64_t colBase,
+             const EpilogueParams &p) {
   auto store = [&](auto activation, auto intBias) {
     storeAccumulators<BlockN, decltype(activation)::value,
-                      decltype(intBias)::value>(
-        acc, terms, out, m, n, rowBlock + consumer * 64, colBlock, p);
+                      decltype(intBias)::value>(acc, terms, out, m, n, rowBase,
+                                                colBase, p);
   };
   using NoIntBias = std::false_type;
   using IntBias = std::true_type;
@@ -300,33 +238,233 @@ __global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
     else
       store(std::integral_constant<int, 0>{}, NoIntBias{});
   }
+}
+
+#endif // __CUDA_ARCH_FEAT_SM90_ALL
+
+template <int BlockN>
+__device__ __forceinline__ void wgmma(int32_t (&acc)[BlockN / 2], uint64_t a,
+                                      uint64_t b, int accumulate) {
+  if constexpr (BlockN == 256)
+    wgmma256(acc, a, b, accumulate);
+  else
+    wgmma128(acc, a, b, accumulate);
+}
+
+/// The fused GEMM. Cluster 1: each CTA loads its X and W tiles. Cluster 2
+/// (BlockN 256): the two CTAs of a cluster compute vertically adjacent
+/// output blocks of one column block and each loads half of the shared W
+/// tile into both CTAs' shared memory (multicast): a third fewer bytes
+/// from L2 per product, which bounds the 128 x 256 main loop. A stage is
+/// then refilled only once the consumers of both CTAs have released it.
+template <int BlockN, int Cluster, typename Out>
+__global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
+    int8GemmKernel(const __grid_constant__ CUtensorMap lhsMap,
+                   const __grid_constant__ CUtensorMap rhsMap,
+                   Out *__restrict__ out, int64_t m, int64_t n, int64_t k,
+                   EpilogueParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(Cluster == 1 || (Cluster == 2 && BlockN == 256));
+  using Tile = Tiling<BlockN>;
+  constexpr int kStages = Tile::kStages;
+  constexpr int kRhsPartRows = BlockN / Cluster; // W rows each CTA loads
+  extern __shared__ uint8_t rawShared[];
+  uint8_t *shared = reinterpret_cast<uint8_t *>(
+      (reinterpret_cast<uintptr_t>(rawShared) + 1023) & ~uintptr_t(1023));
+  uint8_t *lhsTiles = shared;
+  uint8_t *rhsTiles = shared + kStages * kLhsTileBytes;
+  auto *columnTerms =
+      reinterpret_cast<ColumnTerms *>(rhsTiles + kStages * Tile::kRhsTileBytes);
+  uint64_t *full = reinterpret_cast<uint64_t *>(
+      reinterpret_cast<uint8_t *>(columnTerms) + Tile::kColumnBytes);
+  uint64_t *empty = full + kStages;
+  constexpr int kConsumerWarps = kConsumerThreads / 32;
+  int rank = Cluster == 1 ? 0 : int(clusterRank());
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      barrierInit(&full[s], 1);
+      barrierInit(&empty[s], kConsumerWarps * Cluster);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  // Both CTAs' mbarriers exist before either copies into the other.
+  if constexpr (Cluster == 1)
+    __syncthreads();
+  else
+    clusterSync();
+
+  int kTiles = int((k + kSm90GemmBlockK - 1) / kSm90GemmBlockK);
+  int rowBlocks = int((m + kSm90GemmBlockM - 1) / kSm90GemmBlockM);
+  int units =
+      ((rowBlocks + Cluster - 1) / Cluster) * int((n + BlockN - 1) / BlockN);
+  int firstUnit = int(blockIdx.x) / Cluster, unitStride = gridDim.x / Cluster;
+
+  // Persistent: each CTA takes units firstUnit, + unitStride, ... Producer
+  // and consumers walk the same sequence of K slices across all of them
+  // (`slice` counts on from one output block to the next), so the producer
+  // fills the next block's stages while the consumers run this block's
+  // epilogue.
+  if (threadIdx.x >= kConsumerThreads) { // the producer warp
+    if (threadIdx.x == kConsumerThreads) {
+      asm volatile(
+          "prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&lhsMap))
+          : "memory");
+      asm volatile(
+          "prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(&rhsMap))
+          : "memory");
+      int slice = 0;
+      for (int unit = firstUnit; unit < units; unit += unitStride) {
+        int rowBlock, colBlock;
+        blockOrigin<BlockN, Cluster>(unit, rank, m, n, rowBlock, colBlock);
+        // A row block past the end (the second of a cluster's pair) loads
+        // its partner's rows, to keep the pair's stages in step, and
+        // stores nothing; likewise a W half past the last column.
+        int lhsRow = min(rowBlock, (rowBlocks - 1) * kSm90GemmBlockM);
+        int rhsRow = colBlock + rank * kRhsPartRows;
+        if (rhsRow >= n)
+          rhsRow = colBlock;
+        for (int t = 0; t < kTiles; ++t, ++slice) {
+          int s = slice % kStages;
+          if (slice >= kStages) // the stage's previous slice released
+            barrierWait(&empty[s], ((slice / kStages) - 1) & 1);
+          barrierExpectBytes(&full[s], Tile::kStageBytes);
+          copyTile(lhsTiles + s * kLhsTileBytes, &lhsMap, t * kSm90GemmBlockK,
+                   lhsRow, &full[s]);
+          uint8_t *rhsPart = rhsTiles + s * Tile::kRhsTileBytes +
+                             rank * kRhsPartRows * kSm90GemmBlockK;
+          if constexpr (Cluster == 1)
+            copyTile(rhsPart, &rhsMap, t * kSm90GemmBlockK, rhsRow, &full[s]);
+          else
+            copyTileMulticast(rhsPart, &rhsMap, t * kSm90GemmBlockK, rhsRow,
+                              &full[s], uint16_t((1 << Cluster) - 1));
+        }
+      }
+    }
+  } else {
+    int consumer = threadIdx.x / 128; // warpgroup 0 or 1
+    ColumnTerms *terms = columnTerms + consumer * BlockN;
+    // Not zeroed: each block's first product overwrites (scale-d false); a
+    // register written by an ordinary instruction would serialize the
+    // wgmma pipeline.
+    int32_t acc[Tile::kAccumulators];
+    auto release = [&](int s) {
+      if (threadIdx.x % 32 != 0)
+        return;
+      if constexpr (Cluster == 1)
+        barrierArrive(&empty[s]);
+      else
+        for (int r = 0; r < Cluster; ++r)
+          barrierArriveCluster(&empty[s], uint32_t(r));
+    };
+    int slice = 0;
+    for (int unit = firstUnit; unit < units; unit += unitStride) {
+      int rowBlock, colBlock;
+      blockOrigin<BlockN, Cluster>(unit, rank, m, n, rowBlock, colBlock);
+      ColumnShare<BlockN> share;
+      share.load(n, colBlock, p);
+      for (int t = 0; t < kTiles; ++t, ++slice) {
+        int s = slice % kStages;
+        barrierWait(&full[s], (slice / kStages) & 1);
+        const uint8_t *a = lhsTiles + s * kLhsTileBytes + consumer * 64 * 128;
+        const uint8_t *b = rhsTiles + s * Tile::kRhsTileBytes;
+        wgmmaFence();
+#pragma unroll
+        for (int step = 0; step < kSm90GemmBlockK / 32; ++step)
+          wgmma<BlockN>(acc, operandDescriptor(a + step * 32),
+                        operandDescriptor(b + step * 32), t > 0 || step > 0);
+        wgmmaCommit();
+        // The previous slice's products are done: its stage may be refilled.
+        wgmmaWait<1>();
+        if (t > 0)
+          release((slice - 1) % kStages);
+      }
+      wgmmaWait<0>();
+      fenceAccumulators(acc);
+      release((slice - 1) % kStages); // the block's last, before its epilogue
+      // The warpgroup's previous epilogue has read its column terms:
+      // replace them, and wait until all are written.
+      warpgroupBarrier(consumer);
+      share.store(terms);
+      warpgroupBarrier(consumer);
+      storeOutputs<BlockN>(acc, terms, out, m, n, rowBlock + consumer * 64,
+                           colBlock, p);
+    }
+  }
+  // No CTA of a cluster leaves while the other may still arrive on its
+  // mbarriers.
+  if constexpr (Cluster > 1)
+    clusterSync();
 #else
   __trap(); // never launched: int8GemmSm90Available() is false
 #endif
 }
 
-template <int BlockN, typename Out>
+/// Clusters (of Cluster CTAs) resident at once of `kernel` with `config`,
+/// asked once per device and kernel.
+template <int BlockN, int Cluster, typename Out>
+cudaError_t residentClusters(int device, const cudaLaunchConfig_t &config,
+                             int &clusters) {
+  static std::atomic<int> known[kMaxDevices];
+  if (device < kMaxDevices && known[device].load() > 0) {
+    clusters = known[device].load();
+    return cudaSuccess;
+  }
+  cudaError_t status = cudaOccupancyMaxActiveClusters(
+      &clusters, int8GemmKernel<BlockN, Cluster, Out>, &config);
+  if (status == cudaSuccess && clusters <= 0)
+    status = cudaErrorInvalidConfiguration;
+  if (status == cudaSuccess && device < kMaxDevices)
+    known[device].store(clusters);
+  return status;
+}
+
+template <int BlockN, int Cluster, typename Out>
 cudaError_t launchTiled(const Sm90GemmArgs &args, const EpilogueParams &p,
                         cudaStream_t stream) {
-  auto kernel = int8GemmKernel<BlockN, Out>;
+  auto kernel = int8GemmKernel<BlockN, Cluster, Out>;
   int bytes = Tiling<BlockN>::kSharedBytes;
   cudaError_t status = cudaFuncSetAttribute(
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
   if (status != cudaSuccess)
     return status;
-  dim3 grid(unsigned(((args.n + BlockN - 1) / BlockN) *
-                     ((args.m + kSm90GemmBlockM - 1) / kSm90GemmBlockM)));
-  kernel<<<grid, kThreads, bytes, stream>>>(args.lhs, args.rhs,
-                                            static_cast<Out *>(args.out),
-                                            args.m, args.n, args.k, p);
-  return cudaGetLastError();
+  int64_t rowBlocks = (args.m + kSm90GemmBlockM - 1) / kSm90GemmBlockM;
+  int64_t units =
+      ((rowBlocks + Cluster - 1) / Cluster) * ((args.n + BlockN - 1) / BlockN);
+  cudaLaunchAttribute clusterShape{};
+  clusterShape.id = cudaLaunchAttributeClusterDimension;
+  clusterShape.val.clusterDim.x = Cluster;
+  clusterShape.val.clusterDim.y = 1;
+  clusterShape.val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = size_t(bytes);
+  config.stream = stream;
+  config.attrs = &clusterShape;
+  config.numAttrs = 1;
+  config.gridDim = dim3(unsigned(units * Cluster));
+  int64_t clusters = units;
+  if (args.persistent) { // as many clusters as are resident at once
+    int device = 0, resident = 0;
+    status = cudaGetDevice(&device);
+    if (status == cudaSuccess)
+      status = residentClusters<BlockN, Cluster, Out>(device, config, resident);
+    if (status != cudaSuccess)
+      return status;
+    clusters = std::min<int64_t>(units, resident);
+  }
+  config.gridDim = dim3(unsigned(clusters * Cluster));
+  return cudaLaunchKernelEx(&config, kernel, args.lhs, args.rhs,
+                            static_cast<Out *>(args.out), args.m, args.n,
+                            args.k, p);
 }
 
 template <typename Out>
 cudaError_t launchTyped(const Sm90GemmArgs &args, const EpilogueParams &p,
                         cudaStream_t stream) {
-  return args.blockN == 256 ? launchTiled<256, Out>(args, p, stream)
-                            : launchTiled<128, Out>(args, p, stream);
+  if (args.blockN == 128)
+    return launchTiled<128, 1, Out>(args, p, stream);
+  return args.cluster == 2 ? launchTiled<256, 2, Out>(args, p, stream)
+                           : launchTiled<256, 1, Out>(args, p, stream);
 }
 
 } // namespace
@@ -348,7 +486,7 @@ bool currentDeviceRunsSm90a(const void *kernel) {
 
 bool int8GemmSm90Available() {
   return currentDeviceRunsSm90a(
-      reinterpret_cast<const void *>(int8GemmKernel<128, __half>));
+      reinterpret_cast<const void *>(int8GemmKernel<128, 1, __half>));
 }
 
 cudaError_t launchInt8GemmSm90(const Sm90GemmArgs &args,

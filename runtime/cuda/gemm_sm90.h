@@ -35,13 +35,21 @@ constexpr int kSm90GemmBlockM = 128;
 
 /// One fused int8 GEMM. The tensor maps describe X (dims {K, M}) and W
 /// (dims {K, N}), both row-major int8 with 128-byte swizzle and boxes of
-/// {kSm90GemmBlockK, kSm90GemmBlockM} and {kSm90GemmBlockK, blockN}.
+/// {kSm90GemmBlockK, kSm90GemmBlockM} and {kSm90GemmBlockK, blockN /
+/// cluster}.
 struct Sm90GemmArgs {
   CUtensorMap lhs, rhs;
   void *out; // M x N of outType (f32, f16, bf16 or i8)
   qforge_dtype outType;
   int64_t m, n, k;
   int blockN; // 128 (blocks two per SM) or 256 (one per SM)
+  /// CTAs per cluster sharing W's tiles by multicast: 1, or 2 with blockN
+  /// 256 (W's tensor map then has boxes of blockN / 2 rows).
+  int cluster = 1;
+  /// One block per SM slot, each taking output blocks in turn (the next
+  /// block's operands load during this one's epilogue), or one block per
+  /// output block.
+  bool persistent = true;
 };
 
 /// Whether `kernel`, a kernel of the sm_90a object library, runs on the

@@ -71,6 +71,52 @@ __device__ __forceinline__ void copyTile(void *dst, const CUtensorMap *map,
                : "memory");
 }
 
+/// Copies the box at (x = K offset, y = row) of `map` into `dst` of every
+/// CTA of the cluster in `ctaMask`, each copy completing bytes on the
+/// mbarrier at `bar`'s offset in its own CTA.
+__device__ __forceinline__ void copyTileMulticast(void *dst,
+                                                  const CUtensorMap *map, int x,
+                                                  int y, uint64_t *bar,
+                                                  uint16_t ctaMask) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier:"
+               ":complete_tx::bytes.multicast::cluster [%0], [%1, {%2, %3}], "
+               "[%4], %5;" ::"r"(sharedAddress(dst)),
+               "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y),
+               "r"(sharedAddress(bar)), "h"(ctaMask)
+               : "memory");
+}
+
+/// This CTA's rank in its cluster.
+__device__ __forceinline__ uint32_t clusterRank() {
+  uint32_t rank;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
+  return rank;
+}
+
+/// Arrives on the mbarrier at `bar`'s offset in the shared memory of the
+/// cluster's CTA `rank` (this CTA's own included). Default (CTA-scope)
+/// release, as for a local arrive: a cluster-scope release is a memory
+/// barrier that waits for the thread's outstanding stores (ncu: half of
+/// the GEMM's stall cycles, the main loop at half speed); the arrive only
+/// says the wgmma reads of the stage, already waited for, are done.
+__device__ __forceinline__ void barrierArriveCluster(uint64_t *bar,
+                                                     uint32_t rank) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;"
+               : "=r"(remote)
+               : "r"(sharedAddress(bar)), "r"(rank));
+  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" ::"r"(remote)
+               : "memory");
+}
+
+/// Every thread of every CTA of the cluster: all arrive, then all wait
+/// (what each wrote before is visible to all after).
+__device__ __forceinline__ void clusterSync() {
+  asm volatile("barrier.cluster.arrive.release;\n"
+               "barrier.cluster.wait.acquire;" ::
+                   : "memory");
+}
+
 /// Copies the box at (x, y, z) of a three-dimensional `map` into `dst`.
 __device__ __forceinline__ void copyTile3d(void *dst, const CUtensorMap *map,
                                            int x, int y, int z, uint64_t *bar) {

@@ -355,23 +355,41 @@ TEST_F(RuntimeCuda, GemmWithMisalignedOperandsMatchesCpu) {
   EXPECT_EQ(download(out, size_t(m * n)), expected);
 }
 
-/// A CUDA context created with QFORGE_CUDA_INT8_GEMM=mode (null when the
-/// mode cannot run here; `error` says why).
-qforge_context *contextWithGemmKernels(const char *mode, std::string &error) {
-  return cudaContextWithEnv("QFORGE_CUDA_INT8_GEMM", mode, error);
+/// A CUDA context created with QFORGE_CUDA_INT8_GEMM=mode and
+/// QFORGE_CUDA_INT8_GEMM_GRID=grid (null when the mode cannot run here;
+/// `error` says why).
+qforge_context *contextWithGemmKernels(const char *mode, std::string &error,
+                                       const char *grid = "persistent") {
+  setenv("QFORGE_CUDA_INT8_GEMM_GRID", grid, 1);
+  qforge_context *ctx =
+      cudaContextWithEnv("QFORGE_CUDA_INT8_GEMM", mode, error);
+  unsetenv("QFORGE_CUDA_INT8_GEMM_GRID");
+  return ctx;
 }
 
 TEST_F(RuntimeCuda, Int8GemmKernelChoiceIsChecked) {
   std::string error;
   EXPECT_EQ(contextWithGemmKernels("fastest", error), nullptr);
-  EXPECT_NE(error.find("expected auto, cublaslt, hopper128 or hopper256"),
+  EXPECT_NE(error.find(
+                "expected auto, cublaslt, hopper128, hopper256 or hopper256x2"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(contextWithGemmKernels("auto", error, "waves"), nullptr);
+  EXPECT_NE(error.find("QFORGE_CUDA_INT8_GEMM_GRID is 'waves'; expected "
+                       "persistent or tiles"),
             std::string::npos)
       << error;
 }
 
-/// The Hopper kernel (both block widths) against cuBLASLt + the epilogue
-/// pass at transformer sizes, where the CPU reference would be slow: the
-/// same accumulators through the same epilogue arithmetic, so bit for bit.
+/// The Hopper kernel (both block widths, clusters of two, persistent and
+/// one block per output block) against cuBLASLt + the epilogue pass at
+/// transformer sizes, where the CPU reference would be slow: the same
+/// accumulators through the same epilogue arithmetic, so bit for bit. The
+/// persistent blocks take several output blocks each at the larger shapes (more
+/// output blocks than 132 SMs hold), carrying the pipeline's stages from
+/// one to the next; odd row-block counts (777, 1000 -> 7 and 8 blocks, 129
+/// -> 2) and N not a multiple of 256 (3080, 1032, 520, 264) give clusters
+/// a partner past the last row or a W half past the last column.
 TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
   std::string error;
   qforge_context *reference = contextWithGemmKernels("cublaslt", error);
@@ -382,8 +400,15 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
     qforge_activation act;
     bool intBias; // an i32 bias (static quantization) instead of f32
   };
-  for (const char *mode : {"hopper128", "hopper256"}) {
-    qforge_context *hopper = contextWithGemmKernels(mode, error);
+  struct Kernel {
+    const char *mode, *grid;
+  };
+  for (Kernel kernel :
+       {Kernel{"hopper128", "persistent"}, Kernel{"hopper256", "persistent"},
+        Kernel{"hopper256", "tiles"}, Kernel{"hopper256x2", "persistent"},
+        Kernel{"hopper256x2", "tiles"}}) {
+    const char *mode = kernel.mode;
+    qforge_context *hopper = contextWithGemmKernels(mode, error, kernel.grid);
     if (!hopper) {
       qforge_rt_destroy(reference);
       ASSERT_FALSE(deviceIsHopper()) << error;
@@ -441,8 +466,8 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
       size_t mismatches = 0;
       for (size_t i = 0; i < bytes; ++i)
         mismatches += want[i] != have[i];
-      EXPECT_EQ(mismatches, 0u)
-          << mode << " " << shape.m << "x" << shape.n << "x" << shape.k;
+      EXPECT_EQ(mismatches, 0u) << mode << " (" << kernel.grid << ") "
+                                << shape.m << "x" << shape.n << "x" << shape.k;
     }
     qforge_rt_destroy(hopper);
   }
