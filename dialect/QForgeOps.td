@@ -103,14 +103,26 @@ def QForge_DynamicQuantizeOp : QForge_Op<"dynamic_quantize", [Pure]> {
     `q = clamp(round_half_even(x * (127 / max|x|)), -127, 127)`. A group that is all zero gets scale 1 (documented fallback:
     never 0 or NaN). This is the activation path of BMINF and LLM.int8.
 
+    With `activation(relu)` or `activation(gelu)`, the quantized tensor is
+    `act(x)`: each element widened to f32, the activation applied (as in a
+    matmul epilogue), then the scale and codes computed from the activated
+    values. qforge-fuse-qdq moves a matmul's GELU here when the quantization
+    is the matmul's only user and its rows are long (see docs/PASSES.md).
+
     ```mlir
     %q, %s = qforge.dynamic_quantize per_token %x : tensor<16x64xf16> -> tensor<16x64xi8>, tensor<16xf32>
+    %g, %t = qforge.dynamic_quantize per_token %y activation(gelu) : tensor<16x8192xf16> -> tensor<16x8192xi8>, tensor<16xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$input, QForge_Granularity:$granularity);
+  let arguments = (ins
+    AnyRankedTensor:$input,
+    QForge_Granularity:$granularity,
+    DefaultValuedAttr<QForge_Activation, "::qforge::Activation::none">:$activation
+  );
   let results = (outs AnyRankedTensor:$result, AnyRankedTensor:$scales);
   let assemblyFormat = [{
-    $granularity $input attr-dict `:` type($input) `->` type($result) `,` type($scales)
+    $granularity $input (`activation` `(` $activation^ `)`)?
+    attr-dict `:` type($input) `->` type($result) `,` type($scales)
   }];
   let hasVerifier = 1;
 }

@@ -583,8 +583,12 @@ struct DynamicQuantizeLowering : OpConversionPattern<DynamicQuantizeOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Value input = adaptor.getInput();
     auto inType = cast<RankedTensorType>(input.getType());
+    // (An activation goes to the runtime's kernel, which applies GELU as
+    // the runtime's epilogues do; qforge-fuse-qdq only adds one to
+    // quantizations that run there anyway.)
     if (asKernel && op.getGranularity() == Granularity::per_token &&
-        inType.getRank() >= 2 && isa<FloatType>(inType.getElementType()) &&
+        op.getActivation() == Activation::none && inType.getRank() >= 2 &&
+        isa<FloatType>(inType.getElementType()) &&
         worthKernels(input, inType)) {
       PerTokenGenerics g =
           dynamicQuantizeAsGenerics(rewriter, op.getLoc(), input);
@@ -602,30 +606,31 @@ struct DynamicQuantizeLowering : OpConversionPattern<DynamicQuantizeOp> {
             tensor::DimOp::create(rewriter, op.getLoc(), input, d));
     Value scales =
         cb.alloc(scalesType.getShape(), rewriter.getF32Type(), scaleSizes);
-    cb.call("qforge_rt_m_dynamic_quantize",
-            {cb.address(input), cb.i32(runtimeDType(inType.getElementType())),
-             cb.product(input, 0, rank - 1), cb.dim(input, rank - 1),
-             cb.i32(int32_t(op.getGranularity())), cb.addressOfBuffer(out),
-             cb.addressOfBuffer(scales)});
+    SmallVector<Value> args = {
+        cb.address(input), cb.i32(runtimeDType(inType.getElementType())),
+        cb.product(input, 0, rank - 1), cb.dim(input, rank - 1),
+        cb.i32(int32_t(op.getGranularity()))};
+    if (op.getActivation() != Activation::none)
+      args.push_back(cb.i32(int32_t(op.getActivation()))); // QFORGE_ACT_*
+    args.push_back(cb.addressOfBuffer(out));
+    args.push_back(cb.addressOfBuffer(scales));
+    cb.call(op.getActivation() == Activation::none
+                ? "qforge_rt_m_dynamic_quantize"
+                : "qforge_rt_m_dynamic_quantize_act",
+            args);
     rewriter.replaceOp(op, {cb.toTensor(out), cb.toTensor(scales)});
     return success();
   }
   bool asKernel;
 
 private:
-  /// Rows of at most this many elements quantize as fast in a generated
-  /// row kernel (a warp per row) as in the runtime's kernel (a block per
-  /// row); longer rows keep too few loads in flight per warp (measured on
-  /// the H100: 68 us vs ~40 for 2048 rows of 16384 f16).
-  static constexpr int64_t kMaxRowForKernels = 4096;
-
   /// Generics where they pay: the input comes from a linalg op, whose
-  /// kernel the quantization joins (a layernorm), or its rows are short.
+  /// kernel the quantization joins (a layernorm), or its rows are short
+  /// (kMaxQuantizeKernelRow).
   static bool worthKernels(Value input, RankedTensorType type) {
     if (isa_and_nonnull<linalg::LinalgOp>(input.getDefiningOp()))
       return true;
-    int64_t row = type.getShape().back();
-    return !ShapedType::isDynamic(row) && row <= kMaxRowForKernels;
+    return !quantizesInRuntimeKernel(type);
   }
 };
 

@@ -139,7 +139,12 @@ def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
     init, unsupported types or layout).
 
     batch_matmul fuses when both operands are static int8 activations or the
-    rhs is an int8 constant weight. Not yet: gelu epilogues, convolutions,
+    rhs is an int8 constant weight.
+
+    A GELU matmul whose only user is a per-token `qforge.dynamic_quantize`
+    of rows longer than 4096 (or of unknown length) hands its GELU to the
+    quantization (`activation(gelu)`): the runtime's memory-bound
+    quantization kernel hides it, the int8 GEMM's epilogue does not. Not yet: gelu epilogues, convolutions,
     requantized outputs, moving q/dq through reshapes.
   }];
   let options = [

@@ -140,12 +140,16 @@ public:
 
   qforge_status dynamicQuantize(qforge_dtype inType, const void *in,
                                 int64_t rows, int64_t cols,
-                                qforge_granularity granularity, int8_t *out,
+                                qforge_granularity granularity,
+                                qforge_activation activation, int8_t *out,
                                 float *scales) override {
+    auto element = [&](int64_t i) {
+      return activationValue(loadFloat(inType, in, i), int(activation));
+    };
     auto groupAbsMax = [&](int64_t begin, int64_t end) {
       float absMax = 0.0f;
       for (int64_t i = begin; i < end; ++i) {
-        float v = std::fabs(loadFloat(inType, in, i));
+        float v = std::fabs(element(i));
         if (isFinite(v) && v > absMax)
           absMax = v;
       }
@@ -156,7 +160,7 @@ public:
       float absMax = groupAbsMax(begin, end);
       float inverse = symmetricInverseScale(absMax);
       for (int64_t i = begin; i < end; ++i)
-        out[i] = dynamicQuantizeValue(loadFloat(inType, in, i), inverse);
+        out[i] = dynamicQuantizeValue(element(i), inverse);
       return symmetricScale(absMax);
     };
     if (granularity == QFORGE_PER_TENSOR) {

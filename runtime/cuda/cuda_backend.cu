@@ -329,38 +329,57 @@ public:
 
   qforge_status dynamicQuantize(qforge_dtype inType, const void *in,
                                 int64_t rows, int64_t cols,
-                                qforge_granularity granularity, int8_t *out,
+                                qforge_granularity granularity,
+                                qforge_activation activation, int8_t *out,
                                 float *scales) override {
-    if (granularity == QFORGE_PER_TOKEN) {
-      QF_CUDA(withFloatType(inType, [&](auto tag) {
-        using T = decltype(tag);
-        return launchPerToken(static_cast<const T *>(in), rows, cols, out,
-                              scales);
-      }));
-      return QFORGE_OK;
-    }
-    int64_t count = rows * cols;
-    QF_TRY(small.reserve(sizeof(unsigned)));
-    auto *absMaxBits = static_cast<unsigned *>(small.ptr);
-    QF_CUDA(cudaMemsetAsync(absMaxBits, 0, sizeof(unsigned), stream));
+    if (granularity == QFORGE_PER_TENSOR)
+      QF_TRY(small.reserve(sizeof(unsigned)));
     QF_CUDA(withFloatType(inType, [&](auto tag) {
       using T = decltype(tag);
-      const T *input = static_cast<const T *>(in);
-      if (packAligned<8, T>(input))
-        absMaxKernel<8, T><<<gridFor((count + 7) / 8, 256), 256, 0, stream>>>(
-            input, count, absMaxBits);
-      else
-        absMaxKernel<1, T>
-            <<<gridFor(count, 256), 256, 0, stream>>>(input, count, absMaxBits);
-      cudaError_t error = cudaGetLastError();
-      if (error != cudaSuccess)
-        return error;
-      return launchMap(input, out, count, PerTensorDynamicFn<T>{absMaxBits},
-                       stream);
+      auto typed = [&](auto act) {
+        constexpr int kAct = decltype(act)::value;
+        return granularity == QFORGE_PER_TOKEN
+                   ? launchPerToken<T, kAct>(static_cast<const T *>(in), rows,
+                                             cols, out, scales)
+                   : launchPerTensor<T, kAct>(static_cast<const T *>(in),
+                                              rows * cols, out, scales);
+      };
+      if (activation == QFORGE_ACT_GELU)
+        return typed(std::integral_constant<int, 2>{});
+      if (activation == QFORGE_ACT_RELU)
+        return typed(std::integral_constant<int, 1>{});
+      return typed(std::integral_constant<int, 0>{});
     }));
-    writeScaleKernel<<<1, 1, 0, stream>>>(absMaxBits, scales);
-    QF_CUDA(cudaGetLastError());
     return QFORGE_OK;
+  }
+
+  /// Per-tensor dynamic quantization of act(x): the maximum by atomics
+  /// (into `small`, reserved by the caller), then the codes, then the
+  /// scale.
+  template <typename T, int Act>
+  cudaError_t launchPerTensor(const T *input, int64_t count, int8_t *out,
+                              float *scales) {
+    auto *absMaxBits = static_cast<unsigned *>(small.ptr);
+    cudaError_t error =
+        cudaMemsetAsync(absMaxBits, 0, sizeof(unsigned), stream);
+    if (error != cudaSuccess)
+      return error;
+    if (packAligned<8, T>(input))
+      absMaxKernel<8, T, Act>
+          <<<gridFor((count + 7) / 8, 256), 256, 0, stream>>>(input, count,
+                                                              absMaxBits);
+    else
+      absMaxKernel<1, T, Act>
+          <<<gridFor(count, 256), 256, 0, stream>>>(input, count, absMaxBits);
+    error = cudaGetLastError();
+    if (error != cudaSuccess)
+      return error;
+    error = launchMap(input, out, count, PerTensorDynamicFn<T, Act>{absMaxBits},
+                      stream);
+    if (error != cudaSuccess)
+      return error;
+    writeScaleKernel<<<1, 1, 0, stream>>>(absMaxBits, scales);
+    return cudaGetLastError();
   }
 
   qforge_status dequantize(const int8_t *in, int64_t count, float scale,
@@ -478,7 +497,7 @@ private:
 
   /// One block per row. Rows of up to 16 packs per thread (131072 elements)
   /// are held in registers and read once; longer rows take two passes.
-  template <typename T>
+  template <typename T, int Act = 0>
   cudaError_t launchPerToken(const T *in, int64_t rows, int64_t cols,
                              int8_t *out, float *scales) {
     // Every row must start on a pack boundary for the vector path.
@@ -486,11 +505,29 @@ private:
         cols % 8 == 0 && packAligned<8, T>(in) && packAligned<8, int8_t>(out);
     if (!vector) {
       int threads = int(std::min<int64_t>(256, (cols + 31) / 32 * 32));
-      perTokenQuantizeKernel<1, T>
+      perTokenQuantizeKernel<1, T, Act>
           <<<unsigned(rows), threads, 0, stream>>>(in, out, scales, cols);
       return cudaGetLastError();
     }
     int64_t packs = cols / 8;
+    auto launch = [&](auto kernel, int threads) {
+      kernel<<<unsigned(rows), threads, 0, stream>>>(in, out, scales, cols);
+      return cudaGetLastError();
+    };
+    if constexpr (Act != 0) {
+      // act(x) stays in registers as f32 (8 per pack): at most 8 packs a
+      // thread, up to 1024 threads a row.
+      int threads = int(
+          std::clamp<int64_t>((packs + 8 * 32 - 1) / (8 * 32) * 32, 32, 1024));
+      int64_t perThread = (packs + threads - 1) / threads;
+      if (perThread <= 2)
+        return launch(perTokenQuantizeActivatedKernel<8, 2, T, Act>, threads);
+      if (perThread <= 4)
+        return launch(perTokenQuantizeActivatedKernel<8, 4, T, Act>, threads);
+      if (perThread <= 8)
+        return launch(perTokenQuantizeActivatedKernel<8, 8, T, Act>, threads);
+      return launch(perTokenQuantizeKernel<8, T, Act>, 1024);
+    }
     int threads = 128;
     if (packs > 16 * 128)
       threads =
@@ -498,21 +535,17 @@ private:
     else if (packs < 128)
       threads = int(std::max<int64_t>(32, (packs + 31) / 32 * 32));
     int64_t perThread = (packs + threads - 1) / threads;
-    auto launch = [&](auto kernel) {
-      kernel<<<unsigned(rows), threads, 0, stream>>>(in, out, scales, cols);
-      return cudaGetLastError();
-    };
     if (perThread <= 1)
-      return launch(perTokenQuantizeRegisterKernel<8, 1, T>);
+      return launch(perTokenQuantizeRegisterKernel<8, 1, T>, threads);
     if (perThread <= 2)
-      return launch(perTokenQuantizeRegisterKernel<8, 2, T>);
+      return launch(perTokenQuantizeRegisterKernel<8, 2, T>, threads);
     if (perThread <= 4)
-      return launch(perTokenQuantizeRegisterKernel<8, 4, T>);
+      return launch(perTokenQuantizeRegisterKernel<8, 4, T>, threads);
     if (perThread <= 8)
-      return launch(perTokenQuantizeRegisterKernel<8, 8, T>);
+      return launch(perTokenQuantizeRegisterKernel<8, 8, T>, threads);
     if (perThread <= 16)
-      return launch(perTokenQuantizeRegisterKernel<8, 16, T>);
-    return launch(perTokenQuantizeKernel<8, T>);
+      return launch(perTokenQuantizeRegisterKernel<8, 16, T>, threads);
+    return launch(perTokenQuantizeKernel<8, T>, threads);
   }
 
   /// The rhs as N x K (transposed first if given K x N), or nullptr where

@@ -141,11 +141,22 @@ __device__ __forceinline__ float blockMax(float v, float *shared) {
   return warpMax(v);
 }
 
-template <int N, typename In>
+/// numerics.h's activationValue with the activation known at compile time
+/// (0 none, 1 relu, 2 gelu).
+template <int Act> __device__ __forceinline__ float activated(float x) {
+  if constexpr (Act == 1)
+    return relu(x);
+  else if constexpr (Act == 2)
+    return gelu(x);
+  else
+    return x;
+}
+
+template <int N, int Act = 0, typename In>
 __device__ __forceinline__ float packAbsMax(const Pack<N, In> &x, float acc) {
 #pragma unroll
   for (int j = 0; j < N; ++j) {
-    float v = fabsf(toFloat(x.v[j]));
+    float v = fabsf(activated<Act>(toFloat(x.v[j])));
     // NaN and Inf are left out of the scale.
     if (isFinite(v))
       acc = fmaxf(acc, v);
@@ -153,10 +164,11 @@ __device__ __forceinline__ float packAbsMax(const Pack<N, In> &x, float acc) {
   return acc;
 }
 
-/// One block per row of a [rows, cols] view: max|x| of the row (warp
+/// One block per row of a [rows, cols] view: max|act(x)| of the row (warp
 /// shuffles, then shared memory across warps), then the row quantized with
-/// its scale. The second pass re-reads the row, which is still in L1/L2.
-template <int N, typename In>
+/// its scale. The second pass re-reads the row, which is still in L1/L2
+/// (and applies the activation again: the same value).
+template <int N, typename In, int Act = 0>
 __global__ void
 perTokenQuantizeKernel(const In *__restrict__ in, int8_t *__restrict__ out,
                        float *__restrict__ scales, int64_t cols) {
@@ -167,7 +179,7 @@ perTokenQuantizeKernel(const In *__restrict__ in, int8_t *__restrict__ out,
   int64_t packs = cols / N;
   float absMax = 0.0f;
   for (int64_t p = threadIdx.x; p < packs; p += blockDim.x)
-    absMax = packAbsMax<N>(rowIn[p], absMax);
+    absMax = packAbsMax<N, Act>(rowIn[p], absMax);
   absMax = blockMax(absMax, shared);
   float scale = symmetricScale(absMax), inverse = symmetricInverseScale(absMax);
   for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
@@ -175,7 +187,7 @@ perTokenQuantizeKernel(const In *__restrict__ in, int8_t *__restrict__ out,
     Pack<N, int8_t> q;
 #pragma unroll
     for (int j = 0; j < N; ++j)
-      q.v[j] = dynamicQuantizeValue(toFloat(x.v[j]), inverse);
+      q.v[j] = dynamicQuantizeValue(activated<Act>(toFloat(x.v[j])), inverse);
     rowOut[p] = q;
   }
   if (threadIdx.x == 0)
@@ -224,9 +236,61 @@ __global__ void perTokenQuantizeRegisterKernel(const In *__restrict__ in,
     scales[row] = scale;
 }
 
-/// max|x| over the whole tensor into *absMaxBits (a non-negative float's
-/// bits order like unsigned integers, so atomicMax on them is a float max).
-template <int N, typename In>
+/// The register kernel with an activation: each element's act(x) computed
+/// once, kept in registers as f32 for both the maximum and the codes (GELU
+/// is the costly part; the launch keeps P <= 8).
+template <int N, int P, typename In, int Act>
+__global__ void perTokenQuantizeActivatedKernel(const In *__restrict__ in,
+                                                int8_t *__restrict__ out,
+                                                float *__restrict__ scales,
+                                                int64_t cols) {
+  __shared__ float shared[32];
+  int64_t row = blockIdx.x;
+  const auto *rowIn = reinterpret_cast<const Pack<N, In> *>(in + row * cols);
+  auto *rowOut = reinterpret_cast<Pack<N, int8_t> *>(out + row * cols);
+  int64_t packs = cols / N;
+  Pack<N, In> x[P];
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
+    if (p < packs)
+      x[j] = rowIn[p];
+  }
+  float v[P][N];
+  float absMax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    if (threadIdx.x + int64_t(j) * blockDim.x >= packs)
+      continue;
+#pragma unroll
+    for (int e = 0; e < N; ++e) {
+      v[j][e] = activated<Act>(toFloat(x[j].v[e]));
+      float magnitude = fabsf(v[j][e]);
+      if (isFinite(magnitude))
+        absMax = fmaxf(absMax, magnitude);
+    }
+  }
+  absMax = blockMax(absMax, shared);
+  float scale = symmetricScale(absMax), inverse = symmetricInverseScale(absMax);
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
+    if (p >= packs)
+      continue;
+    Pack<N, int8_t> q;
+#pragma unroll
+    for (int e = 0; e < N; ++e)
+      q.v[e] = dynamicQuantizeValue(v[j][e], inverse);
+    rowOut[p] = q;
+  }
+  if (threadIdx.x == 0)
+    scales[row] = scale;
+}
+
+/// max|act(x)| over the whole tensor into *absMaxBits (a non-negative
+/// float's bits order like unsigned integers, so atomicMax on them is a
+/// float max).
+template <int N, typename In, int Act = 0>
 __global__ void absMaxKernel(const In *__restrict__ in, int64_t n,
                              unsigned *absMaxBits) {
   __shared__ float shared[32];
@@ -235,9 +299,9 @@ __global__ void absMaxKernel(const In *__restrict__ in, int64_t n,
   const auto *packs = reinterpret_cast<const Pack<N, In> *>(in);
   float absMax = 0.0f;
   for (int64_t p = first; p < n / N; p += stride)
-    absMax = packAbsMax<N>(packs[p], absMax);
+    absMax = packAbsMax<N, Act>(packs[p], absMax);
   for (int64_t i = (n / N) * N + first; i < n; i += stride) {
-    float v = fabsf(toFloat(in[i]));
+    float v = fabsf(activated<Act>(toFloat(in[i])));
     if (isFinite(v))
       absMax = fmaxf(absMax, v);
   }
@@ -246,11 +310,11 @@ __global__ void absMaxKernel(const In *__restrict__ in, int64_t n,
     atomicMax(absMaxBits, __float_as_uint(absMax));
 }
 
-template <typename In> struct PerTensorDynamicFn {
+template <typename In, int Act = 0> struct PerTensorDynamicFn {
   const unsigned *absMaxBits;
   __device__ int8_t operator()(int64_t, In x) const {
     float inverse = symmetricInverseScale(__uint_as_float(*absMaxBits));
-    return dynamicQuantizeValue(toFloat(x), inverse);
+    return dynamicQuantizeValue(activated<Act>(toFloat(x)), inverse);
   }
 };
 

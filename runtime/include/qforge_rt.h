@@ -168,6 +168,14 @@ QFORGE_RT_API qforge_status qforge_rt_quantize_per_axis(
 QFORGE_RT_API qforge_status qforge_rt_dynamic_quantize(
     qforge_context *ctx, qforge_dtype in_dtype, const void *in, int64_t rows,
     int64_t cols, qforge_granularity granularity, int8_t *out, float *scales);
+/* The same of act(x): each element widened to f32, then `activation`
+ * applied (as the GEMM epilogue applies it), then quantized. A GEMM whose
+ * only user is this quantization leaves its GELU here, where a
+ * memory-bound pass hides it (qforge-fuse-qdq). */
+QFORGE_RT_API qforge_status qforge_rt_dynamic_quantize_act(
+    qforge_context *ctx, qforge_dtype in_dtype, const void *in, int64_t rows,
+    int64_t cols, qforge_granularity granularity, qforge_activation activation,
+    int8_t *out, float *scales);
 
 /* x = (q - zero_point) * scale in f32, rounded to out_dtype (f32/f16/bf16). */
 QFORGE_RT_API qforge_status qforge_rt_dequantize(
@@ -402,6 +410,9 @@ QFORGE_RT_API void qforge_rt_m_dynamic_quantize(int64_t in, int32_t in_dtype,
                                                 int64_t rows, int64_t cols,
                                                 int32_t granularity,
                                                 int64_t out, int64_t scales);
+QFORGE_RT_API void qforge_rt_m_dynamic_quantize_act(
+    int64_t in, int32_t in_dtype, int64_t rows, int64_t cols,
+    int32_t granularity, int32_t activation, int64_t out, int64_t scales);
 QFORGE_RT_API void qforge_rt_m_requantize(int64_t in, int32_t in_dtype,
                                           int64_t count, float in_scale,
                                           int32_t in_zero_point,
@@ -429,10 +440,10 @@ QFORGE_RT_API void qforge_rt_m_gemm_float(int64_t batch, int64_t m, int64_t n,
 QFORGE_RT_API void
 qforge_rt_m_attention(int64_t batch, int64_t seq_q, int64_t seq_kv,
                       int64_t head_dim, int32_t dtype, float scale,
-                      int32_t causal, int32_t mode, int64_t q, int64_t q_batch_stride,
-                      int64_t q_row_stride, int64_t k, int64_t k_batch_stride,
-                      int64_t k_row_stride, int64_t v, int64_t v_batch_stride,
-                      int64_t v_row_stride, int64_t out,
+                      int32_t causal, int32_t mode, int64_t q,
+                      int64_t q_batch_stride, int64_t q_row_stride, int64_t k,
+                      int64_t k_batch_stride, int64_t k_row_stride, int64_t v,
+                      int64_t v_batch_stride, int64_t v_row_stride, int64_t out,
                       int64_t out_batch_stride, int64_t out_row_stride);
 QFORGE_RT_API void
 qforge_rt_m_gemm(int64_t batch, int64_t m, int64_t n, int64_t k,

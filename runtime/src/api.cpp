@@ -569,6 +569,14 @@ qforge_status qforge_rt_dynamic_quantize(qforge_context *ctx,
                                          int64_t rows, int64_t cols,
                                          qforge_granularity granularity,
                                          int8_t *out, float *scales) {
+  return qforge_rt_dynamic_quantize_act(
+      ctx, inType, in, rows, cols, granularity, QFORGE_ACT_NONE, out, scales);
+}
+
+qforge_status qforge_rt_dynamic_quantize_act(
+    qforge_context *ctx, qforge_dtype inType, const void *in, int64_t rows,
+    int64_t cols, qforge_granularity granularity, qforge_activation activation,
+    int8_t *out, float *scales) {
   QF_RETURN_IF_ERROR(checkContext(ctx));
   QF_RETURN_IF_ERROR(checkFloatType("dynamic quantize input", inType));
   if (rows < 1 || cols < 1)
@@ -579,12 +587,15 @@ qforge_status qforge_rt_dynamic_quantize(qforge_context *ctx,
   if (granularity != QFORGE_PER_TENSOR && granularity != QFORGE_PER_TOKEN)
     return fail(QFORGE_ERR_INVALID_ARGUMENT, "granularity %d is invalid",
                 int(granularity));
+  if (activation < QFORGE_ACT_NONE || activation > QFORGE_ACT_GELU)
+    return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                "dynamic quantize activation %d is invalid", int(activation));
   QF_RETURN_IF_ERROR(checkPointer("dynamic quantize input", in));
   QF_RETURN_IF_ERROR(checkPointer("dynamic quantize output", out));
   QF_RETURN_IF_ERROR(checkPointer("dynamic quantize scales", scales));
   return guarded([&] {
     return ctx->backend->dynamicQuantize(inType, in, rows, cols, granularity,
-                                         out, scales);
+                                         activation, out, scales);
   });
 }
 

@@ -63,9 +63,11 @@ public:
   virtual qforge_status quantizePerAxis(qforge_dtype inType, const void *in,
                                         const AxisView &view, int32_t qmin,
                                         int32_t qmax, int8_t *out) = 0;
+  /// Quantizes act(x) (`activation` applied to each element in f32).
   virtual qforge_status dynamicQuantize(qforge_dtype inType, const void *in,
                                         int64_t rows, int64_t cols,
                                         qforge_granularity granularity,
+                                        qforge_activation activation,
                                         int8_t *out, float *scales) = 0;
   virtual qforge_status dequantize(const int8_t *in, int64_t count, float scale,
                                    int32_t zeroPoint, qforge_dtype outType,

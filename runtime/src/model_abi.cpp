@@ -248,15 +248,24 @@ void qforge_rt_m_dequantize_per_axis(int64_t in, int64_t outer,
 void qforge_rt_m_dynamic_quantize(int64_t in, int32_t inType, int64_t rows,
                                   int64_t cols, int32_t granularity,
                                   int64_t out, int64_t scales) {
+  qforge_rt_m_dynamic_quantize_act(in, inType, rows, cols, granularity,
+                                   QFORGE_ACT_NONE, out, scales);
+}
+
+void qforge_rt_m_dynamic_quantize_act(int64_t in, int32_t inType, int64_t rows,
+                                      int64_t cols, int32_t granularity,
+                                      int32_t activation, int64_t out,
+                                      int64_t scales) {
   int64_t scaleCount = granularity == QFORGE_PER_TOKEN ? rows : 1;
   staged("dynamic_quantize", [&](auto stageIn, auto stageOut) {
     int64_t x = stageIn(in, rows * cols * dtypeSize(inType));
     int64_t y = stageOut(out, rows * cols);
     int64_t s = stageOut(scales, scaleCount * 4);
     return [=] {
-      return qforge_rt_dynamic_quantize(
+      return qforge_rt_dynamic_quantize_act(
           current, qforge_dtype(inType), ptr<void>(x), rows, cols,
-          qforge_granularity(granularity), ptr<int8_t>(y), ptr<float>(s));
+          qforge_granularity(granularity), qforge_activation(activation),
+          ptr<int8_t>(y), ptr<float>(s));
     };
   });
 }

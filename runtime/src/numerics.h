@@ -192,6 +192,15 @@ QF_HD float gelu(float x) {
 
 QF_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
 
+/// `activation` (0 none, 1 relu, 2 gelu: qforge_activation) of x.
+QF_HD float activationValue(float x, int activation) {
+  if (activation == 1)
+    return relu(x);
+  if (activation == 2)
+    return gelu(x);
+  return x;
+}
+
 /// The GEMM epilogue of one element (see qforge_rt_gemm):
 ///   act((float)(acc + bias_i32) * (lhs_scale * rhs_scale) + bias_f32)
 QF_HD float epilogueValue(int32_t acc, int32_t biasInt, float lhsScale,
@@ -199,11 +208,7 @@ QF_HD float epilogueValue(int32_t acc, int32_t biasInt, float lhsScale,
   float value = float(int64_t(acc) + int64_t(biasInt));
   value = value * (lhsScale * rhsScale);
   value = value + biasFloat;
-  if (activation == 1)
-    return relu(value);
-  if (activation == 2)
-    return gelu(value);
-  return value;
+  return activationValue(value, activation);
 }
 
 /// Histogram bin of a finite x over [-range, range] with `numBins` bins,

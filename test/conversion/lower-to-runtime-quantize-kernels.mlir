@@ -83,3 +83,15 @@ func.func @per_token_long_rows_of_linalg(%x: tensor<8x16384xf16>) -> (tensor<8x1
   %q, %s = qforge.dynamic_quantize per_token %y : tensor<8x16384xf16> -> tensor<8x16384xi8>, tensor<8xf32>
   return %q, %s : tensor<8x16384xi8>, tensor<8xf32>
 }
+
+// -----
+
+// Short rows with an activation still go to the runtime (its kernel applies
+// GELU as its epilogues do); none of the per-token generics are emitted.
+// CHECK-LABEL: func.func @per_token_short_rows_of_gelu
+// CHECK-NOT: linalg.generic
+// CHECK: call @qforge_rt_m_dynamic_quantize_act
+func.func @per_token_short_rows_of_gelu(%x: tensor<16x64xf16>) -> (tensor<16x64xi8>, tensor<16xf32>) {
+  %q, %s = qforge.dynamic_quantize per_token %x activation(gelu) : tensor<16x64xf16> -> tensor<16x64xi8>, tensor<16xf32>
+  return %q, %s : tensor<16x64xi8>, tensor<16xf32>
+}

@@ -46,6 +46,19 @@ func.func @dynamic_rows(%x: tensor<?x64xf16>) -> (tensor<?x64xi8>, tensor<?xf32>
 
 // -----
 
+// A quantization of GELU(x): the runtime's variant with the activation
+// (QFORGE_ACT_GELU = 2) after the granularity (per_token = 1).
+// CHECK-LABEL: func.func @quantize_of_gelu
+// CHECK-NOT: call @qforge_rt_m_dynamic_quantize(
+// CHECK: %[[GELU:.*]] = arith.constant 2 : i32
+// CHECK: call @qforge_rt_m_dynamic_quantize_act(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[GELU]], %{{.*}}, %{{.*}}) : (i64, i32, i64, i64, i32, i32, i64, i64) -> ()
+func.func @quantize_of_gelu(%x: tensor<4x8192xf16>) -> (tensor<4x8192xi8>, tensor<4xf32>) {
+  %q, %s = qforge.dynamic_quantize per_token %x activation(gelu) : tensor<4x8192xf16> -> tensor<4x8192xi8>, tensor<4xf32>
+  return %q, %s : tensor<4x8192xi8>, tensor<4xf32>
+}
+
+// -----
+
 // A matmul with a requantized result: out dtype i8 (3) with its scale.
 // CHECK-LABEL: func.func @matmul_requantized
 // CHECK-DAG: %[[OUTSCALE:.*]] = arith.constant 5.000000e-01 : f32

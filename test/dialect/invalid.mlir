@@ -482,3 +482,11 @@ func.func @attention_int8_f32(%q: tensor<2x4x8xf32>) -> tensor<2x4x8xf32> {
   %0 = qforge.attention %q, %q, %q scale 1.0 int8 : tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32> -> tensor<2x4x8xf32>
   return %0 : tensor<2x4x8xf32>
 }
+
+// -----
+
+func.func @dynamic_quantize_bad_activation(%x: tensor<4x8xf32>) -> (tensor<4x8xi8>, tensor<4xf32>) {
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'activation' [none, relu, gelu]}}
+  %q, %s = qforge.dynamic_quantize per_token %x activation(tanh) : tensor<4x8xf32> -> tensor<4x8xi8>, tensor<4xf32>
+  return %q, %s : tensor<4x8xi8>, tensor<4xf32>
+}

@@ -92,12 +92,29 @@ func.func @requantize_per_axis_to_tensor(%q: tensor<2x4x!qaxis>) -> tensor<2x4x!
   return %r : tensor<2x4x!qi8>
 }
 
+// CHECK-LABEL: func.func @dynamic_quantize_activation
+// CHECK: qforge.dynamic_quantize per_token %{{.*}} activation(gelu) : tensor<4x8192xf16> -> tensor<4x8192xi8>, tensor<4xf32>
+// CHECK: qforge.dynamic_quantize per_tensor %{{.*}} activation(relu) : tensor<4x8192xf16> -> tensor<4x8192xi8>, tensor<1xf32>
+// CHECK: qforge.dynamic_quantize per_token %{{.*}} : tensor<4x8192xf16>
+// GENERIC-LABEL: sym_name = "dynamic_quantize_activation"
+// GENERIC: "qforge.dynamic_quantize"(%{{.*}}) <{activation = 2 : i32, granularity = 1 : i32}>
+func.func @dynamic_quantize_activation(%x: tensor<4x8192xf16>)
+    -> (tensor<4x8192xi8>, tensor<4xf32>, tensor<4x8192xi8>, tensor<1xf32>,
+        tensor<4x8192xi8>, tensor<4xf32>) {
+  %q, %s = qforge.dynamic_quantize per_token %x activation(gelu) : tensor<4x8192xf16> -> tensor<4x8192xi8>, tensor<4xf32>
+  %q2, %s2 = qforge.dynamic_quantize per_tensor %x activation(relu) : tensor<4x8192xf16> -> tensor<4x8192xi8>, tensor<1xf32>
+  // The default (none) is not printed.
+  %q3, %s3 = qforge.dynamic_quantize per_token %x activation(none) : tensor<4x8192xf16> -> tensor<4x8192xi8>, tensor<4xf32>
+  return %q, %s, %q2, %s2, %q3, %s3 : tensor<4x8192xi8>, tensor<4xf32>, tensor<4x8192xi8>, tensor<1xf32>,
+      tensor<4x8192xi8>, tensor<4xf32>
+}
+
 // CHECK-LABEL: func.func @dynamic_quantize
 // CHECK: qforge.dynamic_quantize per_token %{{.*}} : tensor<16x64xf16> -> tensor<16x64xi8>, tensor<16xf32>
 // CHECK: qforge.dynamic_quantize per_tensor %{{.*}} : tensor<2x16x64xf32> -> tensor<2x16x64xi8>, tensor<1xf32>
 // CHECK: qforge.dynamic_quantize per_token %{{.*}} : tensor<2x?x64xbf16> -> tensor<2x?x64xi8>, tensor<2x?xf32>
 // GENERIC-LABEL: sym_name = "dynamic_quantize"
-// GENERIC: "qforge.dynamic_quantize"(%{{.*}}) <{granularity = 1 : i32}>
+// GENERIC: "qforge.dynamic_quantize"(%{{.*}}) <{activation = 0 : i32, granularity = 1 : i32}>
 func.func @dynamic_quantize(%x: tensor<16x64xf16>, %y: tensor<2x16x64xf32>, %z: tensor<2x?x64xbf16>)
     -> (tensor<16x64xi8>, tensor<16xf32>, tensor<2x16x64xi8>, tensor<1xf32>,
         tensor<2x?x64xi8>, tensor<2x?xf32>) {

@@ -96,6 +96,51 @@ TEST_F(RuntimeCpu, DynamicPerTensor) {
   EXPECT_EQ(q[0], 32); // 31.75 -> 32
 }
 
+/// Quantizing act(x) is quantizing the activated values: for every float
+/// type, granularity and activation, the codes and scales equal those of
+/// the f32 tensor act(widen(x)) quantized without an activation (GELU
+/// moved out of a GEMM's epilogue into its output's quantization).
+TEST_F(RuntimeCpu, DynamicQuantizeOfActivation) {
+  const int64_t rows = 5, cols = 37;
+  size_t n = size_t(rows * cols);
+  auto values = randomFloats(rng, n, -6.0f, 6.0f);
+  values[3] = NAN;
+  values[40] = INFINITY;
+  std::fill(values.begin() + 2 * cols, values.begin() + 3 * cols, -2.0f);
+  for (qforge_dtype type : {QFORGE_F32, QFORGE_F16, QFORGE_BF16})
+    for (qforge_activation act : {QFORGE_ACT_RELU, QFORGE_ACT_GELU})
+      for (qforge_granularity g : {QFORGE_PER_TOKEN, QFORGE_PER_TENSOR}) {
+        auto stored = encode(values, type);
+        std::vector<float> activated(n);
+        for (size_t i = 0; i < n; ++i)
+          activated[i] = qforge::rt::activationValue(
+              decodeAt(stored.data(), i, type), int(act));
+        size_t scaleCount = g == QFORGE_PER_TOKEN ? size_t(rows) : 1;
+        std::vector<int8_t> want(n), got(n);
+        std::vector<float> wantScales(scaleCount), gotScales(scaleCount);
+        QF_ASSERT_OK(qforge_rt_dynamic_quantize(
+            ctx, QFORGE_F32, activated.data(), rows, cols, g, want.data(),
+            wantScales.data()));
+        QF_ASSERT_OK(qforge_rt_dynamic_quantize_act(
+            ctx, type, stored.data(), rows, cols, g, act, got.data(),
+            gotScales.data()));
+        EXPECT_EQ(got, want) << "type " << type << " act " << act;
+        EXPECT_EQ(gotScales, wantScales) << "type " << type << " act " << act;
+      }
+  // GELU of a row of -2 (GELU(-2) = -0.0455) is not a row of zeros: the
+  // activation comes before the maximum.
+  int8_t q[2];
+  float x[] = {-2.0f, -2.0f}, scale = 0;
+  QF_ASSERT_OK(qforge_rt_dynamic_quantize_act(
+      ctx, QFORGE_F32, x, 1, 2, QFORGE_PER_TOKEN, QFORGE_ACT_GELU, q, &scale));
+  EXPECT_EQ(q[0], -127);
+  EXPECT_NEAR(scale, 0.0455f / 127.0f, 1e-6f);
+  expectError(qforge_rt_dynamic_quantize_act(ctx, QFORGE_F32, x, 1, 2,
+                                             QFORGE_PER_TOKEN,
+                                             qforge_activation(7), q, &scale),
+              QFORGE_ERR_INVALID_ARGUMENT, "activation 7 is invalid");
+}
+
 TEST_F(RuntimeCpu, DequantizeToEveryFloatType) {
   int8_t q[] = {-128, -1, 0, 1, 127};
   float f32[5];

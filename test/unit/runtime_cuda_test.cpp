@@ -132,38 +132,46 @@ TEST_F(RuntimeCuda, DynamicQuantizeMatchesCpu) {
   struct Shape {
     int64_t rows, cols;
   };
-  for (qforge_dtype type : kFloatTypes)
-    // Scalar rows (odd cols), and the register kernel at 1, 4 and 16 packs
-    // per thread, wide blocks (20000), and the two-pass kernel (140000).
-    for (Shape s :
-         {Shape{1, 1}, Shape{3, 5}, Shape{17, 33}, Shape{4, 16}, Shape{5, 4096},
-          Shape{33, 127}, Shape{2, 8200}, Shape{3, 20000}, Shape{1, 140000}})
-      for (qforge_granularity g : {QFORGE_PER_TOKEN, QFORGE_PER_TENSOR}) {
-        size_t n = size_t(s.rows * s.cols);
-        auto values = awkwardFloats(rng, n, 0.02f);
-        if (s.rows > 2) // an all-zero row: scale 1
-          std::fill(values.begin() + s.cols, values.begin() + 2 * s.cols, 0.0f);
-        auto host = encode(values, type);
-        size_t scaleCount = g == QFORGE_PER_TOKEN ? size_t(s.rows) : 1;
-        std::vector<int8_t> expected(n);
-        std::vector<float> expectedScales(scaleCount);
-        ASSERT_EQ(qforge_rt_dynamic_quantize(cpu, type, host.data(), s.rows,
-                                             s.cols, g, expected.data(),
-                                             expectedScales.data()),
-                  QFORGE_OK);
-        int8_t *out = poisoned<int8_t>(n);
-        float *scales = poisoned<float>(scaleCount);
-        ASSERT_EQ(qforge_rt_dynamic_quantize(gpu, type, upload(host), s.rows,
-                                             s.cols, g, out, scales),
-                  QFORGE_OK)
-            << qforge_rt_last_error();
-        EXPECT_EQ(download(out, n), expected)
-            << "type " << type << " " << s.rows << "x" << s.cols << " g " << g;
-        auto gotScales = download(scales, scaleCount);
-        for (size_t i = 0; i < scaleCount; ++i)
-          ASSERT_EQ(qforge::rt::floatToBits(gotScales[i]),
-                    qforge::rt::floatToBits(expectedScales[i]));
-      }
+  for (qforge_activation act :
+       {QFORGE_ACT_NONE, QFORGE_ACT_RELU, QFORGE_ACT_GELU})
+    for (qforge_dtype type : kFloatTypes)
+      // Scalar rows (odd cols), and the register kernel at 1, 4 and 16 packs
+      // per thread, wide blocks (20000), and the two-pass kernel (140000);
+      // with an activation, its own register kernel at 2, 4 and 8 packs per
+      // thread (16384: the MLP's GELU output at hidden 4096) and the two-pass
+      // kernel past 8192 packs.
+      for (Shape s : {Shape{1, 1}, Shape{3, 5}, Shape{17, 33}, Shape{4, 16},
+                      Shape{5, 4096}, Shape{33, 127}, Shape{2, 8200},
+                      Shape{3, 16384}, Shape{3, 20000}, Shape{1, 140000}})
+        for (qforge_granularity g : {QFORGE_PER_TOKEN, QFORGE_PER_TENSOR}) {
+          size_t n = size_t(s.rows * s.cols);
+          auto values = awkwardFloats(rng, n, 0.02f);
+          if (s.rows > 2) // an all-zero row: scale 1
+            std::fill(values.begin() + s.cols, values.begin() + 2 * s.cols,
+                      0.0f);
+          auto host = encode(values, type);
+          size_t scaleCount = g == QFORGE_PER_TOKEN ? size_t(s.rows) : 1;
+          std::vector<int8_t> expected(n);
+          std::vector<float> expectedScales(scaleCount);
+          ASSERT_EQ(qforge_rt_dynamic_quantize_act(
+                        cpu, type, host.data(), s.rows, s.cols, g, act,
+                        expected.data(), expectedScales.data()),
+                    QFORGE_OK);
+          int8_t *out = poisoned<int8_t>(n);
+          float *scales = poisoned<float>(scaleCount);
+          ASSERT_EQ(qforge_rt_dynamic_quantize_act(gpu, type, upload(host),
+                                                   s.rows, s.cols, g, act, out,
+                                                   scales),
+                    QFORGE_OK)
+              << qforge_rt_last_error();
+          EXPECT_EQ(download(out, n), expected)
+              << "type " << type << " " << s.rows << "x" << s.cols << " g " << g
+              << " act " << act;
+          auto gotScales = download(scales, scaleCount);
+          for (size_t i = 0; i < scaleCount; ++i)
+            ASSERT_EQ(qforge::rt::floatToBits(gotScales[i]),
+                      qforge::rt::floatToBits(expectedScales[i]));
+        }
 }
 
 TEST_F(RuntimeCuda, DequantizeAndRequantizeMatchCpu) {
