@@ -515,17 +515,20 @@ private:
       return cudaGetLastError();
     };
     if constexpr (Act != 0) {
-      // act(x) stays in registers as f32 (8 per pack): at most 8 packs a
-      // thread, up to 1024 threads a row.
-      int threads = int(
-          std::clamp<int64_t>((packs + 8 * 32 - 1) / (8 * 32) * 32, 32, 1024));
-      int64_t perThread = (packs + threads - 1) / threads;
-      if (perThread <= 2)
-        return launch(perTokenQuantizeActivatedKernel<8, 2, T, Act>, threads);
-      if (perThread <= 4)
-        return launch(perTokenQuantizeActivatedKernel<8, 4, T, Act>, threads);
-      if (perThread <= 8)
-        return launch(perTokenQuantizeActivatedKernel<8, 8, T, Act>, threads);
+      // act(x) stays in registers as f32 (8 per pack). GELU makes the
+      // kernel compute-bound, so it wants many warps per SM: 2 packs a
+      // thread (up to 1024 threads, few registers) where the row allows,
+      // else 8 (up to 512 threads); longer rows take the two-pass kernel.
+      auto threadsFor = [&](int perThread) {
+        return int(std::max<int64_t>(32, (packs + perThread * 32 - 1) /
+                                             (perThread * 32) * 32));
+      };
+      if (packs <= 2 * 1024)
+        return launch(perTokenQuantizeActivatedKernel<8, 2, T, Act>,
+                      threadsFor(2));
+      if (packs <= 8 * 512)
+        return launch(perTokenQuantizeActivatedKernel<8, 8, T, Act>,
+                      threadsFor(8));
       return launch(perTokenQuantizeKernel<8, T, Act>, 1024);
     }
     int threads = 128;

@@ -238,12 +238,13 @@ __global__ void perTokenQuantizeRegisterKernel(const In *__restrict__ in,
 
 /// The register kernel with an activation: each element's act(x) computed
 /// once, kept in registers as f32 for both the maximum and the codes (GELU
-/// is the costly part; the launch keeps P <= 8).
+/// is the costly part: compute-bound, it wants many warps, hence the bound
+/// on threads that keeps registers few for small P).
 template <int N, int P, typename In, int Act>
-__global__ void perTokenQuantizeActivatedKernel(const In *__restrict__ in,
-                                                int8_t *__restrict__ out,
-                                                float *__restrict__ scales,
-                                                int64_t cols) {
+__global__ void __launch_bounds__(P <= 2 ? 1024 : 512)
+    perTokenQuantizeActivatedKernel(const In *__restrict__ in,
+                                    int8_t *__restrict__ out,
+                                    float *__restrict__ scales, int64_t cols) {
   __shared__ float shared[32];
   int64_t row = blockIdx.x;
   const auto *rowIn = reinterpret_cast<const Pack<N, In> *>(in + row * cols);
