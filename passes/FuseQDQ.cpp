@@ -686,10 +686,11 @@ private:
 
   /// A GELU matmul whose only user is a per-token dynamic quantization of
   /// long rows (quantizesInRuntimeKernel) leaves its GELU to the
-  /// quantization: the runtime's quantization kernel is memory-bound and
-  /// hides the erf, which in the int8 GEMM's epilogue cost the H100 a
-  /// quarter of the up projection (0.320 vs 0.258 ms at 2048 x 16384 x
-  /// 4096). The GELU then acts on the matmul's stored (possibly f16) value
+  /// quantization: in the int8 GEMM's epilogue the erf keeps the tensor
+  /// cores waiting (a quarter of the up projection on the H100: 0.320 vs
+  /// 0.256 ms at 2048 x 16384 x 4096); in the runtime's quantization
+  /// kernel it costs about as much arithmetic (47 -> ~90 us) but no
+  /// tensor-core time. The GELU then acts on the matmul's stored (possibly f16) value
   /// instead of the f32 one: the same function up to one rounding, on
   /// every target alike.
   void moveGeluIntoQuantize(DynamicQuantizeOp quantize) {

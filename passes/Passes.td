@@ -143,9 +143,11 @@ def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
 
     A GELU matmul whose only user is a per-token `qforge.dynamic_quantize`
     of rows longer than 4096 (or of unknown length) hands its GELU to the
-    quantization (`activation(gelu)`): the runtime's memory-bound
-    quantization kernel hides it, the int8 GEMM's epilogue does not. Not yet: gelu epilogues, convolutions,
-    requantized outputs, moving q/dq through reshapes.
+    quantization (`activation(gelu)`), where it keeps no tensor cores
+    waiting as it does in the int8 GEMM's epilogue.
+
+    Not yet: convolutions' epilogues, requantized outputs of f16 graphs,
+    moving q/dq through reshapes.
   }];
   let options = [
     Option<"remarks", "remarks", "bool", "false",

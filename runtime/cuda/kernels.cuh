@@ -194,6 +194,37 @@ perTokenQuantizeKernel(const In *__restrict__ in, int8_t *__restrict__ out,
     scales[row] = scale;
 }
 
+/// Thread t's packs t, t + blockDim.x, ... (P of them, those before
+/// `packs`) of a row, all loads in flight at once.
+template <int N, int P, typename In>
+__device__ __forceinline__ void
+loadRowPacks(const Pack<N, In> *rowIn, int64_t packs, Pack<N, In> (&x)[P]) {
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
+    if (p < packs)
+      x[j] = rowIn[p];
+  }
+}
+
+/// Stores the codes of the packs loadRowPacks loaded: code(j, e) for
+/// element e of the thread's pack j.
+template <int N, int P, typename Code>
+__device__ __forceinline__ void storeRowCodes(Pack<N, int8_t> *rowOut,
+                                              int64_t packs, Code code) {
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
+    if (p >= packs)
+      continue;
+    Pack<N, int8_t> q;
+#pragma unroll
+    for (int e = 0; e < N; ++e)
+      q.v[e] = code(j, e);
+    rowOut[p] = q;
+  }
+}
+
 /// The single-read form of perTokenQuantizeKernel for rows of at most
 /// P * blockDim.x packs: each thread loads its P packs into registers, all
 /// loads in flight at once, so the row crosses HBM once and never re-reads.
@@ -208,12 +239,7 @@ __global__ void perTokenQuantizeRegisterKernel(const In *__restrict__ in,
   auto *rowOut = reinterpret_cast<Pack<N, int8_t> *>(out + row * cols);
   int64_t packs = cols / N;
   Pack<N, In> x[P];
-#pragma unroll
-  for (int j = 0; j < P; ++j) {
-    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
-    if (p < packs)
-      x[j] = rowIn[p];
-  }
+  loadRowPacks<N, P>(rowIn, packs, x);
   float absMax = 0.0f;
 #pragma unroll
   for (int j = 0; j < P; ++j)
@@ -221,17 +247,9 @@ __global__ void perTokenQuantizeRegisterKernel(const In *__restrict__ in,
       absMax = packAbsMax<N>(x[j], absMax);
   absMax = blockMax(absMax, shared);
   float scale = symmetricScale(absMax), inverse = symmetricInverseScale(absMax);
-#pragma unroll
-  for (int j = 0; j < P; ++j) {
-    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
-    if (p >= packs)
-      continue;
-    Pack<N, int8_t> q;
-#pragma unroll
-    for (int e = 0; e < N; ++e)
-      q.v[e] = dynamicQuantizeValue(toFloat(x[j].v[e]), inverse);
-    rowOut[p] = q;
-  }
+  storeRowCodes<N, P>(rowOut, packs, [&](int j, int e) {
+    return dynamicQuantizeValue(toFloat(x[j].v[e]), inverse);
+  });
   if (threadIdx.x == 0)
     scales[row] = scale;
 }
@@ -251,12 +269,7 @@ __global__ void __launch_bounds__(P <= 2 ? 1024 : 512)
   auto *rowOut = reinterpret_cast<Pack<N, int8_t> *>(out + row * cols);
   int64_t packs = cols / N;
   Pack<N, In> x[P];
-#pragma unroll
-  for (int j = 0; j < P; ++j) {
-    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
-    if (p < packs)
-      x[j] = rowIn[p];
-  }
+  loadRowPacks<N, P>(rowIn, packs, x);
   float v[P][N];
   float absMax = 0.0f;
 #pragma unroll
@@ -273,17 +286,9 @@ __global__ void __launch_bounds__(P <= 2 ? 1024 : 512)
   }
   absMax = blockMax(absMax, shared);
   float scale = symmetricScale(absMax), inverse = symmetricInverseScale(absMax);
-#pragma unroll
-  for (int j = 0; j < P; ++j) {
-    int64_t p = threadIdx.x + int64_t(j) * blockDim.x;
-    if (p >= packs)
-      continue;
-    Pack<N, int8_t> q;
-#pragma unroll
-    for (int e = 0; e < N; ++e)
-      q.v[e] = dynamicQuantizeValue(v[j][e], inverse);
-    rowOut[p] = q;
-  }
+  storeRowCodes<N, P>(rowOut, packs, [&](int j, int e) {
+    return dynamicQuantizeValue(v[j][e], inverse);
+  });
   if (threadIdx.x == 0)
     scales[row] = scale;
 }

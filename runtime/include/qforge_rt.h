@@ -170,8 +170,8 @@ QFORGE_RT_API qforge_status qforge_rt_dynamic_quantize(
     int64_t cols, qforge_granularity granularity, int8_t *out, float *scales);
 /* The same of act(x): each element widened to f32, then `activation`
  * applied (as the GEMM epilogue applies it), then quantized. A GEMM whose
- * only user is this quantization leaves its GELU here, where a
- * memory-bound pass hides it (qforge-fuse-qdq). */
+ * only user is this quantization leaves its GELU here, off the tensor
+ * cores' critical path (qforge-fuse-qdq). */
 QFORGE_RT_API qforge_status qforge_rt_dynamic_quantize_act(
     qforge_context *ctx, qforge_dtype in_dtype, const void *in, int64_t rows,
     int64_t cols, qforge_granularity granularity, qforge_activation activation,
