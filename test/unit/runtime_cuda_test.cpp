@@ -397,7 +397,8 @@ TEST_F(RuntimeCuda, Int8GemmKernelChoiceIsChecked) {
 /// output blocks than 132 SMs hold), carrying the pipeline's stages from
 /// one to the next; odd row-block counts (777, 1000 -> 7 and 8 blocks, 129
 /// -> 2) and N not a multiple of 256 (3080, 1032, 520, 264) give clusters
-/// a partner past the last row or a W half past the last column.
+/// a partner past the last row or a W half past the last column; 2-byte
+/// outputs both 16-byte aligned and not (the epilogue's two store paths).
 TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
   std::string error;
   qforge_context *reference = contextWithGemmKernels("cublaslt", error);
@@ -461,21 +462,30 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
                                        : shape.out == QFORGE_F32 ? 4
                                                                  : 2);
       uint8_t *expected = poisoned<uint8_t>(bytes);
-      uint8_t *got = poisoned<uint8_t>(bytes);
       d.out = expected;
       ASSERT_EQ(qforge_rt_gemm(reference, &d), QFORGE_OK)
           << qforge_rt_last_error();
       ASSERT_EQ(qforge_rt_synchronize(reference), QFORGE_OK);
-      d.out = got;
-      ASSERT_EQ(qforge_rt_gemm(hopper, &d), QFORGE_OK)
-          << qforge_rt_last_error();
-      ASSERT_EQ(qforge_rt_synchronize(hopper), QFORGE_OK);
-      auto want = download(expected, bytes), have = download(got, bytes);
-      size_t mismatches = 0;
-      for (size_t i = 0; i < bytes; ++i)
-        mismatches += want[i] != have[i];
-      EXPECT_EQ(mismatches, 0u) << mode << " (" << kernel.grid << ") "
-                                << shape.m << "x" << shape.n << "x" << shape.k;
+      auto want = download(expected, bytes);
+      // A 2-byte output 16-byte aligned takes the 128 x 256 epilogue's
+      // 16-byte stores; 4 bytes past a boundary, its 4-byte ones.
+      bool twoBytes = shape.out == QFORGE_F16 || shape.out == QFORGE_BF16;
+      for (size_t shift : {size_t(0), size_t(4)}) {
+        if (shift && !twoBytes)
+          continue;
+        uint8_t *got = poisoned<uint8_t>(bytes + 16) + shift;
+        d.out = got;
+        ASSERT_EQ(qforge_rt_gemm(hopper, &d), QFORGE_OK)
+            << qforge_rt_last_error();
+        ASSERT_EQ(qforge_rt_synchronize(hopper), QFORGE_OK);
+        auto have = download(got, bytes);
+        size_t mismatches = 0;
+        for (size_t i = 0; i < bytes; ++i)
+          mismatches += want[i] != have[i];
+        EXPECT_EQ(mismatches, 0u)
+            << mode << " (" << kernel.grid << ", output shifted " << shift
+            << ") " << shape.m << "x" << shape.n << "x" << shape.k;
+      }
     }
     qforge_rt_destroy(hopper);
   }
