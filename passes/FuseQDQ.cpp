@@ -690,8 +690,8 @@ private:
   /// cores waiting (a quarter of the up projection on the H100: 0.320 vs
   /// 0.256 ms at 2048 x 16384 x 4096); in the runtime's quantization
   /// kernel it costs about as much arithmetic (47 -> ~90 us) but no
-  /// tensor-core time. The GELU then acts on the matmul's stored (possibly f16) value
-  /// instead of the f32 one: the same function up to one rounding, on
+  /// tensor-core time. The GELU then acts on the matmul's stored (possibly f16)
+  /// value instead of the f32 one: the same function up to one rounding, on
   /// every target alike.
   void moveGeluIntoQuantize(DynamicQuantizeOp quantize) {
     auto matmul = quantize.getInput().getDefiningOp<MatmulOp>();

@@ -336,19 +336,14 @@ public:
       QF_TRY(small.reserve(sizeof(unsigned)));
     QF_CUDA(withFloatType(inType, [&](auto tag) {
       using T = decltype(tag);
-      auto typed = [&](auto act) {
+      return withActivation(int(activation), [&](auto act) {
         constexpr int kAct = decltype(act)::value;
         return granularity == QFORGE_PER_TOKEN
                    ? launchPerToken<T, kAct>(static_cast<const T *>(in), rows,
                                              cols, out, scales)
                    : launchPerTensor<T, kAct>(static_cast<const T *>(in),
                                               rows * cols, out, scales);
-      };
-      if (activation == QFORGE_ACT_GELU)
-        return typed(std::integral_constant<int, 2>{});
-      if (activation == QFORGE_ACT_RELU)
-        return typed(std::integral_constant<int, 1>{});
-      return typed(std::integral_constant<int, 0>{});
+      });
     }));
     return QFORGE_OK;
   }

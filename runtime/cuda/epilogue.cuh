@@ -16,6 +16,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace qforge::rt::cuda {
 
@@ -40,6 +41,18 @@ __device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float x) {
 }
 
 template <int N, typename T> struct alignas(sizeof(T) * N) Pack { T v[N]; };
+
+/// Calls f(std::integral_constant<int, A>{}) for the run-time activation
+/// (QFORGE_ACT_*: 0 none, 1 relu, 2 gelu), so that kernels take it as a
+/// template argument and each instantiation holds only its arithmetic.
+template <typename F>
+__host__ __device__ __forceinline__ auto withActivation(int activation, F f) {
+  if (activation == 2)
+    return f(std::integral_constant<int, 2>{});
+  if (activation == 1)
+    return f(std::integral_constant<int, 1>{});
+  return f(std::integral_constant<int, 0>{});
+}
 
 //===--- GEMM epilogue parameters -----------------------------------------===//
 

@@ -20,6 +20,12 @@
 // bytes per product through shared memory, whose bandwidth bounds the
 // narrower block's main loop.
 //
+// Persistent: as many blocks as are resident, each taking output blocks in
+// turn, the producer filling the next block's stages during this one's
+// epilogue. With BlockN = 256 two CTAs may form a cluster that shares W's
+// tiles by multicast (the `hopper256x2` route). 2-byte outputs of the
+// 256-wide kernels leave in 16-byte stores (storeAccumulatorsWide).
+//
 // The epilogue is numerics.h's epilogueValue + EpilogueStore
 // (epilogue.cuh): the same arithmetic in the same order as the separate
 // epilogue pass and the CPU reference, so results are bit-identical to the
@@ -300,28 +306,15 @@ __device__ __forceinline__ void
 storeOutputs(const int32_t (&acc)[BlockN / 2], const ColumnTerms *terms,
              Out *out, int64_t m, int64_t n, int64_t rowBase, int64_t colBase,
              const EpilogueParams &p) {
-  auto store = [&](auto activation, auto intBias) {
-    storeAccumulators<BlockN, decltype(activation)::value,
-                      decltype(intBias)::value>(acc, terms, out, m, n, rowBase,
-                                                colBase, p);
-  };
-  using NoIntBias = std::false_type;
-  using IntBias = std::true_type;
-  if (p.biasInt) {
-    if (p.activation == 1)
-      store(std::integral_constant<int, 1>{}, IntBias{});
-    else if (p.activation == 2)
-      store(std::integral_constant<int, 2>{}, IntBias{});
+  withActivation(p.activation, [&](auto activation) {
+    constexpr int kActivation = decltype(activation)::value;
+    if (p.biasInt)
+      storeAccumulators<BlockN, kActivation, true>(acc, terms, out, m, n,
+                                                   rowBase, colBase, p);
     else
-      store(std::integral_constant<int, 0>{}, IntBias{});
-  } else {
-    if (p.activation == 1)
-      store(std::integral_constant<int, 1>{}, NoIntBias{});
-    else if (p.activation == 2)
-      store(std::integral_constant<int, 2>{}, NoIntBias{});
-    else
-      store(std::integral_constant<int, 0>{}, NoIntBias{});
-  }
+      storeAccumulators<BlockN, kActivation, false>(acc, terms, out, m, n,
+                                                    rowBase, colBase, p);
+  });
 }
 
 #endif // __CUDA_ARCH_FEAT_SM90_ALL
@@ -339,8 +332,9 @@ __device__ __forceinline__ void wgmma(int32_t (&acc)[BlockN / 2], uint64_t a,
 /// (BlockN 256): the two CTAs of a cluster compute vertically adjacent
 /// output blocks of one column block and each loads half of the shared W
 /// tile into both CTAs' shared memory (multicast): a third fewer bytes
-/// from L2 per product, which bounds the 128 x 256 main loop. A stage is
-/// then refilled only once the consumers of both CTAs have released it.
+/// from L2 per product (3-8% faster at hidden 4096 on the H100; the main
+/// loop was not L2-bound, ncu: 59% of L2 throughput). A stage is then
+/// refilled only once the consumers of both CTAs have released it.
 template <int BlockN, int Cluster, typename Out>
 __global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
     int8GemmKernel(const __grid_constant__ CUtensorMap lhsMap,
