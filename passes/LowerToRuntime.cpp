@@ -947,11 +947,14 @@ void lowerFloatMatmul(linalg::LinalgOp op) {
 /// One operand of the attention call: the tensor whose buffer is read and
 /// the element strides between batches and rows of its [batch, rows, D]
 /// view. Every size comes from `base`, which outlives the transposes the
-/// lowering erases.
+/// lowering erases. The call reads `source` (base itself, or the wider
+/// tensor base is a column slice of) from element `column` of its rows.
 struct StridedView {
   Value base;
   bool headsInside = false; // base is [rows, batch, D]: heads split in place
   Value batchStride, rowStride;
+  Value source;
+  int64_t column = 0;
 
   /// The dimension of `base` that is dimension `d` of the view.
   int64_t baseDim(int64_t d) const { return headsInside && d < 2 ? 1 - d : d; }
@@ -961,7 +964,44 @@ struct StridedView {
   Value indexSize(CallBuilder &cb, int64_t d) const {
     return tensor::DimOp::create(cb.b, cb.loc, base, baseDim(d));
   }
+  /// The address of the view's first element.
+  Value address(CallBuilder &cb) const {
+    Value start = cb.address(source);
+    if (column == 0)
+      return start;
+    Type element = cast<RankedTensorType>(source.getType()).getElementType();
+    return arith::AddIOp::create(cb.b, cb.loc, start,
+                                 cb.i64(column * byteWidth(element)));
+  }
 };
+
+/// The [rows, N] tensor and first column of which `expanded` ([rows, heads,
+/// D], split from a [rows, heads * D] tensor) is a whole-rows column slice:
+/// a sibling of qforge-fuse-sibling-matmuls (the Q, K and V projections as
+/// one GEMM), read in place with N as its row stride instead of copied.
+std::optional<std::pair<Value, int64_t>> columnSliceSource(Value expanded) {
+  auto expand = expanded.getDefiningOp<tensor::ExpandShapeOp>();
+  if (!expand || expand.getSrcType().getRank() != 2 ||
+      expand.getResultType().getRank() != 3)
+    return std::nullopt;
+  auto slice = expand.getSrc().getDefiningOp<tensor::ExtractSliceOp>();
+  if (!slice || slice.getSourceType().getRank() != 2 ||
+      !slice.hasUnitStride() || slice.getStaticOffsets()[0] != 0 ||
+      ShapedType::isDynamic(slice.getStaticOffsets()[1]))
+    return std::nullopt;
+  // Whole rows: the slice's row count is the source's.
+  OpFoldResult rows = slice.getMixedSizes()[0];
+  std::optional<int64_t> staticRows = getConstantIntValue(rows);
+  int64_t sourceStaticRows = slice.getSourceType().getDimSize(0);
+  bool wholeRows = staticRows ? *staticRows == sourceStaticRows : [&] {
+    auto dim = cast<Value>(rows).getDefiningOp<tensor::DimOp>();
+    return dim && dim.getSource() == slice.getSource() &&
+           getConstantIntValue(dim.getIndex()) == 0;
+  }();
+  if (!wholeRows)
+    return std::nullopt;
+  return std::make_pair(slice.getSource(), slice.getStaticOffsets()[1]);
+}
 
 /// Whether `t` is linalg.transpose [1, 0, 2] (a [rows, batch, D] tensor
 /// seen as [batch, rows, D]: heads split out of a [seq, hidden] tensor).
@@ -977,15 +1017,22 @@ Value mul(CallBuilder &cb, Value x, Value y) {
   return arith::MulIOp::create(cb.b, cb.loc, x, y);
 }
 
-/// `tensor` as a strided view, reading through a head transpose in place.
+/// `tensor` as a strided view, reading through a head transpose (and a
+/// column slice under it) in place.
 StridedView attentionOperand(CallBuilder &cb, Value tensor) {
   StridedView view{tensor};
   if (linalg::TransposeOp t = headTranspose(tensor.getDefiningOp())) {
     view.base = t.getInput(); // [rows, batch, D]
     view.headsInside = true;
     view.batchStride = view.size(cb, 2);
+    view.source = view.base;
     view.rowStride = mul(cb, view.size(cb, 0), view.size(cb, 2));
+    if (auto slice = columnSliceSource(view.base)) {
+      std::tie(view.source, view.column) = *slice;
+      view.rowStride = cb.dim(view.source, 1);
+    }
   } else {
+    view.source = view.base;
     view.batchStride = mul(cb, view.size(cb, 1), view.size(cb, 2));
     view.rowStride = view.size(cb, 2);
   }
@@ -1040,13 +1087,13 @@ void lowerAttention(AttentionOp op) {
                                     cb.f32(op.getScale().convertToDouble()),
                                     cb.i32(op.getCausal() ? 1 : 0),
                                     cb.i32(op.getInt8() ? 1 : 0),
-                                    cb.address(q.base),
+                                    q.address(cb),
                                     q.batchStride,
                                     q.rowStride,
-                                    cb.address(k.base),
+                                    k.address(cb),
                                     k.batchStride,
                                     k.rowStride,
-                                    cb.address(v.base),
+                                    v.address(cb),
                                     v.batchStride,
                                     v.rowStride,
                                     cb.addressOfBuffer(out),

@@ -284,6 +284,26 @@ def DecomposeAggregates : Pass<"qforge-decompose-aggregates", "::mlir::ModuleOp"
                            "::mlir::tensor::TensorDialect"];
 }
 
+def FuseSiblingMatmuls : Pass<"qforge-fuse-sibling-matmuls", "::mlir::ModuleOp"> {
+  let summary = "Fuse integer matmuls that share their activation into one";
+  let description = [{
+    Horizontal fusion: `qforge.matmul` ops reading the same `lhs` (and
+    `lhs_scale`) with constant two-dimensional weights (a transformer's Q,
+    K and V projections, a gated MLP's gate and up projections) become one
+    matmul over the weights concatenated along N (weight scales and biases
+    too, at compile time); each former result is a `tensor.extract_slice`
+    of its columns. The matmuls must agree on everything else: activation,
+    result type, weight layout (`rhs_transposed`), the presence and element
+    types of `rhs_scale` and `bias`. Results are bit-identical; one wide
+    GEMM fills the GPU where several narrow ones each end in a partial wave.
+    `qforge-ptq` runs it last; qforge-lower-to-runtime reads the attention
+    operands that are such slices in place (their row stride is the fused
+    width).
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def FuseAttention : Pass<"qforge-fuse-attention", "::mlir::ModuleOp"> {
   let summary = "Raise matmul / softmax / matmul attention to qforge.attention";
   let description = [{

@@ -199,7 +199,7 @@ void qforge::registerQForgePipelines() {
       "Post-training quantization: qforge-quantize-weights, then "
       "qforge-fold-scales (mode=static, from a calibration table) and "
       "qforge-fuse-qdq, or qforge-fuse-qdq{dynamic} (mode=dynamic), then "
-      "canonicalize and cse. Accepts the original float module or the "
+      "canonicalize, cse and qforge-fuse-sibling-matmuls. Accepts the original float module or the "
       "instrumented one.",
       [](OpPassManager &pm, const PTQOptions &options) {
         if (options.mode != "static" && options.mode != "dynamic") {
@@ -220,6 +220,7 @@ void qforge::registerQForgePipelines() {
           pm.addPass(createFuseQDQ(fuse));
           pm.addPass(createCanonicalizerPass());
           pm.addPass(createCSEPass());
+          pm.addPass(createFuseSiblingMatmuls());
           return;
         }
         FoldScalesOptions scales;
@@ -233,6 +234,8 @@ void qforge::registerQForgePipelines() {
         pm.addPass(createFuseQDQ(fuse));
         pm.addPass(createCanonicalizerPass());
         pm.addPass(createCSEPass());
+        // After CSE, which makes the siblings' shared quantization one value.
+        pm.addPass(createFuseSiblingMatmuls());
       });
   PassPipelineRegistration<NVVMOptions>(
       "qforge-to-nvvm",

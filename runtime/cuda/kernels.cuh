@@ -167,11 +167,13 @@ __device__ __forceinline__ float packAbsMax(const Pack<N, In> &x, float acc) {
 /// One block per row of a [rows, cols] view: max|act(x)| of the row (warp
 /// shuffles, then shared memory across warps), then the row quantized with
 /// its scale. The second pass re-reads the row, which is still in L1/L2
-/// (and applies the activation again: the same value).
+/// (and applies the activation again: the same value). Launched with up to
+/// 1024 threads: the bound caps its registers at 64 (GELU's polynomial at
+/// 8 elements a pack would take more, and the launch would fail).
 template <int N, typename In, int Act = 0>
-__global__ void
-perTokenQuantizeKernel(const In *__restrict__ in, int8_t *__restrict__ out,
-                       float *__restrict__ scales, int64_t cols) {
+__global__ void __launch_bounds__(1024)
+    perTokenQuantizeKernel(const In *__restrict__ in, int8_t *__restrict__ out,
+                           float *__restrict__ scales, int64_t cols) {
   __shared__ float shared[32];
   int64_t row = blockIdx.x;
   const auto *rowIn = reinterpret_cast<const Pack<N, In> *>(in + row * cols);
@@ -228,11 +230,12 @@ __device__ __forceinline__ void storeRowCodes(Pack<N, int8_t> *rowOut,
 /// The single-read form of perTokenQuantizeKernel for rows of at most
 /// P * blockDim.x packs: each thread loads its P packs into registers, all
 /// loads in flight at once, so the row crosses HBM once and never re-reads.
+/// Up to 1024 threads (P <= 4: within 64 registers, f32 input included).
 template <int N, int P, typename In>
-__global__ void perTokenQuantizeRegisterKernel(const In *__restrict__ in,
-                                               int8_t *__restrict__ out,
-                                               float *__restrict__ scales,
-                                               int64_t cols) {
+__global__ void __launch_bounds__(1024)
+    perTokenQuantizeRegisterKernel(const In *__restrict__ in,
+                                   int8_t *__restrict__ out,
+                                   float *__restrict__ scales, int64_t cols) {
   __shared__ float shared[32];
   int64_t row = blockIdx.x;
   const auto *rowIn = reinterpret_cast<const Pack<N, In> *>(in + row * cols);

@@ -156,38 +156,74 @@ QF_HD float symmetricInverseScale(float absMax) {
 
 /// Dynamic (symmetric, run-time scale) quantization of one element:
 /// clamp(rne(x * inverse), -127, 127); NaN -> 0, +-Inf saturate.
+///
+/// Clamped before rounding (the same: +-127 are integers and rounding is
+/// monotonic), then rounded by adding 1.5 * 2^23, whose float sum has the
+/// rounded value in its low mantissa bits (round-half-even is the add's own
+/// rounding; the magic number is even): the code is the sum's low byte. One
+/// add instead of a float round and a float-to-int conversion, which run at
+/// a quarter of the FMA rate on the GPU, where the quantization of a GELU
+/// output is compute-bound.
 QF_HD int8_t dynamicQuantizeValue(float x, float inverse) {
-  if (isNaN(x))
+  float q = x * inverse;
+  if (isNaN(q)) // x NaN (inverse is finite and positive)
     return 0;
-  float q = roundHalfEven(x * inverse);
   q = q < -127.0f ? -127.0f : (q > 127.0f ? 127.0f : q);
-  return int8_t(q);
+  return int8_t(uint8_t(floatToBits(q + 12582912.0f)));
 }
 
-/// erf(x) for float, as a rational function of x over [-4, 4] (outside, erf
-/// is +-1 to float precision). Only + - * / so that host and device agree
-/// to the bit; max error about 2 ulp of float over the range.
-QF_HD float erfApprox(float x) {
-  x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
-  float x2 = x * x;
-  float p = -2.72614225801306e-10f;
-  p = p * x2 + 2.77068142495902e-08f;
-  p = p * x2 + -2.10102402082508e-06f;
-  p = p * x2 + -5.69250639462346e-05f;
-  p = p * x2 + -7.34990630326855e-04f;
-  p = p * x2 + -2.95459980854025e-03f;
-  p = p * x2 + -1.60960333262415e-02f;
-  p = p * x;
-  float q = -1.45660718464996e-05f;
-  q = q * x2 + -2.13374055278905e-04f;
-  q = q * x2 + -1.68282697438203e-03f;
-  q = q * x2 + -7.37332916720468e-03f;
-  q = q * x2 + -1.42647390514189e-02f;
-  return p / q;
+/// Fused multiply-add, rounded once: the same bits from the host's libm
+/// (glibc's fmaf is exact) and the device's FFMA, whatever -ffp-contract /
+/// -fmad say, since an explicit fma is never split.
+QF_HD float fusedMultiplyAdd(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
 }
 
+/// Where erfOfScaled reaches 1 in float: erf(5.6 / sqrt 2) = 1 - 5e-9.
+constexpr float kGeluSaturation = 5.6f;
+
+/// erf(a / sqrt 2) for a >= 0 (NaN counts as large): a polynomial of degree
+/// 16 in u = a / 2.8 - 1 over a in [0, 5.6] (the Chebyshev interpolant,
+/// coefficients rounded to float; exactly 1 at and beyond 5.6). Only fused
+/// multiply-adds, so host and device agree to the bit, and no division:
+/// GELU is f32 arithmetic on every element of an MLP's widest tensor, and
+/// this is 18 instructions against 40 for a rational function with an IEEE
+/// division. Max error 3e-7 (from float rounding near 0, where the terms
+/// cancel).
+QF_HD float erfOfScaled(float a) {
+  a = a < kGeluSaturation ? a : kGeluSaturation;
+  float u = fusedMultiplyAdd(a, 0.357142866f, -1.0f);
+  float p = -0.00376888714f;
+  p = fusedMultiplyAdd(p, u, 0.0168360062f);
+  p = fusedMultiplyAdd(p, u, 0.00221686764f);
+  p = fusedMultiplyAdd(p, u, -0.085797146f);
+  p = fusedMultiplyAdd(p, u, 0.0748370439f);
+  p = fusedMultiplyAdd(p, u, 0.148752242f);
+  p = fusedMultiplyAdd(p, u, -0.283745825f);
+  p = fusedMultiplyAdd(p, u, 0.0228919797f);
+  p = fusedMultiplyAdd(p, u, 0.382185459f);
+  p = fusedMultiplyAdd(p, u, -0.439743459f);
+  p = fusedMultiplyAdd(p, u, 0.0565395877f);
+  p = fusedMultiplyAdd(p, u, 0.396630257f);
+  p = fusedMultiplyAdd(p, u, -0.549392819f);
+  p = fusedMultiplyAdd(p, u, 0.39610219f);
+  p = fusedMultiplyAdd(p, u, -0.173761234f);
+  p = fusedMultiplyAdd(p, u, 0.0443280041f);
+  return fusedMultiplyAdd(p, u, 0.994889736f);
+}
+
+/// GELU in its erf form, x * (1 + erf(x / sqrt 2)) / 2, as h + h * e with
+/// h = x / 2 and e = erf(x / sqrt 2) (odd: the sign of x on erf(|x| / sqrt
+/// 2)). Exactly x for x >= 5.6 and 0 for x <= -5.6 (true values within
+/// 3e-8); NaN and -Inf give NaN, +Inf gives +Inf.
 QF_HD float gelu(float x) {
-  return 0.5f * x * (1.0f + erfApprox(x * 0.70710678118654752f));
+  float half = 0.5f * x;
+  float erfValue = copysignf(erfOfScaled(fabsf(x)), x);
+  return fusedMultiplyAdd(half, erfValue, half);
 }
 
 QF_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }

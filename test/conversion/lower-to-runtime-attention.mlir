@@ -83,3 +83,49 @@ func.func @int8(%q: tensor<1x4x32xf16>, %k: tensor<1x4x32xf16>, %v: tensor<1x4x3
   %o = qforge.attention %q, %k, %v scale 0.125 int8 : tensor<1x4x32xf16>, tensor<1x4x32xf16>, tensor<1x4x32xf16> -> tensor<1x4x32xf16>
   return %o : tensor<1x4x32xf16>
 }
+
+// -----
+
+// Q, K and V as column slices of one [8, 192] projection (the siblings of
+// qforge-fuse-sibling-matmuls): read in place from the projection's buffer,
+// row stride 192, from columns 0, 64 and 128 (0, 128 and 256 bytes in).
+// CHECK-LABEL: func.func @column_slices
+// CHECK-NOT: tensor.extract_slice
+// CHECK: %[[BUF:.*]] = bufferization.to_buffer %arg0 read_only : tensor<8x192xf16>
+// CHECK: arith.addi %{{.*}}, %c128_i64
+// CHECK: arith.addi %{{.*}}, %c256_i64
+// CHECK: call @qforge_rt_m_attention(%c2_i64, %c8_i64, %c8_i64, %c32_i64, %c1_i32, %cst, %c0_i32, %c0_i32, %{{[0-9]+}}, %c32_i64, %c192_i64, %{{[0-9]+}}, %c32_i64, %c192_i64, %{{[0-9]+}}, %c32_i64, %c192_i64, %{{[0-9]+}}, %c32_i64, %c64_i64)
+// CHECK-NOT: tensor.extract_slice
+func.func @column_slices(%qkv: tensor<8x192xf16>) -> tensor<8x2x32xf16> {
+  %q = tensor.extract_slice %qkv[0, 0] [8, 64] [1, 1] : tensor<8x192xf16> to tensor<8x64xf16>
+  %k = tensor.extract_slice %qkv[0, 64] [8, 64] [1, 1] : tensor<8x192xf16> to tensor<8x64xf16>
+  %v = tensor.extract_slice %qkv[0, 128] [8, 64] [1, 1] : tensor<8x192xf16> to tensor<8x64xf16>
+  %qs = tensor.expand_shape %q [[0], [1, 2]] output_shape [8, 2, 32] : tensor<8x64xf16> into tensor<8x2x32xf16>
+  %ks = tensor.expand_shape %k [[0], [1, 2]] output_shape [8, 2, 32] : tensor<8x64xf16> into tensor<8x2x32xf16>
+  %vs = tensor.expand_shape %v [[0], [1, 2]] output_shape [8, 2, 32] : tensor<8x64xf16> into tensor<8x2x32xf16>
+  %e = tensor.empty() : tensor<2x8x32xf16>
+  %qh = linalg.transpose ins(%qs : tensor<8x2x32xf16>) outs(%e : tensor<2x8x32xf16>) permutation = [1, 0, 2]
+  %kh = linalg.transpose ins(%ks : tensor<8x2x32xf16>) outs(%e : tensor<2x8x32xf16>) permutation = [1, 0, 2]
+  %vh = linalg.transpose ins(%vs : tensor<8x2x32xf16>) outs(%e : tensor<2x8x32xf16>) permutation = [1, 0, 2]
+  %o = qforge.attention %qh, %kh, %vh scale 0.125 : tensor<2x8x32xf16>, tensor<2x8x32xf16>, tensor<2x8x32xf16> -> tensor<2x8x32xf16>
+  %em = tensor.empty() : tensor<8x2x32xf16>
+  %m = linalg.transpose ins(%o : tensor<2x8x32xf16>) outs(%em : tensor<8x2x32xf16>) permutation = [1, 0, 2]
+  return %m : tensor<8x2x32xf16>
+}
+
+// -----
+
+// A slice of some rows only is not a strided view of whole rows: it is read
+// as its own (contiguous) tensor, row stride 64.
+// CHECK-LABEL: func.func @row_slice
+// CHECK: tensor.extract_slice %arg0[1, 0] [8, 64] [1, 1]
+// CHECK: call @qforge_rt_m_attention(%c2_i64, %c8_i64, %c8_i64, %c32_i64, %c1_i32, %cst, %c0_i32, %c0_i32, %{{[0-9]+}}, %c32_i64, %c64_i64,
+func.func @row_slice(%x: tensor<9x192xf16>, %k: tensor<8x2x32xf16>) -> tensor<2x8x32xf16> {
+  %q = tensor.extract_slice %x[1, 0] [8, 64] [1, 1] : tensor<9x192xf16> to tensor<8x64xf16>
+  %qs = tensor.expand_shape %q [[0], [1, 2]] output_shape [8, 2, 32] : tensor<8x64xf16> into tensor<8x2x32xf16>
+  %e = tensor.empty() : tensor<2x8x32xf16>
+  %qh = linalg.transpose ins(%qs : tensor<8x2x32xf16>) outs(%e : tensor<2x8x32xf16>) permutation = [1, 0, 2]
+  %kh = linalg.transpose ins(%k : tensor<8x2x32xf16>) outs(%e : tensor<2x8x32xf16>) permutation = [1, 0, 2]
+  %o = qforge.attention %qh, %kh, %kh scale 0.125 : tensor<2x8x32xf16>, tensor<2x8x32xf16>, tensor<2x8x32xf16> -> tensor<2x8x32xf16>
+  return %o : tensor<2x8x32xf16>
+}

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -93,6 +94,43 @@ TEST(Numerics, QuantizeRoundsHalfToEvenAndSaturates) {
   EXPECT_EQ(quantizeValue(-INFINITY, 0.5f, 0, -128, 127), -128);
 }
 
+/// clamp(rne(x * inverse), -127, 127) with NaN -> 0, written out plainly:
+/// what dynamicQuantizeValue's add-a-magic-number rounding must equal.
+int referenceDynamicCode(float x, float inverse) {
+  float q = x * inverse;
+  if (std::isnan(q))
+    return 0;
+  return int(std::clamp(std::nearbyint(q), -127.0f, 127.0f));
+}
+
+TEST(Numerics, DynamicQuantizeRoundsHalfToEvenAndSaturates) {
+  EXPECT_EQ(dynamicQuantizeValue(0.5f, 1.0f), 0);
+  EXPECT_EQ(dynamicQuantizeValue(1.5f, 1.0f), 2);
+  EXPECT_EQ(dynamicQuantizeValue(-2.5f, 1.0f), -2);
+  EXPECT_EQ(dynamicQuantizeValue(126.5f, 1.0f), 126);
+  EXPECT_EQ(dynamicQuantizeValue(-127.5f, 1.0f), -127);
+  EXPECT_EQ(dynamicQuantizeValue(1e30f, 1.0f), 127);
+  EXPECT_EQ(dynamicQuantizeValue(-INFINITY, 2.0f), -127);
+  EXPECT_EQ(dynamicQuantizeValue(NAN, 2.0f), 0);
+  EXPECT_EQ(dynamicQuantizeValue(-0.0f, 2.0f), 0);
+  // Every half-integer and its neighbours over the code range and past it,
+  // then random values at random scales.
+  for (int k = -300; k <= 300; ++k)
+    for (float x : {k + 0.5f, std::nextafter(k + 0.5f, 1e9f),
+                    std::nextafter(k + 0.5f, -1e9f), float(k)})
+      ASSERT_EQ(dynamicQuantizeValue(x, 1.0f), referenceDynamicCode(x, 1.0f))
+          << x;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::uniform_real_distribution<float> inverses(0.5f, 400.0f);
+  for (int i = 0; i < 1000000; ++i) {
+    float x = normal(rng), inverse = inverses(rng);
+    ASSERT_EQ(dynamicQuantizeValue(x, inverse),
+              referenceDynamicCode(x, inverse))
+        << x << " " << inverse;
+  }
+}
+
 TEST(Numerics, DequantizeAndSymmetricScale) {
   EXPECT_EQ(dequantizeValue(-3, 0.5f, 1), -2.0f);
   EXPECT_EQ(dequantizeValue(127, 0.25f, 0), 31.75f);
@@ -101,14 +139,29 @@ TEST(Numerics, DequantizeAndSymmetricScale) {
   EXPECT_FLOAT_EQ(symmetricScale(2.54f), 0.02f);
 }
 
-TEST(Numerics, ErfApproximationIsAccurate) {
+TEST(Numerics, ErfPolynomialIsAccurate) {
+  // erf(a / sqrt 2) for a >= 0 over and beyond the fitted range, on every
+  // 1/4096 step; never above 1 (else GELU of a large x would exceed x).
   double worst = 0;
-  for (int i = -6000; i <= 6000; ++i) {
-    float x = float(i) / 1000.0f;
-    worst =
-        std::max(worst, std::fabs(double(erfApprox(x)) - std::erf(double(x))));
+  for (int i = 0; i <= 8 * 4096; ++i) {
+    float a = float(i) / 4096.0f;
+    float value = erfOfScaled(a);
+    worst = std::max(
+        worst, std::fabs(double(value) - std::erf(double(a) / std::sqrt(2.0))));
+    EXPECT_LE(value, 1.0f) << a;
   }
   EXPECT_LT(worst, 5e-7);
+}
+
+TEST(Numerics, GeluSaturatesAndPropagates) {
+  EXPECT_EQ(gelu(0.0f), 0.0f);
+  EXPECT_EQ(gelu(5.6f), 5.6f);
+  EXPECT_EQ(gelu(100.0f), 100.0f);
+  EXPECT_EQ(gelu(-5.6f), 0.0f);
+  EXPECT_EQ(gelu(-100.0f), 0.0f);
+  EXPECT_EQ(gelu(INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(gelu(NAN)));
+  EXPECT_TRUE(std::isnan(gelu(-INFINITY)));
 }
 
 TEST(Numerics, GeluMatchesExactForm) {

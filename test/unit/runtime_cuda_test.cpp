@@ -135,14 +135,17 @@ TEST_F(RuntimeCuda, DynamicQuantizeMatchesCpu) {
   for (qforge_activation act :
        {QFORGE_ACT_NONE, QFORGE_ACT_RELU, QFORGE_ACT_GELU})
     for (qforge_dtype type : kFloatTypes)
-      // Scalar rows (odd cols), and the register kernel at 1, 4 and 16 packs
-      // per thread, wide blocks (20000), and the two-pass kernel (140000);
-      // with an activation, its own register kernel at 2, 4 and 8 packs per
-      // thread (16384: the MLP's GELU output at hidden 4096) and the two-pass
-      // kernel past 8192 packs.
-      for (Shape s : {Shape{1, 1}, Shape{3, 5}, Shape{17, 33}, Shape{4, 16},
-                      Shape{5, 4096}, Shape{33, 127}, Shape{2, 8200},
-                      Shape{3, 16384}, Shape{3, 20000}, Shape{1, 140000}})
+      // Scalar rows (odd cols), and the register kernel at 1, 2 and 4 packs
+      // per thread (16, 2048, 4096) up to 1024 threads (32768), and the
+      // two-pass kernel past 4096 packs (40000, 70000, 140000); with an
+      // activation, its own register kernel at 4 packs per thread (16384:
+      // the MLP's GELU output at hidden 4096) and 8 (20000, 32768), and the
+      // two-pass kernel past 4096 packs.
+      for (Shape s :
+           {Shape{1, 1}, Shape{3, 5}, Shape{17, 33}, Shape{4, 16},
+            Shape{3, 2048}, Shape{5, 4096}, Shape{33, 127}, Shape{2, 8200},
+            Shape{3, 16384}, Shape{3, 20000}, Shape{2, 32768}, Shape{2, 40000},
+            Shape{1, 70000}, Shape{1, 140000}})
         for (qforge_granularity g : {QFORGE_PER_TOKEN, QFORGE_PER_TENSOR}) {
           size_t n = size_t(s.rows * s.cols);
           auto values = awkwardFloats(rng, n, 0.02f);
