@@ -103,6 +103,24 @@ class Runtime:
             ctypes.c_void_p(scales.data_ptr())))
 
 
+def dequantizing_gemm(x, n, activation=0):
+    """A qforge_rt_gemm descriptor for x [M, K] (int8, on the GPU) by a
+    random int8 [n, K] weight with random per-row and per-column scales and
+    an f32 bias, f16 out; returns (desc, the tensors it points into)."""
+    m, k = x.shape
+    w = torch.randint(-128, 128, (n, k), dtype=torch.int8, device="cuda")
+    x_scale = torch.rand((m,), device="cuda") * 1e-2 + 1e-4
+    w_scale = torch.rand((n,), device="cuda") * 1e-2 + 1e-4
+    bias = torch.randn((n,), device="cuda")
+    out = torch.empty((m, n), dtype=torch.float16, device="cuda")
+    desc = GemmDesc(batch=1, m=m, n=n, k=k, rhs_transposed=1, lhs=x.data_ptr(),
+                    rhs=w.data_ptr(), lhs_scale=x_scale.data_ptr(), lhs_scale_count=m,
+                    rhs_scale=w_scale.data_ptr(), rhs_scale_count=n, bias=bias.data_ptr(),
+                    bias_dtype=F32, activation=activation, out_dtype=F16,
+                    out=out.data_ptr())
+    return desc, (w, x_scale, w_scale, bias, out)
+
+
 def medians_ms(fns, iters, warmup=10):
     """Median time of each function, timed round robin (one call of each in
     turn) so that clock or thermal drift during the run hits all alike."""

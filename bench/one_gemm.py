@@ -13,7 +13,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_runtime import F16, F32, GemmDesc, Runtime, medians_ms  # noqa: E402
+from bench_runtime import Runtime, dequantizing_gemm, medians_ms  # noqa: E402
 
 
 def main():
@@ -28,16 +28,7 @@ def main():
     m, n, k = args.shape
     rt = Runtime(args.lib)
     x = torch.randint(-128, 128, (m, k), dtype=torch.int8, device="cuda")
-    w = torch.randint(-128, 128, (n, k), dtype=torch.int8, device="cuda")
-    x_scale = torch.rand((m,), device="cuda") * 1e-2 + 1e-4
-    w_scale = torch.rand((n,), device="cuda") * 1e-2 + 1e-4
-    bias = torch.randn((n,), device="cuda")
-    out = torch.empty((m, n), dtype=torch.float16, device="cuda")
-    desc = GemmDesc(batch=1, m=m, n=n, k=k, rhs_transposed=1, lhs=x.data_ptr(),
-                    rhs=w.data_ptr(), lhs_scale=x_scale.data_ptr(), lhs_scale_count=m,
-                    rhs_scale=w_scale.data_ptr(), rhs_scale_count=n, bias=bias.data_ptr(),
-                    bias_dtype=F32, activation=2 if args.gelu else 0, out_dtype=F16,
-                    out=out.data_ptr())
+    desc, _keep = dequantizing_gemm(x, n, activation=2 if args.gelu else 0)
     (ms,) = medians_ms([lambda i: rt.gemm(desc)], args.runs, warmup=2)
     mode = os.environ.get("QFORGE_CUDA_INT8_GEMM", "auto")
     act = " gelu" if args.gelu else ""

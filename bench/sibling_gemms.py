@@ -16,23 +16,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_runtime import F16, F32, GemmDesc, Runtime, medians_ms  # noqa: E402
+from bench_runtime import Runtime, dequantizing_gemm, medians_ms  # noqa: E402
 
 
-def int8_gemm(rt, x, n, k):
+def int8_gemm(rt, x, n):
     """A function running qforge_rt_gemm of x [M, K] by a random [n, K]
-    weight, per-row and per-column scales, an f32 bias, f16 out."""
-    m = x.shape[0]
-    w = torch.randint(-128, 128, (n, k), dtype=torch.int8, device="cuda")
-    x_scale = torch.rand((m,), device="cuda") * 1e-2 + 1e-4
-    w_scale = torch.rand((n,), device="cuda") * 1e-2 + 1e-4
-    bias = torch.randn((n,), device="cuda")
-    out = torch.empty((m, n), dtype=torch.float16, device="cuda")
-    desc = GemmDesc(batch=1, m=m, n=n, k=k, rhs_transposed=1, lhs=x.data_ptr(),
-                    rhs=w.data_ptr(), lhs_scale=x_scale.data_ptr(), lhs_scale_count=m,
-                    rhs_scale=w_scale.data_ptr(), rhs_scale_count=n, bias=bias.data_ptr(),
-                    bias_dtype=F32, activation=0, out_dtype=F16, out=out.data_ptr())
-    keep = (w, x_scale, w_scale, bias, out)
+    weight (bench_runtime.dequantizing_gemm)."""
+    desc, keep = dequantizing_gemm(x, n)
     return lambda: (rt.gemm(desc), keep)
 
 
@@ -51,8 +41,8 @@ def main():
           f" {'f16 x' + str(s):>9} {'f16 fused':>10} {'gain':>6}")
     for m, n, k in args.shape or [[2048, 4096, 4096]]:
         x8 = torch.randint(-128, 128, (m, k), dtype=torch.int8, device="cuda")
-        apart = [int8_gemm(rt, x8, n, k) for _ in range(s)]
-        fused = int8_gemm(rt, x8, s * n, k)
+        apart = [int8_gemm(rt, x8, n) for _ in range(s)]
+        fused = int8_gemm(rt, x8, s * n)
         x16 = torch.randn((m, k), dtype=torch.float16, device="cuda")
         w16 = [torch.randn((n, k), dtype=torch.float16, device="cuda") * k ** -0.5
                for _ in range(s)]

@@ -47,12 +47,15 @@ constexpr const char *kToLLVM =
 /// (math in kernels) comes from the toolkit given.
 std::string toNVVMPipeline(const std::string &chip, const std::string &features,
                            const std::string &toolkit, int64_t blockSize,
-                           bool fuseAttention, bool attentionInt8,
-                           int64_t attentionInt8MinKeys,
+                           bool fuseSiblings, bool fuseAttention,
+                           bool attentionInt8, int64_t attentionInt8MinKeys,
                            int64_t attentionInt8MinKeysNarrow) {
   // Calls inlined first: buffer deallocation across a call needs run-time
   // bookkeeping arrays on the host, which the device pipeline would move.
   return std::string("inline,") +
+         // Q, K and V as one GEMM (int8 and float): wider GEMMs fill the
+         // GPU; the attention reads the slices in place.
+         (fuseSiblings ? "qforge-fuse-sibling-matmuls," : "") +
          // Attention as one flash-attention call (f16 / bf16): the scores
          // never reach memory.
          (!fuseAttention ? std::string()
@@ -121,6 +124,11 @@ struct NVVMOptions : public PassPipelineOptions<NVVMOptions> {
   Option<int64_t> blockSize{*this, "block-size",
                             llvm::cl::desc("threads per block of the kernels"),
                             llvm::cl::init(256)};
+  Option<bool> fuseSiblings{
+      *this, "fuse-siblings",
+      llvm::cl::desc("run qforge-fuse-sibling-matmuls first (matmuls of one "
+                     "activation with constant weights as one GEMM)"),
+      llvm::cl::init(true)};
   Option<bool> fuseAttention{
       *this, "fuse-attention",
       llvm::cl::desc("run qforge-fuse-attention first (f16/bf16 attention "
@@ -199,7 +207,7 @@ void qforge::registerQForgePipelines() {
       "Post-training quantization: qforge-quantize-weights, then "
       "qforge-fold-scales (mode=static, from a calibration table) and "
       "qforge-fuse-qdq, or qforge-fuse-qdq{dynamic} (mode=dynamic), then "
-      "canonicalize, cse and qforge-fuse-sibling-matmuls. Accepts the original float module or the "
+      "canonicalize and cse. Accepts the original float module or the "
       "instrumented one.",
       [](OpPassManager &pm, const PTQOptions &options) {
         if (options.mode != "static" && options.mode != "dynamic") {
@@ -220,7 +228,6 @@ void qforge::registerQForgePipelines() {
           pm.addPass(createFuseQDQ(fuse));
           pm.addPass(createCanonicalizerPass());
           pm.addPass(createCSEPass());
-          pm.addPass(createFuseSiblingMatmuls());
           return;
         }
         FoldScalesOptions scales;
@@ -234,8 +241,6 @@ void qforge::registerQForgePipelines() {
         pm.addPass(createFuseQDQ(fuse));
         pm.addPass(createCanonicalizerPass());
         pm.addPass(createCSEPass());
-        // After CSE, which makes the siblings' shared quantization one value.
-        pm.addPass(createFuseSiblingMatmuls());
       });
   PassPipelineRegistration<NVVMOptions>(
       "qforge-to-nvvm",
@@ -246,7 +251,7 @@ void qforge::registerQForgePipelines() {
       [](OpPassManager &pm, const NVVMOptions &options) {
         std::string text = toNVVMPipeline(
             options.chip, options.features, options.toolkit, options.blockSize,
-            options.fuseAttention, options.attentionInt8,
+            options.fuseSiblings, options.fuseAttention, options.attentionInt8,
             options.attentionInt8MinKeys, options.attentionInt8MinKeysNarrow);
         if (failed(parsePassPipeline(text, pm)))
           pm.addPass(std::make_unique<ErrorPass>(

@@ -92,3 +92,91 @@ func.func @not_siblings(%x: tensor<4x2xi8>, %y: tensor<4x2xi8>, %s1: tensor<4xf3
   %h = qforge.matmul %y, %c lhs_scale(%s1 : tensor<4xf32>) : tensor<4x2xi8>, tensor<2x2xi8> -> tensor<4x2xf32>
   return %a, %b, %d, %e, %f, %g, %h : tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xi32>, tensor<4x2xf32>
 }
+
+// -----
+
+// Float linears as torch-mlir writes them (weight [N, K] behind a
+// transpose, a zero fill, x + bias[n]): one transpose of the concatenated
+// weight, one matmul, one bias op over the concatenated bias, slices.
+// CHECK-LABEL: func.func @float_linears
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[1.000000e+00, 2.000000e+00], [3.000000e+00, 4.000000e+00], [5.000000e+00, 6.000000e+00]]> : tensor<3x2xf16>
+// CHECK: %[[WT:.*]] = linalg.transpose ins(%[[W]] : tensor<3x2xf16>) outs(%{{.*}} : tensor<2x3xf16>) permutation = [1, 0]
+// CHECK: %[[B:.*]] = arith.constant dense<[5.000000e-01, 2.500000e-01, 1.250000e-01]> : tensor<3xf16>
+// CHECK: %[[Z:.*]] = linalg.fill ins(%{{.*}} : f16) outs(%{{.*}} : tensor<4x3xf16>)
+// CHECK: %[[MM:.*]] = linalg.matmul ins(%arg0, %[[WT]] : tensor<4x2xf16>, tensor<2x3xf16>) outs(%[[Z]] : tensor<4x3xf16>)
+// CHECK: %[[Y:.*]] = linalg.generic {{.*}} ins(%[[MM]], %[[B]] : tensor<4x3xf16>, tensor<3xf16>)
+// CHECK: arith.addf
+// CHECK: %[[A:.*]] = tensor.extract_slice %[[Y]][0, 0] [4, 2] [1, 1] : tensor<4x3xf16> to tensor<4x2xf16>
+// CHECK: %[[C:.*]] = tensor.extract_slice %[[Y]][0, 2] [4, 1] [1, 1] : tensor<4x3xf16> to tensor<4x1xf16>
+// CHECK-NOT: linalg.matmul
+// CHECK: return %[[A]], %[[C]]
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#n = affine_map<(d0, d1) -> (d1)>
+func.func @float_linears(%x: tensor<4x2xf16>) -> (tensor<4x2xf16>, tensor<4x1xf16>) {
+  %zero = arith.constant 0.0 : f16
+  %wa = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf16>
+  %wb = arith.constant dense<[[5.0, 6.0]]> : tensor<1x2xf16>
+  %ba = arith.constant dense<[0.5, 0.25]> : tensor<2xf16>
+  %bb = arith.constant dense<0.125> : tensor<1xf16>
+  %ea = tensor.empty() : tensor<2x2xf16>
+  %ta = linalg.transpose ins(%wa : tensor<2x2xf16>) outs(%ea : tensor<2x2xf16>) permutation = [1, 0]
+  %oa = tensor.empty() : tensor<4x2xf16>
+  %fa = linalg.fill ins(%zero : f16) outs(%oa : tensor<4x2xf16>) -> tensor<4x2xf16>
+  %ma = linalg.matmul ins(%x, %ta : tensor<4x2xf16>, tensor<2x2xf16>) outs(%fa : tensor<4x2xf16>) -> tensor<4x2xf16>
+  %ya = linalg.generic {indexing_maps = [#id, #n, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%ma, %ba : tensor<4x2xf16>, tensor<2xf16>) outs(%oa : tensor<4x2xf16>) {
+  ^bb0(%in: f16, %b: f16, %out: f16):
+    %s = arith.addf %in, %b : f16
+    linalg.yield %s : f16
+  } -> tensor<4x2xf16>
+  %eb = tensor.empty() : tensor<2x1xf16>
+  %tb = linalg.transpose ins(%wb : tensor<1x2xf16>) outs(%eb : tensor<2x1xf16>) permutation = [1, 0]
+  %ob = tensor.empty() : tensor<4x1xf16>
+  %fb = linalg.fill ins(%zero : f16) outs(%ob : tensor<4x1xf16>) -> tensor<4x1xf16>
+  %mb = linalg.matmul ins(%x, %tb : tensor<4x2xf16>, tensor<2x1xf16>) outs(%fb : tensor<4x1xf16>) -> tensor<4x1xf16>
+  %yb = linalg.generic {indexing_maps = [#id, #n, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%mb, %bb : tensor<4x1xf16>, tensor<1xf16>) outs(%ob : tensor<4x1xf16>) {
+  ^bb0(%in: f16, %b: f16, %out: f16):
+    %s = arith.addf %in, %b : f16
+    linalg.yield %s : f16
+  } -> tensor<4x1xf16>
+  return %ya, %yb : tensor<4x2xf16>, tensor<4x1xf16>
+}
+
+// -----
+
+// Float siblings stay apart when their bias ops compute differently (one
+// adds a ReLU), and a matmul into a non-zero fill is not a candidate.
+// CHECK-LABEL: func.func @float_not_siblings
+// CHECK-NOT: tensor.extract_slice
+// CHECK-COUNT-3: linalg.matmul
+// CHECK-NOT: tensor.extract_slice
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#n2 = affine_map<(d0, d1) -> (d1)>
+func.func @float_not_siblings(%x: tensor<4x2xf32>) -> (tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  %w = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
+  %b = arith.constant dense<[0.5, 0.25]> : tensor<2xf32>
+  %e = tensor.empty() : tensor<4x2xf32>
+  %f0 = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m0 = linalg.matmul ins(%x, %w : tensor<4x2xf32>, tensor<2x2xf32>) outs(%f0 : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y0 = linalg.generic {indexing_maps = [#id2, #n2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%m0, %b : tensor<4x2xf32>, tensor<2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%in: f32, %bi: f32, %out: f32):
+    %s = arith.addf %in, %bi : f32
+    linalg.yield %s : f32
+  } -> tensor<4x2xf32>
+  %f1 = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m1 = linalg.matmul ins(%x, %w : tensor<4x2xf32>, tensor<2x2xf32>) outs(%f1 : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y1 = linalg.generic {indexing_maps = [#id2, #n2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%m1, %b : tensor<4x2xf32>, tensor<2xf32>) outs(%e : tensor<4x2xf32>) {
+  ^bb0(%in: f32, %bi: f32, %out: f32):
+    %s = arith.addf %in, %bi : f32
+    %r = arith.maximumf %s, %zero : f32
+    linalg.yield %r : f32
+  } -> tensor<4x2xf32>
+  %f2 = linalg.fill ins(%one : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %m2 = linalg.matmul ins(%x, %w : tensor<4x2xf32>, tensor<2x2xf32>) outs(%f2 : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y0, %y1, %m2 : tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>
+}

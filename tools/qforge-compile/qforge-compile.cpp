@@ -87,6 +87,13 @@ static cl::opt<std::string>
                 cl::desc("cuda target: CUDA toolkit whose libdevice the "
                          "kernels link (math functions)"),
                 cl::init("/usr/local/cuda"), cl::cat(qforgeCategory));
+static cl::opt<bool> fuseSiblings(
+    "fuse-siblings",
+    cl::desc("cuda target: matmuls that read the same activation with "
+             "constant weights (Q, K, V) run as one GEMM over the "
+             "concatenated weights (qforge-fuse-sibling-matmuls; "
+             "bit-identical); =false keeps one GEMM each"),
+    cl::init(true), cl::cat(qforgeCategory));
 static cl::opt<bool> fuseAttention(
     "fuse-attention",
     cl::desc("cuda target: run f16/bf16 softmax attention as one "
@@ -339,6 +346,7 @@ int main(int argc, char **argv) {
     std::string pipeline =
         target == "cuda"
             ? "qforge-to-nvvm{chip=" + cudaChip + " toolkit=" + cudaToolkit +
+                  " fuse-siblings=" + (fuseSiblings ? "true" : "false") +
                   " fuse-attention=" + (fuseAttention ? "true" : "false") +
                   " attention-int8=" + (attentionInt8 ? "true" : "false") +
                   " attention-int8-min-keys=" + std::to_string(int8MinKeys) +
