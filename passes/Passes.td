@@ -285,23 +285,28 @@ def DecomposeAggregates : Pass<"qforge-decompose-aggregates", "::mlir::ModuleOp"
 }
 
 def FuseSiblingMatmuls : Pass<"qforge-fuse-sibling-matmuls", "::mlir::ModuleOp"> {
-  let summary = "Fuse integer matmuls that share their activation into one";
+  let summary = "Fuse matmuls that share their activation into one GEMM";
   let description = [{
-    Horizontal fusion: `qforge.matmul` ops reading the same `lhs` (and
-    `lhs_scale`) with constant two-dimensional weights (a transformer's Q,
-    K and V projections, a gated MLP's gate and up projections) become one
-    matmul over the weights concatenated along N (weight scales and biases
-    too, at compile time); each former result is a `tensor.extract_slice`
-    of its columns. The matmuls must agree on everything else: activation,
-    result type, weight layout (`rhs_transposed`), the presence and element
-    types of `rhs_scale` and `bias`. Results are bit-identical; one wide
-    GEMM fills the GPU where several narrow ones each end in a partial wave.
-    `qforge-ptq` runs it last; qforge-lower-to-runtime reads the attention
-    operands that are such slices in place (their row stride is the fused
-    width).
+    Horizontal fusion of matmuls reading the same activation with constant
+    two-dimensional weights (a transformer's Q, K and V projections, a gated
+    MLP's gate and up projections): they become one matmul over the weights
+    concatenated along N, at compile time; each former result is a
+    `tensor.extract_slice` of its columns. Integer `qforge.matmul`s must
+    share `lhs` and `lhs_scale` and agree on activation, result type, weight
+    layout (`rhs_transposed`) and the presence and element types of
+    `rhs_scale` and `bias` (concatenated too). Float `linalg.matmul`s into a
+    zero fill, with the weight constant or a transposed constant (nn.Linear),
+    fuse with the `x + bias[n]` op that is each one's only user when those
+    compute alike: one op over the concatenated bias follows the fused
+    matmul. Results are bit-identical; one wide GEMM fills the GPU where
+    several narrow ones each end in a partial wave. The cuda pipeline runs
+    it first (`qforge-to-nvvm{fuse-siblings}`); qforge-lower-to-runtime
+    reads attention operands that are such slices in place (their row
+    stride is the fused width).
   }];
   let dependentDialects = ["::mlir::tensor::TensorDialect",
-                           "::mlir::arith::ArithDialect"];
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect"];
 }
 
 def FuseAttention : Pass<"qforge-fuse-attention", "::mlir::ModuleOp"> {
