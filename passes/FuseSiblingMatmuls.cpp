@@ -36,6 +36,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -52,12 +54,25 @@ using namespace qforge;
 
 namespace {
 
-/// The elements of a constant, or null when `value` is not one.
-DenseElementsAttr constantElements(Value value) {
-  DenseElementsAttr elements;
+/// The elements of a constant whose bytes this pass can read — a dense
+/// attribute, or a dense_resource blob (as torch-mlir and
+/// qforge-quantize-weights keep large weights) — of whole-byte elements;
+/// null for anything else.
+ElementsAttr constantElements(Value value) {
+  ElementsAttr elements;
   if (!value || !matchPattern(value, m_Constant(&elements)))
     return {};
-  return elements;
+  Type element = elements.getElementType();
+  if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() % 8 != 0)
+    return {};
+  if (isa<DenseElementsAttr>(elements))
+    return elements;
+  auto resource = dyn_cast<DenseResourceElementsAttr>(elements);
+  AsmResourceBlob *blob =
+      resource ? resource.getRawHandle().getBlob() : nullptr;
+  size_t bytes =
+      size_t(elements.getNumElements()) * (element.getIntOrFloatBitWidth() / 8);
+  return blob && blob->getData().size() == bytes ? elements : ElementsAttr();
 }
 
 /// What siblings must share beyond their lhs: everything but the weights,
@@ -102,25 +117,45 @@ std::optional<SiblingKey> siblingKey(MatmulOp op) {
                     elementTypeOrNull(op.getBias())};
 }
 
-/// The bytes of `elements` in row-major order (a splat expanded to its full
-/// shape first).
-SmallVector<char> rowMajorBytes(DenseElementsAttr elements) {
-  ArrayRef<char> raw = elements.getRawData();
-  if (!elements.isSplat())
+/// The bytes of `elements` (from constantElements) in row-major order, a
+/// splat expanded to its full shape.
+SmallVector<char> rowMajorBytes(ElementsAttr elements) {
+  auto dense = dyn_cast<DenseElementsAttr>(elements);
+  if (!dense)
+    return SmallVector<char>(cast<DenseResourceElementsAttr>(elements)
+                                 .getRawHandle()
+                                 .getBlob()
+                                 ->getData());
+  ArrayRef<char> raw = dense.getRawData();
+  if (!dense.isSplat())
     return SmallVector<char>(raw);
   SmallVector<char> bytes;
-  bytes.reserve(raw.size() * elements.getNumElements());
-  for (int64_t i = 0, e = elements.getNumElements(); i < e; ++i)
+  bytes.reserve(raw.size() * dense.getNumElements());
+  for (int64_t i = 0, e = dense.getNumElements(); i < e; ++i)
     bytes.append(raw.begin(), raw.end());
   return bytes;
 }
 
+/// `bytes` as the elements of `type`: a dense_resource blob (named after the
+/// first of `parts` that is one) when any of the parts it was made from is
+/// one, so that large weights stay out of the module's text; else a dense
+/// attribute.
+ElementsAttr elementsOf(RankedTensorType type, ArrayRef<char> bytes,
+                        ArrayRef<ElementsAttr> parts) {
+  for (ElementsAttr part : parts)
+    if (auto resource = dyn_cast<DenseResourceElementsAttr>(part))
+      return DenseResourceElementsAttr::get(
+          type, (resource.getRawHandle().getKey() + "_fused").str(),
+          HeapAsmResourceBlob::allocateAndCopyInferAlign(bytes));
+  return DenseElementsAttr::getFromRawBuffer(type, bytes);
+}
+
 /// Concatenates constants of shape [rows, n_i] along their last dimension
 /// (rows = 1 for vectors): row r of the result is row r of each in turn.
-DenseElementsAttr concatColumns(ArrayRef<DenseElementsAttr> parts, int64_t rows,
-                                RankedTensorType type) {
+ElementsAttr concatColumns(ArrayRef<ElementsAttr> parts, int64_t rows,
+                           RankedTensorType type) {
   SmallVector<SmallVector<char>> bytes;
-  for (DenseElementsAttr part : parts)
+  for (ElementsAttr part : parts)
     bytes.push_back(rowMajorBytes(part));
   SmallVector<char> result;
   for (int64_t r = 0; r < rows; ++r)
@@ -129,15 +164,18 @@ DenseElementsAttr concatColumns(ArrayRef<DenseElementsAttr> parts, int64_t rows,
       result.append(part.begin() + r * rowBytes,
                     part.begin() + (r + 1) * rowBytes);
     }
-  return DenseElementsAttr::getFromRawBuffer(type, result);
+  return elementsOf(type, result, parts);
 }
 
 /// A weight scale of `n` entries: itself, or a per-tensor one repeated.
-DenseElementsAttr perChannel(DenseElementsAttr scale, int64_t n) {
+ElementsAttr perChannel(ElementsAttr scale, int64_t n) {
   if (scale.getNumElements() == n)
     return scale;
-  auto type = RankedTensorType::get({n}, scale.getElementType());
-  return DenseElementsAttr::get(type, *scale.getValues<Attribute>().begin());
+  SmallVector<char> one = rowMajorBytes(scale), bytes;
+  for (int64_t i = 0; i < n; ++i)
+    bytes.append(one.begin(), one.end());
+  return elementsOf(RankedTensorType::get({n}, scale.getElementType()), bytes,
+                    scale);
 }
 
 /// Output channels of a matmul (N), from its weight's shape.
@@ -146,8 +184,8 @@ int64_t outputChannels(MatmulOp op) {
   return rhsType.getDimSize(op.getRhsTransposed() ? 0 : 1);
 }
 
-Value constantOf(OpBuilder &b, Location loc, DenseElementsAttr elements) {
-  return arith::ConstantOp::create(b, loc, elements);
+Value constantOf(OpBuilder &b, Location loc, ElementsAttr elements) {
+  return arith::ConstantOp::create(b, loc, cast<TypedAttr>(elements));
 }
 
 /// Column slices of `fused` ([..., sum of widths]) shaped like `parts`, in
@@ -188,7 +226,7 @@ void fuse(ArrayRef<MatmulOp> siblings) {
   Location loc = b.getFusedLoc(llvm::to_vector(
       llvm::map_range(siblings, [](MatmulOp op) { return op.getLoc(); })));
   int64_t total = 0;
-  SmallVector<DenseElementsAttr> weights, scales, biases;
+  SmallVector<ElementsAttr> weights, scales, biases;
   for (MatmulOp op : siblings) {
     int64_t n = outputChannels(op);
     total += n;
@@ -205,9 +243,9 @@ void fuse(ArrayRef<MatmulOp> siblings) {
   auto weightType = RankedTensorType::get(
       transposed ? ArrayRef<int64_t>{total, k} : ArrayRef<int64_t>{k, total},
       rhsType.getElementType());
-  DenseElementsAttr weight = transposed ? concatColumns(weights, 1, weightType)
-                                        : concatColumns(weights, k, weightType);
-  auto vectorType = [&](DenseElementsAttr like) {
+  ElementsAttr weight = transposed ? concatColumns(weights, 1, weightType)
+                                   : concatColumns(weights, k, weightType);
+  auto vectorType = [&](ElementsAttr like) {
     return RankedTensorType::get({total}, like.getElementType());
   };
   Value scale =
@@ -254,9 +292,9 @@ void fuse(ArrayRef<MatmulOp> siblings) {
 struct FloatSibling {
   mutable linalg::MatmulOp matmul;
   mutable linalg::TransposeOp transpose; // [N, K] weight -> [K, N], or null
-  DenseElementsAttr weight;           // as stored ([N, K] behind a transpose)
+  ElementsAttr weight;                // as stored ([N, K] behind a transpose)
   mutable linalg::GenericOp epilogue; // x + bias[n] (then any activation)
-  DenseElementsAttr bias;
+  ElementsAttr bias;
 
   /// The value the siblings' users read.
   Value result() const {
@@ -278,7 +316,7 @@ bool isFreshZeroFill(Value value) {
 
 /// The matmul result's only user when it is `x + bias[n]` (and anything
 /// elementwise after, in one body) with a constant bias.
-linalg::GenericOp biasEpilogue(Value result, DenseElementsAttr &bias) {
+linalg::GenericOp biasEpilogue(Value result, ElementsAttr &bias) {
   if (!result.hasOneUse())
     return {};
   auto generic = dyn_cast<linalg::GenericOp>(*result.getUsers().begin());
@@ -367,7 +405,7 @@ void fuseFloat(ArrayRef<FloatSibling> siblings) {
   Location loc = b.getFusedLoc(llvm::to_vector(llvm::map_range(
       siblings, [](const FloatSibling &s) { return s.matmul.getLoc(); })));
   int64_t total = 0;
-  SmallVector<DenseElementsAttr> weights, biases;
+  SmallVector<ElementsAttr> weights, biases;
   for (const FloatSibling &s : siblings) {
     total += s.outputChannels();
     weights.push_back(s.weight);

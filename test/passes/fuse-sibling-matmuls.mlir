@@ -72,6 +72,35 @@ func.func @dynamic_rows(%x: tensor<?x2xi8>) -> (tensor<?x1xf32>, tensor<?x1xf32>
 
 // -----
 
+// Weights in dense_resource blobs (as torch-mlir writes large weights and
+// qforge-quantize-weights keeps them): the fused weight is a blob too, its
+// bytes the siblings' rows in order; the scales a dense attribute.
+// CHECK-LABEL: func.func @resource_weights
+// CHECK-DAG: %[[S:.*]] = arith.constant dense<[1.000000e+00, 2.000000e+00, 3.000000e+00]> : tensor<3xf32>
+// CHECK-DAG: %[[W:.*]] = arith.constant dense_resource<wa_fused> : tensor<3x3xi8>
+// CHECK: qforge.matmul %arg0, %[[W]] rhs_transposed lhs_scale(%arg1 : tensor<4xf32>) rhs_scale(%[[S]] : tensor<3xf32>) : tensor<4x3xi8>, tensor<3x3xi8> -> tensor<4x3xf16>
+// CHECK-COUNT-2: tensor.extract_slice
+// CHECK: wa_fused: "0x01000000010203040506070809"
+func.func @resource_weights(%x: tensor<4x3xi8>, %sx: tensor<4xf32>) -> (tensor<4x2xf16>, tensor<4x1xf16>) {
+  %wa = arith.constant dense_resource<wa> : tensor<2x3xi8>
+  %wb = arith.constant dense_resource<wb> : tensor<1x3xi8>
+  %sa = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %sb = arith.constant dense<3.0> : tensor<1xf32>
+  %a = qforge.matmul %x, %wa rhs_transposed lhs_scale(%sx : tensor<4xf32>) rhs_scale(%sa : tensor<2xf32>) : tensor<4x3xi8>, tensor<2x3xi8> -> tensor<4x2xf16>
+  %b = qforge.matmul %x, %wb rhs_transposed lhs_scale(%sx : tensor<4xf32>) rhs_scale(%sb : tensor<1xf32>) : tensor<4x3xi8>, tensor<1x3xi8> -> tensor<4x1xf16>
+  return %a, %b : tensor<4x2xf16>, tensor<4x1xf16>
+}
+{-#
+  dialect_resources: {
+    builtin: {
+      wa: "0x01000000010203040506",
+      wb: "0x01000000070809"
+    }
+  }
+#-}
+
+// -----
+
 // What does not concatenate exactly stays apart: another activation, another
 // lhs scale, a weight that is not a constant, a bias on one only, a raw i32
 // result (no epilogue to share), another input.
