@@ -34,10 +34,11 @@ void registerQForgePipelines();
 /// Per-token dynamic quantizations of rows longer than this run in the
 /// runtime's kernel (a block per row), not as generated linalg (a warp per
 /// row keeps too few loads in flight: 68 us vs ~40 for 2048 rows of 16384
-/// f16 on the H100). qforge-lower-to-runtime decides by it, and
-/// qforge-fuse-qdq moves a matmul's GELU into such a quantization, on every
-/// target alike so that cpu and cuda builds compute the same function.
-constexpr int64_t kMaxQuantizeKernelRow = 4096;
+/// f16 on the H100; 57 us vs 51 with GELU for 8192 rows of 4096).
+/// qforge-lower-to-runtime decides by it, and qforge-fuse-qdq moves a
+/// matmul's GELU into such a quantization, on every target alike so that
+/// cpu and cuda builds compute the same function.
+constexpr int64_t kMaxQuantizeKernelRow = 2048;
 
 /// Whether a per-token quantization of `type` (the input's) quantizes in
 /// the runtime's kernel: its rows are longer than kMaxQuantizeKernelRow or

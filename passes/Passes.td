@@ -142,7 +142,7 @@ def FuseQDQ : Pass<"qforge-fuse-qdq", "::mlir::ModuleOp"> {
     rhs is an int8 constant weight.
 
     A GELU matmul whose only user is a per-token `qforge.dynamic_quantize`
-    of rows longer than 4096 (or of unknown length) hands its GELU to the
+    of rows longer than 2048 (or of unknown length) hands its GELU to the
     quantization (`activation(gelu)`), where it keeps no tensor cores
     waiting as it does in the int8 GEMM's epilogue.
 
@@ -199,7 +199,7 @@ def LowerToRuntime : Pass<"qforge-lower-to-runtime", "::mlir::ModuleOp"> {
     f32, NaN to the zero point), so that the quantization of a layernorm's
     or softmax's output is done by the kernel that computes it. A
     per-token `qforge.dynamic_quantize` whose input comes from a linalg op,
-    or whose rows have at most 4096 elements, becomes linalg the same way
+    or whose rows have at most 2048 elements, becomes linalg the same way
     (the runtime's formula: max of the finite |x| per row, the codes
     `clamp(roundeven(x * 127 / max), -127, 127)` with NaN to 0, the scales
     `max / 127`, 1 for an all-zero row).

@@ -1,6 +1,6 @@
 // RUN: qforge-opt %s -split-input-file --qforge-fuse-qdq | FileCheck %s
 
-// A GELU matmul whose only user quantizes rows longer than 4096 per token
+// A GELU matmul whose only user quantizes rows longer than 2048 per token
 // (the runtime's quantization kernel) leaves its GELU to the quantization.
 // CHECK-LABEL: func.func @long_rows
 // CHECK: %[[Y:.*]] = qforge.matmul %{{.*}}, %{{.*}} rhs_transposed lhs_scale(%{{.*}} : tensor<4xf32>) rhs_scale(%{{.*}} : tensor<4104xf32>) :
@@ -27,15 +27,15 @@ func.func @dynamic_rows(%a: tensor<4x64xi8>, %w: tensor<64x?xi8>) -> (tensor<4x?
 
 // -----
 
-// Rows of 4096 quantize as generated kernels, where the GELU would run
+// Rows of 2048 quantize as generated kernels, where the GELU would run
 // twice per element: it stays in the GEMM's epilogue.
 // CHECK-LABEL: func.func @short_rows
 // CHECK: qforge.matmul {{.*}} activation(gelu)
-// CHECK: qforge.dynamic_quantize per_token %{{.*}} : tensor<4x4096xf16>
-func.func @short_rows(%a: tensor<4x64xi8>, %w: tensor<64x4096xi8>) -> (tensor<4x4096xi8>, tensor<4xf32>) {
-  %y = qforge.matmul %a, %w activation(gelu) : tensor<4x64xi8>, tensor<64x4096xi8> -> tensor<4x4096xf16>
-  %q, %s = qforge.dynamic_quantize per_token %y : tensor<4x4096xf16> -> tensor<4x4096xi8>, tensor<4xf32>
-  return %q, %s : tensor<4x4096xi8>, tensor<4xf32>
+// CHECK: qforge.dynamic_quantize per_token %{{.*}} : tensor<4x2048xf16>
+func.func @short_rows(%a: tensor<4x64xi8>, %w: tensor<64x2048xi8>) -> (tensor<4x2048xi8>, tensor<4xf32>) {
+  %y = qforge.matmul %a, %w activation(gelu) : tensor<4x64xi8>, tensor<64x2048xi8> -> tensor<4x2048xf16>
+  %q, %s = qforge.dynamic_quantize per_token %y : tensor<4x2048xf16> -> tensor<4x2048xi8>, tensor<4xf32>
+  return %q, %s : tensor<4x2048xi8>, tensor<4xf32>
 }
 
 // -----
