@@ -314,8 +314,10 @@ bool isFreshZeroFill(Value value) {
          fill.getOutputs()[0].getDefiningOp<tensor::EmptyOp>();
 }
 
-/// The matmul result's only user when it is `x + bias[n]` (and anything
-/// elementwise after, in one body) with a constant bias.
+/// The matmul result's only user when it is elementwise in the result and
+/// a constant vector along N — `x + bias[n]`, then any activation, as a
+/// linear's bias op is written. (Any such body concatenates exactly: it
+/// sees each column with its own entry of the vector.)
 linalg::GenericOp biasEpilogue(Value result, ElementsAttr &bias) {
   if (!result.hasOneUse())
     return {};
