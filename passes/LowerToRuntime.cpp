@@ -980,9 +980,11 @@ struct StridedView {
 /// a sibling of qforge-fuse-sibling-matmuls (the Q, K and V projections as
 /// one GEMM), read in place with N as its row stride instead of copied.
 std::optional<std::pair<Value, int64_t>> columnSliceSource(Value expanded) {
+  // Only the columns split (into heads and D); a split of the rows would
+  // make the view's row stride a multiple of N.
   auto expand = expanded.getDefiningOp<tensor::ExpandShapeOp>();
-  if (!expand || expand.getSrcType().getRank() != 2 ||
-      expand.getResultType().getRank() != 3)
+  if (!expand || expand.getReassociationIndices() !=
+                     SmallVector<ReassociationIndices>{{0}, {1, 2}})
     return std::nullopt;
   auto slice = expand.getSrc().getDefiningOp<tensor::ExtractSliceOp>();
   if (!slice || slice.getSourceType().getRank() != 2 ||
@@ -1025,17 +1027,18 @@ StridedView attentionOperand(CallBuilder &cb, Value tensor) {
     view.base = t.getInput(); // [rows, batch, D]
     view.headsInside = true;
     view.batchStride = view.size(cb, 2);
-    view.source = view.base;
-    view.rowStride = mul(cb, view.size(cb, 0), view.size(cb, 2));
     if (auto slice = columnSliceSource(view.base)) {
       std::tie(view.source, view.column) = *slice;
       view.rowStride = cb.dim(view.source, 1);
+    } else {
+      view.rowStride = mul(cb, view.size(cb, 0), view.size(cb, 2));
     }
   } else {
-    view.source = view.base;
     view.batchStride = mul(cb, view.size(cb, 1), view.size(cb, 2));
     view.rowStride = view.size(cb, 2);
   }
+  if (!view.source)
+    view.source = view.base;
   return view;
 }
 

@@ -129,3 +129,20 @@ func.func @row_slice(%x: tensor<9x192xf16>, %k: tensor<8x2x32xf16>) -> tensor<2x
   %o = qforge.attention %qh, %kh, %kh scale 0.125 : tensor<2x8x32xf16>, tensor<2x8x32xf16>, tensor<2x8x32xf16> -> tensor<2x8x32xf16>
   return %o : tensor<2x8x32xf16>
 }
+
+// -----
+
+// A column slice whose rows, not columns, are split (sequence blocks of 4
+// rows as the heads' axis) is not a view with row stride 192: it is read as
+// its own contiguous tensor, row stride 4 * 32 = 128.
+// CHECK-LABEL: func.func @rows_split
+// CHECK: tensor.extract_slice %arg0[0, 0] [8, 32] [1, 1]
+// CHECK: call @qforge_rt_m_attention(%c4_i64, %c2_i64, %c8_i64, %c32_i64, %c1_i32, %cst, %c0_i32, %c0_i32, %{{[0-9]+}}, %c32_i64, %c128_i64,
+func.func @rows_split(%x: tensor<8x192xf16>, %k: tensor<4x8x32xf16>) -> tensor<4x2x32xf16> {
+  %q = tensor.extract_slice %x[0, 0] [8, 32] [1, 1] : tensor<8x192xf16> to tensor<8x32xf16>
+  %qs = tensor.expand_shape %q [[0, 1], [2]] output_shape [2, 4, 32] : tensor<8x32xf16> into tensor<2x4x32xf16>
+  %e = tensor.empty() : tensor<4x2x32xf16>
+  %qh = linalg.transpose ins(%qs : tensor<2x4x32xf16>) outs(%e : tensor<4x2x32xf16>) permutation = [1, 0, 2]
+  %o = qforge.attention %qh, %k, %k scale 0.125 : tensor<4x2x32xf16>, tensor<4x8x32xf16>, tensor<4x8x32xf16> -> tensor<4x2x32xf16>
+  return %o : tensor<4x2x32xf16>
+}
