@@ -662,6 +662,18 @@ private:
                   "tiles",
                   gridName.c_str());
     int8GemmPersistent = gridName == "persistent";
+    // QFORGE_CUDA_INT8_GEMM_STORE: `staged` (the default: 128 x 256 blocks
+    // with 2-byte outputs store them through shared memory and the tensor
+    // copy engine, under the next block's main loop) or `direct` (each
+    // thread stores its outputs; for benchmarks).
+    const char *store = std::getenv("QFORGE_CUDA_INT8_GEMM_STORE");
+    std::string storeName = store && *store ? store : "staged";
+    if (storeName != "staged" && storeName != "direct")
+      return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                  "QFORGE_CUDA_INT8_GEMM_STORE is '%s'; expected staged or "
+                  "direct",
+                  storeName.c_str());
+    int8GemmStaged = storeName == "staged";
     return QFORGE_OK;
   }
 
@@ -731,9 +743,13 @@ private:
     args.k = d.k;
     args.persistent = int8GemmPersistent;
     QF_TRY(describeOperand(args.lhs, d.lhs, d.k, d.m, kSm90GemmBlockM));
+    if (int8GemmStaged && outBytes == 2 && pointerAlignment(d.out) >= 16)
+      QF_TRY(describeOutput(args.outMap, d.out, d.out_dtype, d.m, d.n));
     auto launch = [&](Int8Route hopper) -> qforge_status {
       args.blockN = hopper == Int8Route::Hopper128 ? 128 : 256;
       args.cluster = hopper == Int8Route::Hopper256x2 ? 2 : 1;
+      args.stagedStore = int8GemmStaged && outBytes == 2 &&
+                         pointerAlignment(d.out) >= 16 && args.blockN == 256;
       QF_TRY(describeOperand(args.rhs, weightNK, d.k, d.n,
                              args.blockN / args.cluster));
       QF_CUDA(launchInt8GemmSm90(args, p, stream));
@@ -817,6 +833,31 @@ private:
                   "copy engine: %s",
                   (long long)rows, (long long)k,
                   driver.message(result).c_str());
+    return QFORGE_OK;
+  }
+
+  /// The tensor map of a GEMM's 2-byte output (m x n, row-major) stored in
+  /// 64 x 64 boxes from 128-byte-swizzled shared memory (gemm_sm90.cu's
+  /// staged epilogue).
+  qforge_status describeOutput(CUtensorMap &map, void *data, qforge_dtype type,
+                               int64_t m, int64_t n) {
+    cuuint64_t dims[2] = {cuuint64_t(n), cuuint64_t(m)};
+    cuuint64_t rowPitch[1] = {cuuint64_t(n) * 2};
+    cuuint32_t box[2] = {64, 64};
+    cuuint32_t elementStrides[2] = {1, 1};
+    CUresult result = DriverApi::get().tensorMapEncodeTiled(
+        &map,
+        type == QFORGE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                            : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+        2, data, dims, rowPitch, box, elementStrides,
+        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+        CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (result != CUDA_SUCCESS)
+      return fail(QFORGE_ERR_DEVICE,
+                  "cannot describe a %lld x %lld GEMM output to the tensor "
+                  "copy engine: %s",
+                  (long long)m, (long long)n,
+                  DriverApi::get().message(result).c_str());
     return QFORGE_OK;
   }
 
@@ -1345,6 +1386,7 @@ private:
   int device = 0;
   Int8Route int8Route = Int8Route::CublasLt;   // QFORGE_CUDA_INT8_GEMM
   bool int8GemmPersistent = true;              // QFORGE_CUDA_INT8_GEMM_GRID
+  bool int8GemmStaged = true;                  // QFORGE_CUDA_INT8_GEMM_STORE
   std::map<RouteKey, Int8Route> fastestRoutes; // of each timed shape
   // The Hopper int8 attention's tensor maps are encoded with it; null: the
   // mma.sync kernel (QFORGE_CUDA_INT8_ATTENTION).

@@ -67,18 +67,30 @@ struct alignas(16) ColumnTerms {
 /// 128 accumulators). The wider block reads fewer operand bytes per
 /// product (shared memory bandwidth) and wins at hidden 4096; the narrower
 /// wins where a 128 x 256 grid leaves SMs idle or its epilogue dominates.
-template <int BlockN> struct Tiling {
+///
+/// Staged (128 x 256 blocks, 2-byte outputs): the epilogue writes its
+/// outputs to shared memory and the tensor copy engine stores them, so that
+/// the stores drain while the warpgroups run the next block's main loop
+/// instead of the warpgroups waiting on them; the staging area (64 KB)
+/// costs the fourth stage.
+template <int BlockN, bool Staged = false> struct Tiling {
   static_assert(BlockN == 128 || BlockN == 256);
+  static_assert(!Staged || BlockN == 256);
   static constexpr int kBlocksPerSM = BlockN == 128 ? 2 : 1;
-  static constexpr int kStages = BlockN == 128 ? 3 : 4;
+  static constexpr int kStages = BlockN == 128 || Staged ? 3 : 4;
   static constexpr int kRhsTileBytes = BlockN * kSm90GemmBlockK;
   static constexpr int kStageBytes = kLhsTileBytes + kRhsTileBytes;
-  // Tiles, each consumer's column terms, 2 mbarriers per stage, plus
-  // slack to align the start to 1024 bytes (the 128-byte swizzle pattern
-  // repeats every 8 rows).
+  // Each consumer's 64 x BlockN outputs as BlockN / 64 boxes of 64 x 64
+  // 2-byte values (128-byte rows, the copy engine's swizzle).
+  static constexpr int kStoreBoxBytes = 64 * 128;
+  static constexpr int kStagingBytes =
+      Staged ? 2 * (BlockN / 64) * kStoreBoxBytes : 0;
+  // Tiles, the staged outputs, each consumer's column terms, 2 mbarriers
+  // per stage, plus slack to align the start to 1024 bytes (the 128-byte
+  // swizzle pattern repeats every 8 rows).
   static constexpr int kColumnBytes = 2 * BlockN * 16;
-  static constexpr int kSharedBytes =
-      kStages * kStageBytes + kColumnBytes + 2 * kStages * 8 + 1024;
+  static constexpr int kSharedBytes = kStages * kStageBytes + kStagingBytes +
+                                      kColumnBytes + 2 * kStages * 8 + 1024;
   static constexpr int kAccumulators = BlockN / 2; // 64 x BlockN / 128
 };
 
@@ -274,6 +286,52 @@ storeAccumulators(const int32_t (&acc)[BlockN / 2], const ColumnTerms *terms,
   }
 }
 
+/// The staged epilogue: this thread's outputs (the D fragment as in
+/// storeAccumulators) into its warpgroup's staging boxes, 64 columns a box,
+/// each 128-byte row's 16-byte chunks in the copy engine's swizzle (chunk c
+/// of row r at c ^ (r % 8)): the 8 rows of a warp's store land in 8
+/// different chunks, so its 4-byte stores meet no bank twice. Rows past M
+/// are computed with a zero scale and clipped by the copy engine.
+template <int BlockN, int Activation, bool IntBias, typename Out>
+__device__ __forceinline__ void
+stageAccumulators(const int32_t (&acc)[BlockN / 2], const ColumnTerms *terms,
+                  uint8_t *staging, int64_t m, int64_t rowBase,
+                  const EpilogueParams &p) {
+  static_assert(sizeof(Out) == 2);
+  int lane = threadIdx.x % 32, warp = (threadIdx.x / 32) % 4;
+  int q = lane % 4;
+  // Rows warp * 16 + lane / 4 (+ 8): both halves are lane / 4 modulo 8,
+  // so one swizzle term serves both, and per chunk the address is this
+  // thread's base plus a constant (the boxes, the half) and the chunk's
+  // swizzled offset.
+  uint8_t *base = staging + (warp * 16 + lane / 4) * 128 + q * 4;
+  int swizzle = (lane / 4) * 16;
+  float lhsScales[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    int64_t row = rowBase + warp * 16 + lane / 4 + 8 * half;
+    lhsScales[half] = row < m ? lhsScaleOf(p, row) : 0.0f;
+  }
+#pragma unroll
+  for (int chunk = 0; chunk < 8; ++chunk) {
+    uint8_t *chunkBase = base + ((chunk * 16) ^ swizzle);
+#pragma unroll
+    for (int box = 0; box < BlockN / 64; ++box) {
+      int j = box * 8 + chunk; // the 8-column chunk of the block
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        float a, b;
+        pairValues<Activation, IntBias>(acc[4 * j + 2 * half],
+                                        acc[4 * j + 2 * half + 1], terms,
+                                        j * 8 + q * 2, lhsScales[half], a, b);
+        *reinterpret_cast<uint32_t *>(
+            chunkBase + box * Tiling<256, true>::kStoreBoxBytes +
+            half * 8 * 128) = packedPair<Out>(a, b, p);
+      }
+    }
+  }
+}
+
 /// The output block of unit `unit` for the CTA of rank `rank` in its
 /// cluster. A unit is Cluster row blocks side by side in one column block
 /// (the CTAs of a cluster share its W tile). Units run in groups of
@@ -317,6 +375,23 @@ storeOutputs(const int32_t (&acc)[BlockN / 2], const ColumnTerms *terms,
   });
 }
 
+/// stageAccumulators with the activation and int bias compile-time.
+template <int BlockN, typename Out>
+__device__ __forceinline__ void
+stageOutputs(const int32_t (&acc)[BlockN / 2], const ColumnTerms *terms,
+             uint8_t *staging, int64_t m, int64_t rowBase,
+             const EpilogueParams &p) {
+  withActivation(p.activation, [&](auto activation) {
+    constexpr int kActivation = decltype(activation)::value;
+    if (p.biasInt)
+      stageAccumulators<BlockN, kActivation, true, Out>(acc, terms, staging, m,
+                                                        rowBase, p);
+    else
+      stageAccumulators<BlockN, kActivation, false, Out>(acc, terms, staging, m,
+                                                         rowBase, p);
+  });
+}
+
 #endif // __CUDA_ARCH_FEAT_SM90_ALL
 
 template <int BlockN>
@@ -335,15 +410,18 @@ __device__ __forceinline__ void wgmma(int32_t (&acc)[BlockN / 2], uint64_t a,
 /// from L2 per product (3-8% faster at hidden 4096 on the H100; the main
 /// loop was not L2-bound, ncu: 59% of L2 throughput). A stage is then
 /// refilled only once the consumers of both CTAs have released it.
-template <int BlockN, int Cluster, typename Out>
-__global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
+template <int BlockN, int Cluster, typename Out, bool Staged>
+__global__ void __launch_bounds__(kThreads,
+                                  Tiling<BlockN, Staged>::kBlocksPerSM)
     int8GemmKernel(const __grid_constant__ CUtensorMap lhsMap,
                    const __grid_constant__ CUtensorMap rhsMap,
+                   const __grid_constant__ CUtensorMap outMap,
                    Out *__restrict__ out, int64_t m, int64_t n, int64_t k,
                    EpilogueParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(Cluster == 1 || (Cluster == 2 && BlockN == 256));
-  using Tile = Tiling<BlockN>;
+  static_assert(!Staged || sizeof(Out) == 2);
+  using Tile = Tiling<BlockN, Staged>;
   constexpr int kStages = Tile::kStages;
   constexpr int kRhsPartRows = BlockN / Cluster; // W rows each CTA loads
   extern __shared__ uint8_t rawShared[];
@@ -351,8 +429,9 @@ __global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
       (reinterpret_cast<uintptr_t>(rawShared) + 1023) & ~uintptr_t(1023));
   uint8_t *lhsTiles = shared;
   uint8_t *rhsTiles = shared + kStages * kLhsTileBytes;
+  uint8_t *staging = rhsTiles + kStages * Tile::kRhsTileBytes;
   auto *columnTerms =
-      reinterpret_cast<ColumnTerms *>(rhsTiles + kStages * Tile::kRhsTileBytes);
+      reinterpret_cast<ColumnTerms *>(staging + Tile::kStagingBytes);
   uint64_t *full = reinterpret_cast<uint64_t *>(
       reinterpret_cast<uint8_t *>(columnTerms) + Tile::kColumnBytes);
   uint64_t *empty = full + kStages;
@@ -420,6 +499,8 @@ __global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
     }
   } else {
     int consumer = threadIdx.x / 128; // warpgroup 0 or 1
+    // (Staged) the thread that stores its warpgroup's outputs.
+    bool storeIssuer = threadIdx.x % 128 == 0;
     ColumnTerms *terms = columnTerms + consumer * BlockN;
     // Not zeroed: each block's first product overwrites (scale-d false); a
     // register written by an ordinary instruction would serialize the
@@ -459,14 +540,38 @@ __global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
       wgmmaWait<0>();
       fenceAccumulators(acc);
       release((slice - 1) % kStages); // the block's last, before its epilogue
-      // The warpgroup's previous epilogue has read its column terms:
-      // replace them, and wait until all are written.
+      // The warpgroup's previous epilogue has read its column terms (and
+      // the copy engine its staged outputs): replace them, and wait until
+      // all are written.
+      if constexpr (Staged)
+        if (storeIssuer)
+          storeWaitRead<0>();
       warpgroupBarrier(consumer);
       share.store(terms);
       warpgroupBarrier(consumer);
-      storeOutputs<BlockN>(acc, terms, out, m, n, rowBlock + consumer * 64,
-                           colBlock, p);
+      if constexpr (Staged) {
+        uint8_t *mine =
+            staging + consumer * (BlockN / 64) * Tile::kStoreBoxBytes;
+        stageOutputs<BlockN, Out>(acc, terms, mine, m, rowBlock + consumer * 64,
+                                  p);
+        fenceSharedForCopies();
+        warpgroupBarrier(consumer);
+        if (storeIssuer) {
+#pragma unroll
+          for (int b = 0; b < BlockN / 64; ++b)
+            if (colBlock + 64 * b < n)
+              storeTile(&outMap, mine + b * Tile::kStoreBoxBytes,
+                        colBlock + 64 * b, rowBlock + consumer * 64);
+          storeCommit();
+        }
+      } else {
+        storeOutputs<BlockN>(acc, terms, out, m, n, rowBlock + consumer * 64,
+                             colBlock, p);
+      }
     }
+    if constexpr (Staged)
+      if (storeIssuer)
+        storeWaitAll();
   }
   // No CTA of a cluster leaves while the other may still arrive on its
   // mbarriers.
@@ -479,7 +584,7 @@ __global__ void __launch_bounds__(kThreads, Tiling<BlockN>::kBlocksPerSM)
 
 /// Clusters (of Cluster CTAs) resident at once of `kernel` with `config`,
 /// asked once per device and kernel.
-template <int BlockN, int Cluster, typename Out>
+template <int BlockN, int Cluster, typename Out, bool Staged>
 cudaError_t residentClusters(int device, const cudaLaunchConfig_t &config,
                              int &clusters) {
   static std::atomic<int> known[kMaxDevices];
@@ -488,7 +593,7 @@ cudaError_t residentClusters(int device, const cudaLaunchConfig_t &config,
     return cudaSuccess;
   }
   cudaError_t status = cudaOccupancyMaxActiveClusters(
-      &clusters, int8GemmKernel<BlockN, Cluster, Out>, &config);
+      &clusters, int8GemmKernel<BlockN, Cluster, Out, Staged>, &config);
   if (status == cudaSuccess && clusters <= 0)
     status = cudaErrorInvalidConfiguration;
   if (status == cudaSuccess && device < kMaxDevices)
@@ -496,11 +601,11 @@ cudaError_t residentClusters(int device, const cudaLaunchConfig_t &config,
   return status;
 }
 
-template <int BlockN, int Cluster, typename Out>
+template <int BlockN, int Cluster, typename Out, bool Staged = false>
 cudaError_t launchTiled(const Sm90GemmArgs &args, const EpilogueParams &p,
                         cudaStream_t stream) {
-  auto kernel = int8GemmKernel<BlockN, Cluster, Out>;
-  int bytes = Tiling<BlockN>::kSharedBytes;
+  auto kernel = int8GemmKernel<BlockN, Cluster, Out, Staged>;
+  int bytes = Tiling<BlockN, Staged>::kSharedBytes;
   cudaError_t status = cudaFuncSetAttribute(
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
   if (status != cudaSuccess)
@@ -525,13 +630,14 @@ cudaError_t launchTiled(const Sm90GemmArgs &args, const EpilogueParams &p,
     int device = 0, resident = 0;
     status = cudaGetDevice(&device);
     if (status == cudaSuccess)
-      status = residentClusters<BlockN, Cluster, Out>(device, config, resident);
+      status = residentClusters<BlockN, Cluster, Out, Staged>(device, config,
+                                                              resident);
     if (status != cudaSuccess)
       return status;
     clusters = std::min<int64_t>(units, resident);
   }
   config.gridDim = dim3(unsigned(clusters * Cluster));
-  return cudaLaunchKernelEx(&config, kernel, args.lhs, args.rhs,
+  return cudaLaunchKernelEx(&config, kernel, args.lhs, args.rhs, args.outMap,
                             static_cast<Out *>(args.out), args.m, args.n,
                             args.k, p);
 }
@@ -541,6 +647,12 @@ cudaError_t launchTyped(const Sm90GemmArgs &args, const EpilogueParams &p,
                         cudaStream_t stream) {
   if (args.blockN == 128)
     return launchTiled<128, 1, Out>(args, p, stream);
+  if constexpr (sizeof(Out) == 2) {
+    if (args.stagedStore)
+      return args.cluster == 2
+                 ? launchTiled<256, 2, Out, true>(args, p, stream)
+                 : launchTiled<256, 1, Out, true>(args, p, stream);
+  }
   return args.cluster == 2 ? launchTiled<256, 2, Out>(args, p, stream)
                            : launchTiled<256, 1, Out>(args, p, stream);
 }
@@ -564,7 +676,7 @@ bool currentDeviceRunsSm90a(const void *kernel) {
 
 bool int8GemmSm90Available() {
   return currentDeviceRunsSm90a(
-      reinterpret_cast<const void *>(int8GemmKernel<128, 1, __half>));
+      reinterpret_cast<const void *>(int8GemmKernel<128, 1, __half, false>));
 }
 
 cudaError_t launchInt8GemmSm90(const Sm90GemmArgs &args,

@@ -40,6 +40,9 @@ constexpr int kSm90GemmBlockM = 128;
 struct Sm90GemmArgs {
   CUtensorMap lhs, rhs;
   void *out; // M x N of outType (f32, f16, bf16 or i8)
+  /// With stagedStore: `out` as a tensor map of 64 x 64 boxes, 128-byte
+  /// swizzle (2-byte outputs, 16-byte aligned).
+  CUtensorMap outMap;
   qforge_dtype outType;
   int64_t m, n, k;
   int blockN; // 128 (blocks two per SM) or 256 (one per SM)
@@ -50,6 +53,9 @@ struct Sm90GemmArgs {
   /// block's operands load during this one's epilogue), or one block per
   /// output block.
   bool persistent = true;
+  /// blockN 256 with 2-byte outputs: the epilogue stages its outputs in
+  /// shared memory and the tensor copy engine stores them (outMap).
+  bool stagedStore = false;
 };
 
 /// Whether `kernel`, a kernel of the sm_90a object library, runs on the

@@ -3,7 +3,8 @@
 //
 // The few sm_90a instructions the Hopper kernels (gemm_sm90.cu,
 // attention_sm90.cu) are built from, as inline PTX: mbarrier phases, the
-// tensor copy engine (cp.async.bulk.tensor into 128-byte-swizzled tiles),
+// tensor copy engine (cp.async.bulk.tensor into 128-byte-swizzled tiles,
+// and out of them),
 // wgmma descriptors and the s8 / u8 products. Only compiled for sm_90a
 // (__CUDA_ARCH_FEAT_SM90_ALL); the kernels that use them trap elsewhere.
 //
@@ -115,6 +116,34 @@ __device__ __forceinline__ void clusterSync() {
   asm volatile("barrier.cluster.arrive.release;\n"
                "barrier.cluster.wait.acquire;" ::
                    : "memory");
+}
+
+/// Stores the box at (x, y) of a two-dimensional `map` from `src` in shared
+/// memory (the map's swizzle): asynchronous, in the issuing thread's bulk
+/// group; rows and columns outside the map are not written.
+__device__ __forceinline__ void storeTile(const CUtensorMap *map,
+                                          const void *src, int x, int y) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group "
+               "[%0, {%2, %3}], [%1];" ::"l"(reinterpret_cast<uint64_t>(map)),
+               "r"(sharedAddress(src)), "r"(x), "r"(y)
+               : "memory");
+}
+__device__ __forceinline__ void storeCommit() {
+  asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+}
+/// Waits until the thread's bulk stores but the newest `Pending` groups
+/// have read their shared memory (which may then be written again).
+template <int Pending> __device__ __forceinline__ void storeWaitRead() {
+  asm volatile("cp.async.bulk.wait_group.read %0;" ::"n"(Pending) : "memory");
+}
+/// Waits until all of the thread's bulk stores are complete.
+__device__ __forceinline__ void storeWaitAll() {
+  asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
+}
+/// Orders this thread's ordinary shared-memory writes before the tensor
+/// copy engine's reads (a separate proxy) that follow a barrier.
+__device__ __forceinline__ void fenceSharedForCopies() {
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
 
 /// Copies the box at (x, y, z) of a three-dimensional `map` into `dst`.

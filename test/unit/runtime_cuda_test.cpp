@@ -366,15 +366,18 @@ TEST_F(RuntimeCuda, GemmWithMisalignedOperandsMatchesCpu) {
   EXPECT_EQ(download(out, size_t(m * n)), expected);
 }
 
-/// A CUDA context created with QFORGE_CUDA_INT8_GEMM=mode and
-/// QFORGE_CUDA_INT8_GEMM_GRID=grid (null when the mode cannot run here;
-/// `error` says why).
+/// A CUDA context created with QFORGE_CUDA_INT8_GEMM=mode,
+/// QFORGE_CUDA_INT8_GEMM_GRID=grid and QFORGE_CUDA_INT8_GEMM_STORE=store
+/// (null when the mode cannot run here; `error` says why).
 qforge_context *contextWithGemmKernels(const char *mode, std::string &error,
-                                       const char *grid = "persistent") {
+                                       const char *grid = "persistent",
+                                       const char *store = "staged") {
   setenv("QFORGE_CUDA_INT8_GEMM_GRID", grid, 1);
+  setenv("QFORGE_CUDA_INT8_GEMM_STORE", store, 1);
   qforge_context *ctx =
       cudaContextWithEnv("QFORGE_CUDA_INT8_GEMM", mode, error);
   unsetenv("QFORGE_CUDA_INT8_GEMM_GRID");
+  unsetenv("QFORGE_CUDA_INT8_GEMM_STORE");
   return ctx;
 }
 
@@ -390,6 +393,12 @@ TEST_F(RuntimeCuda, Int8GemmKernelChoiceIsChecked) {
                        "persistent or tiles"),
             std::string::npos)
       << error;
+  EXPECT_EQ(contextWithGemmKernels("auto", error, "persistent", "tma"),
+            nullptr);
+  EXPECT_NE(error.find("QFORGE_CUDA_INT8_GEMM_STORE is 'tma'; expected "
+                       "staged or direct"),
+            std::string::npos)
+      << error;
 }
 
 /// The Hopper kernel (both block widths, clusters of two, persistent and
@@ -401,7 +410,9 @@ TEST_F(RuntimeCuda, Int8GemmKernelChoiceIsChecked) {
 /// one to the next; odd row-block counts (777, 1000 -> 7 and 8 blocks, 129
 /// -> 2) and N not a multiple of 256 (3080, 1032, 520, 264) give clusters
 /// a partner past the last row or a W half past the last column; 2-byte
-/// outputs both 16-byte aligned and not (the epilogue's two store paths).
+/// outputs both 16-byte aligned and not (the 128 x 256 epilogue's staged
+/// stores through the copy engine, whose boxes the edges clip, or with
+/// `direct` its 16-byte stores; 4-byte stores where unaligned).
 TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
   std::string error;
   qforge_context *reference = contextWithGemmKernels("cublaslt", error);
@@ -413,14 +424,18 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
     bool intBias; // an i32 bias (static quantization) instead of f32
   };
   struct Kernel {
-    const char *mode, *grid;
+    const char *mode, *grid, *store;
   };
-  for (Kernel kernel :
-       {Kernel{"hopper128", "persistent"}, Kernel{"hopper256", "persistent"},
-        Kernel{"hopper256", "tiles"}, Kernel{"hopper256x2", "persistent"},
-        Kernel{"hopper256x2", "tiles"}}) {
+  for (Kernel kernel : {Kernel{"hopper128", "persistent", "staged"},
+                        Kernel{"hopper256", "persistent", "staged"},
+                        Kernel{"hopper256", "persistent", "direct"},
+                        Kernel{"hopper256", "tiles", "staged"},
+                        Kernel{"hopper256x2", "persistent", "staged"},
+                        Kernel{"hopper256x2", "persistent", "direct"},
+                        Kernel{"hopper256x2", "tiles", "direct"}}) {
     const char *mode = kernel.mode;
-    qforge_context *hopper = contextWithGemmKernels(mode, error, kernel.grid);
+    qforge_context *hopper =
+        contextWithGemmKernels(mode, error, kernel.grid, kernel.store);
     if (!hopper) {
       qforge_rt_destroy(reference);
       ASSERT_FALSE(deviceIsHopper()) << error;
@@ -471,7 +486,7 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
       ASSERT_EQ(qforge_rt_synchronize(reference), QFORGE_OK);
       auto want = download(expected, bytes);
       // A 2-byte output 16-byte aligned takes the 128 x 256 epilogue's
-      // 16-byte stores; 4 bytes past a boundary, its 4-byte ones.
+      // staged (or 16-byte) stores; 4 bytes past a boundary, 4-byte ones.
       bool twoBytes = shape.out == QFORGE_F16 || shape.out == QFORGE_BF16;
       for (size_t shift : {size_t(0), size_t(4)}) {
         if (shift && !twoBytes)
@@ -486,8 +501,9 @@ TEST_F(RuntimeCuda, HopperGemmMatchesCublasLtBitForBit) {
         for (size_t i = 0; i < bytes; ++i)
           mismatches += want[i] != have[i];
         EXPECT_EQ(mismatches, 0u)
-            << mode << " (" << kernel.grid << ", output shifted " << shift
-            << ") " << shape.m << "x" << shape.n << "x" << shape.k;
+            << mode << " (" << kernel.grid << ", " << kernel.store
+            << ", output shifted " << shift << ") " << shape.m << "x" << shape.n
+            << "x" << shape.k;
       }
     }
     qforge_rt_destroy(hopper);
