@@ -303,18 +303,22 @@ def run_candidates(binary, shapes, iters, log):
 
 def runtime_with_gemm_kernels(path, mode):
     """A context whose int8 GEMMs run on `mode` (QFORGE_CUDA_INT8_GEMM,
-    and after a '-' QFORGE_CUDA_INT8_GEMM_GRID: both are read when the
-    context is created); None where the mode cannot run."""
+    after a '-' QFORGE_CUDA_INT8_GEMM_GRID, after a '/'
+    QFORGE_CUDA_INT8_GEMM_STORE: read when the context is created); None
+    where the mode cannot run."""
+    mode, _, store = mode.partition("/")
     route, _, grid = mode.partition("-")
-    os.environ["QFORGE_CUDA_INT8_GEMM"] = route
-    os.environ["QFORGE_CUDA_INT8_GEMM_GRID"] = grid or "persistent"
+    env = {"QFORGE_CUDA_INT8_GEMM": route,
+           "QFORGE_CUDA_INT8_GEMM_GRID": grid or "persistent",
+           "QFORGE_CUDA_INT8_GEMM_STORE": store or "auto"}
+    os.environ.update(env)
     try:
         return Runtime(path)
     except RuntimeError:
         return None
     finally:
-        del os.environ["QFORGE_CUDA_INT8_GEMM"]
-        del os.environ["QFORGE_CUDA_INT8_GEMM_GRID"]
+        for name in env:
+            del os.environ[name]
 
 
 def bench_epilogue_gemm(path, shapes, iters, log):
@@ -325,9 +329,11 @@ def bench_epilogue_gemm(path, shapes, iters, log):
     (F.linear, then F.gelu where the GEMM has GELU) and torch._int_mm (i32
     out, no epilogue) on the same shape. The Hopper kernel runs
     persistent (the default) and with one block per output block
-    ("-tiles")."""
-    modes = ["cublaslt", "hopper128", "hopper256", "hopper256x2", "hopper128-tiles",
-             "hopper256-tiles", "hopper256x2-tiles", "auto"]
+    ("-tiles"); the 128 x 256 blocks store their outputs staged (the
+    default when forced) and directly ("/direct")."""
+    modes = ["cublaslt", "hopper128", "hopper256", "hopper256/direct", "hopper256x2",
+             "hopper256x2/direct", "hopper128-tiles", "hopper256-tiles", "hopper256x2-tiles",
+             "auto"]
     rts = {mode: runtime_with_gemm_kernels(path, mode) for mode in modes}
     modes = [mode for mode in modes if rts[mode] is not None]
     rows = []

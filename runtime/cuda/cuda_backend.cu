@@ -605,8 +605,24 @@ private:
     return QFORGE_OK;
   }
 
-  /// How int8 GEMMs with an epilogue run.
-  enum class Int8Route { Timed, CublasLt, Hopper128, Hopper256, Hopper256x2 };
+  /// How int8 GEMMs with an epilogue run. The 128 x 256 routes store their
+  /// outputs directly or, Staged, through shared memory and the tensor
+  /// copy engine (2-byte outputs, 16-byte aligned; elsewhere directly).
+  enum class Int8Route {
+    Timed,
+    CublasLt,
+    Hopper128,
+    Hopper256,
+    Hopper256x2,
+    Hopper256Staged,
+    Hopper256x2Staged
+  };
+  /// Which stores the 128 x 256 routes may use (QFORGE_CUDA_INT8_GEMM_STORE).
+  enum class StoreChoice { Timed, Staged, Direct };
+  static bool isStaged(Int8Route route) {
+    return route == Int8Route::Hopper256Staged ||
+           route == Int8Route::Hopper256x2Staged;
+  }
   using RouteKey = std::tuple<int64_t, int64_t, int64_t, int, int, bool>;
 
   /// Whether the driver can describe operands to the tensor copy engine,
@@ -617,12 +633,26 @@ private:
   }
 
   /// QFORGE_CUDA_INT8_GEMM: `auto` (the default: per shape, the fastest of
-  /// cuBLASLt plus the epilogue pass and the Hopper kernel's three
-  /// variants; cuBLASLt where the Hopper kernel cannot run), `cublaslt`
-  /// (always), `hopper128` / `hopper256` / `hopper256x2` (the Hopper kernel
-  /// with that block width, x2: clusters of two sharing W's tiles,
-  /// wherever it applies; for benchmarks and tests).
+  /// cuBLASLt plus the epilogue pass and the Hopper kernel's variants;
+  /// cuBLASLt where the Hopper kernel cannot run), `cublaslt` (always),
+  /// `hopper128` / `hopper256` / `hopper256x2` (the Hopper kernel with that
+  /// block width, x2: clusters of two sharing W's tiles, wherever it
+  /// applies; for benchmarks and tests).
+  /// QFORGE_CUDA_INT8_GEMM_STORE: `auto` (the default: `auto` times the
+  /// 128 x 256 routes with either store, a forced one stages), `staged`,
+  /// `direct` (only that store).
   qforge_status chooseInt8GemmKernels() {
+    const char *store = std::getenv("QFORGE_CUDA_INT8_GEMM_STORE");
+    std::string storeName = store && *store ? store : "auto";
+    if (storeName != "auto" && storeName != "staged" && storeName != "direct")
+      return fail(QFORGE_ERR_INVALID_ARGUMENT,
+                  "QFORGE_CUDA_INT8_GEMM_STORE is '%s'; expected auto, staged "
+                  "or direct",
+                  storeName.c_str());
+    int8Store = storeName == "auto"     ? StoreChoice::Timed
+                : storeName == "staged" ? StoreChoice::Staged
+                                        : StoreChoice::Direct;
+    bool stage = int8Store != StoreChoice::Direct;
     const char *mode = std::getenv("QFORGE_CUDA_INT8_GEMM");
     std::string name = mode && *mode ? mode : "auto";
     if (name == "auto")
@@ -632,9 +662,9 @@ private:
     else if (name == "hopper128")
       int8Route = Int8Route::Hopper128;
     else if (name == "hopper256")
-      int8Route = Int8Route::Hopper256;
+      int8Route = stage ? Int8Route::Hopper256Staged : Int8Route::Hopper256;
     else if (name == "hopper256x2")
-      int8Route = Int8Route::Hopper256x2;
+      int8Route = stage ? Int8Route::Hopper256x2Staged : Int8Route::Hopper256x2;
     else
       return fail(QFORGE_ERR_INVALID_ARGUMENT,
                   "QFORGE_CUDA_INT8_GEMM is '%s'; expected auto, cublaslt, "
@@ -662,18 +692,6 @@ private:
                   "tiles",
                   gridName.c_str());
     int8GemmPersistent = gridName == "persistent";
-    // QFORGE_CUDA_INT8_GEMM_STORE: `staged` (the default: 128 x 256 blocks
-    // with 2-byte outputs store them through shared memory and the tensor
-    // copy engine, under the next block's main loop) or `direct` (each
-    // thread stores its outputs; for benchmarks).
-    const char *store = std::getenv("QFORGE_CUDA_INT8_GEMM_STORE");
-    std::string storeName = store && *store ? store : "staged";
-    if (storeName != "staged" && storeName != "direct")
-      return fail(QFORGE_ERR_INVALID_ARGUMENT,
-                  "QFORGE_CUDA_INT8_GEMM_STORE is '%s'; expected staged or "
-                  "direct",
-                  storeName.c_str());
-    int8GemmStaged = storeName == "staged";
     return QFORGE_OK;
   }
 
@@ -743,20 +761,24 @@ private:
     args.k = d.k;
     args.persistent = int8GemmPersistent;
     QF_TRY(describeOperand(args.lhs, d.lhs, d.k, d.m, kSm90GemmBlockM));
-    if (int8GemmStaged && outBytes == 2 && pointerAlignment(d.out) >= 16)
+    bool canStage = int8Store != StoreChoice::Direct && outBytes == 2 &&
+                    pointerAlignment(d.out) >= 16;
+    if (canStage)
       QF_TRY(describeOutput(args.outMap, d.out, d.out_dtype, d.m, d.n));
     auto launch = [&](Int8Route hopper) -> qforge_status {
       args.blockN = hopper == Int8Route::Hopper128 ? 128 : 256;
-      args.cluster = hopper == Int8Route::Hopper256x2 ? 2 : 1;
-      args.stagedStore = int8GemmStaged && outBytes == 2 &&
-                         pointerAlignment(d.out) >= 16 && args.blockN == 256;
+      args.cluster = hopper == Int8Route::Hopper256x2 ||
+                             hopper == Int8Route::Hopper256x2Staged
+                         ? 2
+                         : 1;
+      args.stagedStore = canStage && isStaged(hopper);
       QF_TRY(describeOperand(args.rhs, weightNK, d.k, d.n,
                              args.blockN / args.cluster));
       QF_CUDA(launchInt8GemmSm90(args, p, stream));
       return QFORGE_OK;
     };
     if (route == Int8Route::Timed) {
-      QF_TRY(fastestRoute(desc, launch, route));
+      QF_TRY(fastestRoute(desc, launch, canStage, route));
       fastestRoutes[key] = route;
     }
     if (route == Int8Route::CublasLt)
@@ -779,13 +801,15 @@ private:
   /// The fastest route of this GEMM's shape, timed on its operands the
   /// first time the shape is seen (as cuBLASLt's algorithms are): cuBLASLt
   /// + the epilogue pass, or the Hopper kernel's 128- or 256-wide blocks
-  /// (the latter alone or in clusters of two). Measured on an H100
+  /// (the latter alone or in clusters of two; with a 2-byte output, their
+  /// outputs stored directly and staged). Measured on an H100
   /// (bench/RESULTS.md) each wins somewhere: 128 at hidden 1024, 256 at
-  /// hidden 4096, cuBLASLt with GELU at some shapes, so a fixed rule would
-  /// give some of it away.
+  /// hidden 4096, cuBLASLt with GELU at some shapes, staged stores where the
+  /// epilogue is a large share (K = 1024) but not always at K >= 4096 (a
+  /// stage fewer), so a fixed rule would give some of it away.
   template <typename Launch>
   qforge_status fastestRoute(const qforge_gemm_desc &d, Launch &launch,
-                             Int8Route &route) {
+                             bool canStage, Int8Route &route) {
     // The cuBLASLt route's i32 matrix, for the timing only unless that
     // route wins: a shape the Hopper kernel takes never needs it (512 MB
     // at 8192 x 16384).
@@ -795,10 +819,15 @@ private:
         accumulators.bytes >= accBytes ? accumulators : timingAccumulators;
     QF_TRY(scratch.reserve(accBytes));
     auto *acc = static_cast<int32_t *>(scratch.ptr);
-    const Int8Route routes[] = {Int8Route::CublasLt, Int8Route::Hopper128,
-                                Int8Route::Hopper256, Int8Route::Hopper256x2};
-    constexpr int kRoutes = int(std::size(routes));
-    float times[kRoutes];
+    std::vector<Int8Route> routes = {Int8Route::CublasLt, Int8Route::Hopper128};
+    if (!canStage || int8Store == StoreChoice::Timed)
+      routes.insert(routes.end(),
+                    {Int8Route::Hopper256, Int8Route::Hopper256x2});
+    if (canStage)
+      routes.insert(routes.end(),
+                    {Int8Route::Hopper256Staged, Int8Route::Hopper256x2Staged});
+    const int kRoutes = int(routes.size());
+    std::vector<float> times(routes.size());
     QF_TRY(medianTimes(
         kRoutes,
         [&](int i) -> qforge_status {
@@ -808,8 +837,9 @@ private:
           }
           return launch(routes[i]);
         },
-        times));
-    route = routes[std::min_element(times, times + kRoutes) - times];
+        times.data()));
+    route =
+        routes[std::min_element(times.begin(), times.end()) - times.begin()];
     return QFORGE_OK;
   }
 
@@ -1386,7 +1416,7 @@ private:
   int device = 0;
   Int8Route int8Route = Int8Route::CublasLt;   // QFORGE_CUDA_INT8_GEMM
   bool int8GemmPersistent = true;              // QFORGE_CUDA_INT8_GEMM_GRID
-  bool int8GemmStaged = true;                  // QFORGE_CUDA_INT8_GEMM_STORE
+  StoreChoice int8Store = StoreChoice::Timed;  // QFORGE_CUDA_INT8_GEMM_STORE
   std::map<RouteKey, Int8Route> fastestRoutes; // of each timed shape
   // The Hopper int8 attention's tensor maps are encoded with it; null: the
   // mma.sync kernel (QFORGE_CUDA_INT8_ATTENTION).

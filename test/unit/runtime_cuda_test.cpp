@@ -371,7 +371,7 @@ TEST_F(RuntimeCuda, GemmWithMisalignedOperandsMatchesCpu) {
 /// (null when the mode cannot run here; `error` says why).
 qforge_context *contextWithGemmKernels(const char *mode, std::string &error,
                                        const char *grid = "persistent",
-                                       const char *store = "staged") {
+                                       const char *store = "auto") {
   setenv("QFORGE_CUDA_INT8_GEMM_GRID", grid, 1);
   setenv("QFORGE_CUDA_INT8_GEMM_STORE", store, 1);
   qforge_context *ctx =
@@ -396,7 +396,7 @@ TEST_F(RuntimeCuda, Int8GemmKernelChoiceIsChecked) {
   EXPECT_EQ(contextWithGemmKernels("auto", error, "persistent", "tma"),
             nullptr);
   EXPECT_NE(error.find("QFORGE_CUDA_INT8_GEMM_STORE is 'tma'; expected "
-                       "staged or direct"),
+                       "auto, staged or direct"),
             std::string::npos)
       << error;
 }
