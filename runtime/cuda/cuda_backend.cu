@@ -763,8 +763,7 @@ private:
     QF_TRY(describeOperand(args.lhs, d.lhs, d.k, d.m, kSm90GemmBlockM));
     bool canStage = int8Store != StoreChoice::Direct && outBytes == 2 &&
                     pointerAlignment(d.out) >= 16;
-    if (canStage)
-      QF_TRY(describeOutput(args.outMap, d.out, d.out_dtype, d.m, d.n));
+    bool outputDescribed = false; // args.outMap, once a staged route runs
     auto launch = [&](Int8Route hopper) -> qforge_status {
       args.blockN = hopper == Int8Route::Hopper128 ? 128 : 256;
       args.cluster = hopper == Int8Route::Hopper256x2 ||
@@ -772,6 +771,10 @@ private:
                          ? 2
                          : 1;
       args.stagedStore = canStage && isStaged(hopper);
+      if (args.stagedStore && !outputDescribed) {
+        QF_TRY(describeOutput(args.outMap, d.out, d.out_dtype, d.m, d.n));
+        outputDescribed = true;
+      }
       QF_TRY(describeOperand(args.rhs, weightNK, d.k, d.n,
                              args.blockN / args.cluster));
       QF_CUDA(launchInt8GemmSm90(args, p, stream));
