@@ -24,7 +24,9 @@
 // turn, the producer filling the next block's stages during this one's
 // epilogue. With BlockN = 256 two CTAs may form a cluster that shares W's
 // tiles by multicast (the `hopper256x2` route). 2-byte outputs of the
-// 256-wide kernels leave in 16-byte stores (storeAccumulatorsWide).
+// 256-wide kernels leave in 16-byte stores (storeAccumulatorsWide) or,
+// staged, through shared memory and the tensor copy engine, which stores
+// them while the warpgroups go on to the next block (stageAccumulators).
 //
 // The epilogue is numerics.h's epilogueValue + EpilogueStore
 // (epilogue.cuh): the same arithmetic in the same order as the separate
