@@ -642,34 +642,22 @@ private:
   /// 128 x 256 routes with either store, a forced one stages), `staged`,
   /// `direct` (only that store).
   qforge_status chooseInt8GemmKernels() {
-    const char *store = std::getenv("QFORGE_CUDA_INT8_GEMM_STORE");
-    std::string storeName = store && *store ? store : "auto";
-    if (storeName != "auto" && storeName != "staged" && storeName != "direct")
-      return fail(QFORGE_ERR_INVALID_ARGUMENT,
-                  "QFORGE_CUDA_INT8_GEMM_STORE is '%s'; expected auto, staged "
-                  "or direct",
-                  storeName.c_str());
-    int8Store = storeName == "auto"     ? StoreChoice::Timed
-                : storeName == "staged" ? StoreChoice::Staged
-                                        : StoreChoice::Direct;
+    int store = 0;
+    QF_TRY(envChoice("QFORGE_CUDA_INT8_GEMM_STORE",
+                     {"auto", "staged", "direct"}, store));
+    int8Store = store == 0   ? StoreChoice::Timed
+                : store == 1 ? StoreChoice::Staged
+                             : StoreChoice::Direct;
     bool stage = int8Store != StoreChoice::Direct;
-    const char *mode = std::getenv("QFORGE_CUDA_INT8_GEMM");
-    std::string name = mode && *mode ? mode : "auto";
-    if (name == "auto")
-      int8Route = Int8Route::Timed;
-    else if (name == "cublaslt")
-      int8Route = Int8Route::CublasLt;
-    else if (name == "hopper128")
-      int8Route = Int8Route::Hopper128;
-    else if (name == "hopper256")
-      int8Route = stage ? Int8Route::Hopper256Staged : Int8Route::Hopper256;
-    else if (name == "hopper256x2")
-      int8Route = stage ? Int8Route::Hopper256x2Staged : Int8Route::Hopper256x2;
-    else
-      return fail(QFORGE_ERR_INVALID_ARGUMENT,
-                  "QFORGE_CUDA_INT8_GEMM is '%s'; expected auto, cublaslt, "
-                  "hopper128, hopper256 or hopper256x2",
-                  name.c_str());
+    const char *const routeNames[] = {"auto", "cublaslt", "hopper128",
+                                      "hopper256", "hopper256x2"};
+    int route = 0;
+    QF_TRY(envChoice("QFORGE_CUDA_INT8_GEMM", routeNames, route));
+    const Int8Route routes[] = {
+        Int8Route::Timed, Int8Route::CublasLt, Int8Route::Hopper128,
+        stage ? Int8Route::Hopper256Staged : Int8Route::Hopper256,
+        stage ? Int8Route::Hopper256x2Staged : Int8Route::Hopper256x2};
+    int8Route = routes[route];
     bool hopperRuns = int8GemmSm90Available() && driverEncodesTensorMaps();
     bool forced =
         int8Route != Int8Route::Timed && int8Route != Int8Route::CublasLt;
@@ -678,21 +666,36 @@ private:
                   "QFORGE_CUDA_INT8_GEMM=%s needs an sm_90 GPU (H100/H200), "
                   "a runtime built for it and a driver with the tensor copy "
                   "engine",
-                  name.c_str());
+                  routeNames[route]);
     if (!hopperRuns)
       int8Route = Int8Route::CublasLt;
     // QFORGE_CUDA_INT8_GEMM_GRID: `persistent` (the default: one block per
     // SM slot, each taking output blocks in turn) or `tiles` (one block
     // per output block, the kernel before session 9; for benchmarks).
-    const char *grid = std::getenv("QFORGE_CUDA_INT8_GEMM_GRID");
-    std::string gridName = grid && *grid ? grid : "persistent";
-    if (gridName != "persistent" && gridName != "tiles")
-      return fail(QFORGE_ERR_INVALID_ARGUMENT,
-                  "QFORGE_CUDA_INT8_GEMM_GRID is '%s'; expected persistent or "
-                  "tiles",
-                  gridName.c_str());
-    int8GemmPersistent = gridName == "persistent";
+    int grid = 0;
+    QF_TRY(
+        envChoice("QFORGE_CUDA_INT8_GEMM_GRID", {"persistent", "tiles"}, grid));
+    int8GemmPersistent = grid == 0;
     return QFORGE_OK;
+  }
+
+  /// The value of the environment variable `variable` as an index into
+  /// `choices` (unset or empty: 0, the default); any other value is an
+  /// error that names the choices.
+  template <size_t N>
+  qforge_status envChoice(const char *variable, const char *const (&choices)[N],
+                          int &index) {
+    const char *value = std::getenv(variable);
+    std::string name = value && *value ? value : choices[0];
+    std::string expected;
+    for (index = 0; index < int(N); ++index) {
+      if (name == choices[index])
+        return QFORGE_OK;
+      expected += index == 0 ? "" : index + 1 == int(N) ? " or " : ", ";
+      expected += choices[index];
+    }
+    return fail(QFORGE_ERR_INVALID_ARGUMENT, "%s is '%s'; expected %s",
+                variable, name.c_str(), expected.c_str());
   }
 
   /// QFORGE_CUDA_INT8_ATTENTION: `auto` (the default: the Hopper kernel,
@@ -701,20 +704,16 @@ private:
   /// kernel wherever it applies; an error where it cannot run). For
   /// benchmarks and tests: both compute the same arithmetic.
   qforge_status chooseInt8AttentionKernel() {
-    const char *mode = std::getenv("QFORGE_CUDA_INT8_ATTENTION");
-    std::string name = mode && *mode ? mode : "auto";
-    if (name != "auto" && name != "mma" && name != "wgmma")
-      return fail(QFORGE_ERR_INVALID_ARGUMENT,
-                  "QFORGE_CUDA_INT8_ATTENTION is '%s'; expected auto, mma or "
-                  "wgmma",
-                  name.c_str());
+    int mode = 0; // auto, mma, wgmma
+    QF_TRY(envChoice("QFORGE_CUDA_INT8_ATTENTION", {"auto", "mma", "wgmma"},
+                     mode));
     bool hopperRuns = int8AttentionSm90Available() && driverEncodesTensorMaps();
-    if (name == "wgmma" && !hopperRuns)
+    if (mode == 2 && !hopperRuns)
       return fail(QFORGE_ERR_UNSUPPORTED,
                   "QFORGE_CUDA_INT8_ATTENTION=wgmma needs an sm_90 GPU "
                   "(H100/H200), a runtime built for it and a driver with the "
                   "tensor copy engine");
-    attentionEncoder = name != "mma" && hopperRuns
+    attentionEncoder = mode != 1 && hopperRuns
                            ? DriverApi::get().tensorMapEncodeTiled
                            : nullptr;
     return QFORGE_OK;
