@@ -5,8 +5,12 @@
 // rate of the f16 products; 1.2-1.4x the f16 kernel measured on the H100),
 // templated on the tiling for bench/attention_variants.cu.
 //
-// Preparing kernels quantize the f16 / bf16 inputs into a workspace
+// Two preparing kernels quantize the f16 / bf16 inputs into a workspace
 // (qforge_rt.h gives the arithmetic, the CPU backend is its reference):
+// the first quantizes Q and sums K's and maximizes |V|'s channels per 256
+// keys, the second quantizes K and V from those partials (each a block
+// function of its own, the blocks of one launch split between them: one
+// launch boundary instead of four, and no atomics):
 //   Q:    per row, symmetric int8 (scale max|row| / 127), the sign of the
 //         softmax scale folded in; the scale carries |scale| and log2(e);
 //   K:    centred per channel (its mean over the keys subtracted, which
@@ -58,19 +62,19 @@ inline int64_t paddedKeys(int64_t seqKV) {
 
 /// The quantized operands in the workspace (compact, batch-major).
 struct Operands {
-  int8_t *q;         // [batch, seqQ, D]
-  int8_t *k;         // [batch, keys, D], keys = paddedKeys(seqKV)
-  int8_t *vt;        // [batch, D, keys], keys permuted per 32
-  float *qFactor;    // [batch, seqQ]: Q's scale * softmax scale * log2 e
-  float *kScale;     // [batch, keys / kBlockKV]
-  unsigned *vAbsMax; // [batch, D]: max |v| per channel as float bits
-  float *vScale;     // [batch, D]
-  float *kSums;      // [batch, chunks, D]: K's finite values summed per
-                     // kSumRows rows (its channel means come from them)
+  int8_t *q;      // [batch, seqQ, D]
+  int8_t *k;      // [batch, keys, D], keys = paddedKeys(seqKV)
+  int8_t *vt;     // [batch, D, keys], keys permuted per 32
+  float *qFactor; // [batch, seqQ]: Q's scale * softmax scale * log2 e
+  float *kScale;  // [batch, keys / kBlockKV]
+  float *vScale;  // [batch, D]
+  float *kSums;   // [batch, chunks, D]: K's finite values summed per
+                  // kSumRows rows (its channel means come from them)
+  float *vMax;    // [batch, chunks, D]: max |v| per kSumRows rows
   int64_t keys;
 };
 
-/// Rows per partial sum of K's channel means.
+/// Rows per partial sum of K's channel means (and partial max of |V|'s).
 constexpr int kSumRows = 256;
 inline int64_t sumChunks(int64_t seqKV) {
   return (seqKV + kSumRows - 1) / kSumRows;
@@ -82,8 +86,8 @@ inline size_t workspaceBytes(int64_t batch, int64_t seqQ, int64_t seqKV,
   auto round = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
   size_t keys = size_t(paddedKeys(seqKV)), b = size_t(batch);
   return round(b * seqQ * d) + round(b * keys * d) * 2 + round(b * seqQ * 4) +
-         round(b * keys / kBlockKV * 4) + round(b * d * 4) * 2 +
-         round(b * size_t(sumChunks(seqKV)) * d * 4);
+         round(b * keys / kBlockKV * 4) + round(b * d * 4) +
+         round(b * size_t(sumChunks(seqKV)) * d * 4) * 2;
 }
 inline Operands carve(void *workspace, int64_t batch, int64_t seqQ,
                       int64_t seqKV, int64_t d) {
@@ -97,9 +101,10 @@ inline Operands carve(void *workspace, int64_t batch, int64_t seqQ,
   o.vt = reinterpret_cast<int8_t *>(p), p += round(b * keys * d);
   o.qFactor = reinterpret_cast<float *>(p), p += round(b * seqQ * 4);
   o.kScale = reinterpret_cast<float *>(p), p += round(b * keys / kBlockKV * 4);
-  o.vAbsMax = reinterpret_cast<unsigned *>(p), p += round(b * d * 4);
   o.vScale = reinterpret_cast<float *>(p), p += round(b * d * 4);
   o.kSums = reinterpret_cast<float *>(p);
+  p += round(b * size_t(sumChunks(seqKV)) * d * 4);
+  o.vMax = reinterpret_cast<float *>(p);
   return o;
 }
 
@@ -133,17 +138,17 @@ __device__ __forceinline__ float maxKeepingNaN(float a, float b) {
   return isnan(a) || isnan(b) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
 }
 
-/// Rows per warp of quantizeRowsKernel: their loads are all issued before
+/// Rows per warp of quantizeRows: their loads are all issued before
 /// any reduction (one 8-byte load in flight per lane ran at a third of the
 /// memory bandwidth).
 constexpr int kQuantizeRowsPerWarp = 4;
 /// Q: one warp per kQuantizeRowsPerWarp rows of D elements (D / 32 per
-/// lane, consecutive); each row is negated for a negative factor, the
-/// scale times |factor|.
+/// lane, consecutive), block `block` of 256 threads; each row is negated
+/// for a negative factor, the scale times |factor|.
 template <typename T, int D>
-__global__ void __launch_bounds__(256)
-    quantizeRowsKernel(const T *source, int64_t batchStride, int64_t rowStride,
-                       int rows, int8_t *target, float *scales, float factor) {
+__device__ __forceinline__ void
+quantizeRows(int block, const T *source, int64_t batchStride, int64_t rowStride,
+             int rows, int8_t *target, float *scales, float factor) {
   constexpr int kPerLane = D / 32, kRows = kQuantizeRowsPerWarp;
   // The lane's elements of a row in one load (strides are multiples of 8
   // elements).
@@ -151,7 +156,7 @@ __global__ void __launch_bounds__(256)
     T e[kPerLane];
   };
   const int lane = int(threadIdx.x) % 32;
-  const int firstRow = (int(blockIdx.x) * 8 + int(threadIdx.x) / 32) * kRows;
+  const int firstRow = (block * 8 + int(threadIdx.x) / 32) * kRows;
   const int64_t batch = blockIdx.y;
   Chunk chunks[kRows];
 #pragma unroll
@@ -272,20 +277,21 @@ __device__ __forceinline__ void combineWarps(const float (&acc)[8], float start,
   }
 }
 
-/// K's channel sums per kSumRows rows (finite values only, so that a
-/// NaN or Inf stays in its own block); fixed summation order, no atomics.
+/// K's channel sums over rows [chunk, chunk + 1) * kSumRows (finite values
+/// only, so that a NaN or Inf stays in its own block); fixed summation
+/// order, no atomics.
 template <typename T, int D>
-__global__ void __launch_bounds__(256)
-    keySumsKernel(const T *k, int64_t batchStride, int64_t rowStride, int rows,
-                  float *sums) {
+__device__ __forceinline__ void keySums(int chunk, int chunks, const T *k,
+                                        int64_t batchStride, int64_t rowStride,
+                                        int rows, float *sums) {
   const int64_t batch = blockIdx.y;
   auto add = [](float a, float b) { return __fadd_rn(a, b); };
   float sum[8] = {};
   combineColumns<D, kSumRows>(
-      sum, k + batch * batchStride, rowStride, int(blockIdx.x) * kSumRows, rows,
+      sum, k + batch * batchStride, rowStride, chunk * kSumRows, rows,
       [](float x) { return isfinite(x) ? x : 0.0f; }, add);
   combineWarps<D>(sum, 0.0f, add, [&](int c, float total) {
-    sums[(batch * gridDim.x + blockIdx.x) * D + c] = total;
+    sums[(batch * chunks + chunk) * D + c] = total;
   });
 }
 
@@ -294,16 +300,16 @@ __global__ void __launch_bounds__(256)
 /// score of a query row moves by the same q . mean, which the softmax
 /// ignores, and the 8 bits go to what varies between keys), then one scale
 /// per block (the max |k - mean| over its rows); rows past the last key
-/// zero.
+/// zero. Key block `block` of `blocks`.
 template <typename T, int D>
-__global__ void __launch_bounds__(256)
-    quantizeKeysKernel(const T *k, int64_t batchStride, int64_t rowStride,
-                       int rows, const float *sums, int chunks, int8_t *target,
-                       float *scales) {
+__device__ __forceinline__ void
+quantizeKeys(int block, int blocks, const T *k, int64_t batchStride,
+             int64_t rowStride, int rows, const float *sums, int chunks,
+             int8_t *target, float *scales) {
   constexpr int kGroups = D / 8, kSteps = kBlockKV * kGroups / 256;
   __shared__ float mean[D];
   const int64_t batch = blockIdx.y;
-  const int first = int(blockIdx.x) * kBlockKV;
+  const int first = block * kBlockKV;
   for (int c = int(threadIdx.x); c < D; c += 256) {
     float total = 0.0f;
     for (int chunk = 0; chunk < chunks; ++chunk)
@@ -328,7 +334,7 @@ __global__ void __launch_bounds__(256)
   }
   absMax = blockMax256(absMax);
   const float inverse = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
-  int8_t *to = target + (batch * gridDim.x * kBlockKV + first) * D;
+  int8_t *to = target + (batch * blocks * kBlockKV + first) * D;
 #pragma unroll
   for (int step = 0; step < kSteps; ++step) {
     uint32_t word[2] = {0, 0};
@@ -340,48 +346,51 @@ __global__ void __launch_bounds__(256)
         uint2{word[0], word[1]};
   }
   if (threadIdx.x == 0)
-    scales[batch * gridDim.x + blockIdx.x] = __fdiv_rn(absMax, 127.0f);
+    scales[batch * blocks + block] = __fdiv_rn(absMax, 127.0f);
 }
 
-/// V's max |v| per channel over 256 rows per block (combineColumns), the
-/// block's warps combined in shared memory, then folded in with one
-/// integer atomicMax per block and channel on the float bits (the order of
-/// non-negative floats, a NaN, 0x7fc00000, above them all; an atomic per
-/// warp and channel made 256-way contention on each address at 8192 keys
-/// and this pass cost more than quantizing V). vAbsMax starts at zero.
+/// V's max |v| per channel over rows [chunk, chunk + 1) * kSumRows
+/// (combineColumns, the block's warps combined in shared memory), one
+/// partial per chunk that quantizeValues folds in (a NaN kept).
 template <typename T, int D>
-__global__ void __launch_bounds__(256)
-    valueAbsMaxKernel(const T *v, int64_t batchStride, int64_t rowStride,
-                      int rows, unsigned *vAbsMax) {
+__device__ __forceinline__ void valueMax(int chunk, int chunks, const T *v,
+                                         int64_t batchStride, int64_t rowStride,
+                                         int rows, float *parts) {
   const int64_t batch = blockIdx.y;
   auto largest = [](float a, float b) { return maxKeepingNaN(a, b); };
   float m[8] = {};
-  combineColumns<D, 256>(
-      m, v + batch * batchStride, rowStride, int(blockIdx.x) * 256, rows,
+  combineColumns<D, kSumRows>(
+      m, v + batch * batchStride, rowStride, chunk * kSumRows, rows,
       [](float x) { return fabsf(x); }, largest);
   combineWarps<D>(m, 0.0f, largest, [&](int c, float channelMax) {
-    atomicMax(vAbsMax + batch * D + c, __float_as_uint(channelMax));
+    parts[(batch * chunks + chunk) * D + c] = channelMax;
   });
 }
 
-/// V quantized per channel and transposed: one block per kBlockKV keys of
-/// a batch; writes vt[batch, channel, keys] (keyPosition order, zeros past
-/// the last key) and, from the first block, the channel scales.
+/// V quantized per channel (its max |v| folded from valueMax's partials)
+/// and transposed: block `block` takes kBlockKV keys of a batch; writes
+/// vt[batch, channel, keys] (keyPosition order, zeros past the last key)
+/// and, from the first block, the channel scales.
 template <typename T, int D>
-__global__ void __launch_bounds__(256)
-    quantizeValuesKernel(const T *v, int64_t batchStride, int64_t rowStride,
-                         int rows, const unsigned *vAbsMax, int8_t *vt,
-                         float *vScale, int64_t keys) {
+__device__ __forceinline__ void
+quantizeValues(int block, const T *v, int64_t batchStride, int64_t rowStride,
+               int rows, const float *parts, int chunks, int8_t *vt,
+               float *vScale, int64_t keys) {
   // Rows padded by 16 bytes (kept 16-byte aligned for the copy out): the
   // 16-byte reads of 8 consecutive rows fall in different banks.
   constexpr int kPitch = kBlockKV + 16, kGroups = D / 8;
   __shared__ __align__(16) int8_t tile[D][kPitch];
   __shared__ float inverses[D]; // 127 / max |v| per channel
   const int64_t batch = blockIdx.y;
-  const int first = int(blockIdx.x) * kBlockKV;
+  const int first = block * kBlockKV;
   for (int channel = int(threadIdx.x); channel < D; channel += 256) {
-    float absMax = __uint_as_float(vAbsMax[batch * D + channel]);
+    float absMax = 0.0f;
+    for (int chunk = 0; chunk < chunks; ++chunk)
+      absMax =
+          maxKeepingNaN(absMax, parts[(batch * chunks + chunk) * D + channel]);
     inverses[channel] = absMax > 0.0f ? __fdiv_rn(127.0f, absMax) : 0.0f;
+    if (block == 0)
+      vScale[batch * D + channel] = __fdiv_rn(absMax, 127.0f);
   }
   __syncthreads();
   // Keys fastest across threads: the 32 lanes of a warp write 32 bytes of
@@ -408,10 +417,6 @@ __global__ void __launch_bounds__(256)
                                chunk * 16) =
         *reinterpret_cast<const uint4 *>(&tile[channel][chunk * 16]);
   }
-  if (blockIdx.x == 0)
-    for (int channel = int(threadIdx.x); channel < D; channel += 256)
-      vScale[batch * D + channel] =
-          __fdiv_rn(__uint_as_float(vAbsMax[batch * D + channel]), 127.0f);
 }
 
 /// What the flash kernel reads besides the operands.
@@ -813,31 +818,64 @@ struct Inputs {
   float scaleLog2;
 };
 
+/// The preparing kernels' view of one call.
+struct PrepareArgs {
+  Inputs x;
+  Operands in;
+  int qBlocks;   // of quantizeRows
+  int chunks;    // of kSumRows keys: keySums' and valueMax's blocks
+  int keyBlocks; // of kBlockKV keys: quantizeKeys' and quantizeValues'
+};
+
+/// The first pass: blocks [0, qBlocks) quantize Q, the next `chunks` sum
+/// K's channels, the last `chunks` take V's channel maxima (independent
+/// reads: one launch).
+template <typename T, int D>
+__global__ void __launch_bounds__(256) reduceKernel(const PrepareArgs a) {
+  const Inputs &x = a.x;
+  int block = int(blockIdx.x);
+  if (block < a.qBlocks) {
+    quantizeRows<T, D>(block, static_cast<const T *>(x.q), x.qBatch, x.qRow,
+                       x.seqQ, a.in.q, a.in.qFactor, x.scaleLog2);
+    return;
+  }
+  block -= a.qBlocks;
+  if (block < a.chunks)
+    keySums<T, D>(block, a.chunks, static_cast<const T *>(x.k), x.kBatch,
+                  x.kRow, x.seqKV, a.in.kSums);
+  else
+    valueMax<T, D>(block - a.chunks, a.chunks, static_cast<const T *>(x.v),
+                   x.vBatch, x.vRow, x.seqKV, a.in.vMax);
+}
+
+/// The second pass: blocks [0, keyBlocks) quantize K, the rest V, from the
+/// first pass's partials.
+template <typename T, int D>
+__global__ void __launch_bounds__(256) quantizeKernel(const PrepareArgs a) {
+  const Inputs &x = a.x;
+  int block = int(blockIdx.x);
+  if (block < a.keyBlocks)
+    quantizeKeys<T, D>(block, a.keyBlocks, static_cast<const T *>(x.k),
+                       x.kBatch, x.kRow, x.seqKV, a.in.kSums, a.chunks, a.in.k,
+                       a.in.kScale);
+  else
+    quantizeValues<T, D>(block - a.keyBlocks, static_cast<const T *>(x.v),
+                         x.vBatch, x.vRow, x.seqKV, a.in.vMax, a.chunks,
+                         a.in.vt, a.in.vScale, a.in.keys);
+}
+
 /// Quantizes the inputs into `in` on `stream`.
 template <typename T, int D>
 cudaError_t prepare(const Inputs &x, const Operands &in, cudaStream_t stream) {
-  const T *q = static_cast<const T *>(x.q), *k = static_cast<const T *>(x.k),
-          *v = static_cast<const T *>(x.v);
   constexpr int kRowsPerBlock = 8 * kQuantizeRowsPerWarp;
-  dim3 qGrid((x.seqQ + kRowsPerBlock - 1) / kRowsPerBlock, unsigned(x.batch));
-  quantizeRowsKernel<T, D><<<qGrid, 256, 0, stream>>>(
-      q, x.qBatch, x.qRow, x.seqQ, in.q, in.qFactor, x.scaleLog2);
-  dim3 blockGrid(unsigned(in.keys / kBlockKV), unsigned(x.batch));
-  const int chunks = int(sumChunks(x.seqKV));
-  keySumsKernel<T, D>
-      <<<dim3(unsigned(chunks), unsigned(x.batch)), 256, 0, stream>>>(
-          k, x.kBatch, x.kRow, x.seqKV, in.kSums);
-  quantizeKeysKernel<T, D><<<blockGrid, 256, 0, stream>>>(
-      k, x.kBatch, x.kRow, x.seqKV, in.kSums, chunks, in.k, in.kScale);
-  if (cudaError_t error = cudaMemsetAsync(
-          in.vAbsMax, 0, size_t(x.batch) * D * sizeof(unsigned), stream);
-      error != cudaSuccess)
-    return error;
-  dim3 maxGrid((x.seqKV + 255) / 256, unsigned(x.batch));
-  valueAbsMaxKernel<T, D>
-      <<<maxGrid, 256, 0, stream>>>(v, x.vBatch, x.vRow, x.seqKV, in.vAbsMax);
-  quantizeValuesKernel<T, D><<<blockGrid, 256, 0, stream>>>(
-      v, x.vBatch, x.vRow, x.seqKV, in.vAbsMax, in.vt, in.vScale, in.keys);
+  PrepareArgs a{x, in, (x.seqQ + kRowsPerBlock - 1) / kRowsPerBlock,
+                int(sumChunks(x.seqKV)), int(in.keys / kBlockKV)};
+  reduceKernel<T, D>
+      <<<dim3(unsigned(a.qBlocks + 2 * a.chunks), unsigned(x.batch)), 256, 0,
+         stream>>>(a);
+  quantizeKernel<T, D>
+      <<<dim3(unsigned(2 * a.keyBlocks), unsigned(x.batch)), 256, 0, stream>>>(
+          a);
   return cudaGetLastError();
 }
 
