@@ -197,23 +197,17 @@ constexpr float kGeluSaturation = 5.6f;
 QF_HD float erfOfScaled(float a) {
   a = a < kGeluSaturation ? a : kGeluSaturation;
   float u = fusedMultiplyAdd(a, 0.357142866f, -1.0f);
-  float p = -0.00376888714f;
-  p = fusedMultiplyAdd(p, u, 0.0168360062f);
-  p = fusedMultiplyAdd(p, u, 0.00221686764f);
-  p = fusedMultiplyAdd(p, u, -0.085797146f);
-  p = fusedMultiplyAdd(p, u, 0.0748370439f);
-  p = fusedMultiplyAdd(p, u, 0.148752242f);
-  p = fusedMultiplyAdd(p, u, -0.283745825f);
-  p = fusedMultiplyAdd(p, u, 0.0228919797f);
-  p = fusedMultiplyAdd(p, u, 0.382185459f);
-  p = fusedMultiplyAdd(p, u, -0.439743459f);
-  p = fusedMultiplyAdd(p, u, 0.0565395877f);
-  p = fusedMultiplyAdd(p, u, 0.396630257f);
-  p = fusedMultiplyAdd(p, u, -0.549392819f);
-  p = fusedMultiplyAdd(p, u, 0.39610219f);
-  p = fusedMultiplyAdd(p, u, -0.173761234f);
-  p = fusedMultiplyAdd(p, u, 0.0443280041f);
-  return fusedMultiplyAdd(p, u, 0.994889736f);
+  // Coefficients from u^16 down to u^0, evaluated by Horner's rule.
+  constexpr float kCoefficients[] = {
+      -0.00376888714f, 0.0168360062f, 0.00221686764f, -0.085797146f,
+      0.0748370439f,   0.148752242f,  -0.283745825f,  0.0228919797f,
+      0.382185459f,    -0.439743459f, 0.0565395877f,  0.396630257f,
+      -0.549392819f,   0.39610219f,   -0.173761234f,  0.0443280041f,
+      0.994889736f};
+  float p = kCoefficients[0];
+  for (int i = 1; i < int(sizeof kCoefficients / sizeof *kCoefficients); ++i)
+    p = fusedMultiplyAdd(p, u, kCoefficients[i]);
+  return p;
 }
 
 /// GELU in its erf form, x * (1 + erf(x / sqrt 2)) / 2, as h + h * e with
