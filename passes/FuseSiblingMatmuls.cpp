@@ -167,6 +167,22 @@ ElementsAttr concatColumns(ArrayRef<ElementsAttr> parts, int64_t rows,
   return elementsOf(type, result, parts);
 }
 
+/// Vectors of one element type end to end ([total]).
+ElementsAttr concatVectors(ArrayRef<ElementsAttr> parts, int64_t total) {
+  return concatColumns(
+      parts, 1, RankedTensorType::get({total}, parts[0].getElementType()));
+}
+
+/// 2-D weights concatenated along N: [N, K] ones (`channelRows`) as whole
+/// rows, [K, N] ones row by row.
+ElementsAttr concatWeights(ArrayRef<ElementsAttr> parts, bool channelRows,
+                           int64_t k, int64_t total) {
+  Type element = parts[0].getElementType();
+  if (channelRows)
+    return concatColumns(parts, 1, RankedTensorType::get({total, k}, element));
+  return concatColumns(parts, k, RankedTensorType::get({k, total}, element));
+}
+
 /// A weight scale of `n` entries: itself, or a per-tensor one repeated.
 ElementsAttr perChannel(ElementsAttr scale, int64_t n) {
   if (scale.getNumElements() == n)
@@ -238,24 +254,14 @@ void fuse(ArrayRef<MatmulOp> siblings) {
   }
   auto rhsType = cast<RankedTensorType>(first.getRhs().getType());
   bool transposed = first.getRhsTransposed();
-  int64_t k = rhsType.getDimSize(transposed ? 1 : 0);
-  // [N, K] weights concatenate as whole rows; [K, N] ones row by row.
-  auto weightType = RankedTensorType::get(
-      transposed ? ArrayRef<int64_t>{total, k} : ArrayRef<int64_t>{k, total},
-      rhsType.getElementType());
-  ElementsAttr weight = transposed ? concatColumns(weights, 1, weightType)
-                                   : concatColumns(weights, k, weightType);
-  auto vectorType = [&](ElementsAttr like) {
-    return RankedTensorType::get({total}, like.getElementType());
-  };
-  Value scale =
-      scales.empty()
-          ? Value()
-          : constantOf(b, loc, concatColumns(scales, 1, vectorType(scales[0])));
-  Value bias =
-      biases.empty()
-          ? Value()
-          : constantOf(b, loc, concatColumns(biases, 1, vectorType(biases[0])));
+  ElementsAttr weight = concatWeights(
+      weights, transposed, rhsType.getDimSize(transposed ? 1 : 0), total);
+  Value scale = scales.empty()
+                    ? Value()
+                    : constantOf(b, loc, concatVectors(scales, total));
+  Value bias = biases.empty()
+                   ? Value()
+                   : constantOf(b, loc, concatVectors(biases, total));
   auto firstType = cast<RankedTensorType>(first.getResult().getType());
   SmallVector<int64_t> shape(firstType.getShape());
   shape.back() = total;
@@ -417,28 +423,21 @@ void fuseFloat(ArrayRef<FloatSibling> siblings) {
   Value lhs = first.matmul.getDpsInputs()[0];
   Type element = getElementTypeOrSelf(first.matmul.getResult(0).getType());
   auto storedType = cast<RankedTensorType>(first.weight.getType());
-  Value rhs;
-  if (first.transpose) { // [N, K] rows appended, then transposed
-    int64_t k = storedType.getDimSize(1);
-    auto type = RankedTensorType::get({total, k}, storedType.getElementType());
-    Value stored = constantOf(b, loc, concatColumns(weights, 1, type));
+  bool transposed = bool(first.transpose); // [N, K] stored, then transposed
+  int64_t k = storedType.getDimSize(transposed ? 1 : 0);
+  Value rhs = constantOf(b, loc, concatWeights(weights, transposed, k, total));
+  if (transposed) {
     Value init = tensor::EmptyOp::create(b, loc, {k, total},
                                          storedType.getElementType());
-    rhs = linalg::TransposeOp::create(b, loc, stored, init,
-                                      ArrayRef<int64_t>{1, 0})
-              .getResult()[0];
-  } else { // [K, N] rows side by side
-    int64_t k = storedType.getDimSize(0);
-    auto type = RankedTensorType::get({k, total}, storedType.getElementType());
-    rhs = constantOf(b, loc, concatColumns(weights, k, type));
+    rhs =
+        linalg::TransposeOp::create(b, loc, rhs, init, ArrayRef<int64_t>{1, 0})
+            .getResult()[0];
   }
   // The bias exists before the matmul: qforge-lower-to-runtime folds the
   // bias op into the GEMM's epilogue only then.
   Value bias;
-  if (first.epilogue) {
-    auto biasType = RankedTensorType::get({total}, biases[0].getElementType());
-    bias = constantOf(b, loc, concatColumns(biases, 1, biasType));
-  }
+  if (first.epilogue)
+    bias = constantOf(b, loc, concatVectors(biases, total));
   Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(element));
   Value fill = linalg::FillOp::create(b, loc, zero,
                                       emptyLike(b, loc, lhs, total, element))
